@@ -1,0 +1,47 @@
+"""The top-level blocks: what `make verilog` emits and what the simulation runner builds.
+
+Each entry maps a Verilog module name to a factory taking the chip config. The module
+name is the block's one name across rtl/, models/, tb/ and tests/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from amaranth.lib import wiring
+
+from models.config import JalapenoConfig
+
+__all__ = ["Block", "BLOCKS", "get_block"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A top-level block: Verilog module ``name`` built by ``factory(config)``."""
+
+    name: str
+    factory: Callable[[JalapenoConfig], wiring.Component]
+    doc: str = ""
+
+
+def _systolic_array(cfg: JalapenoConfig):
+    from rtl.systolic.array import SystolicArray
+    return SystolicArray(cfg.systolic)
+
+
+def _processing_element(cfg: JalapenoConfig):
+    from rtl.systolic.pe import ProcessingElement
+    return ProcessingElement(cfg.systolic)
+
+
+BLOCKS: dict[str, Block] = {b.name: b for b in [
+    Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 array"),
+    Block("processing_element", _processing_element, "one MAC cell of the array"),
+]}
+
+
+def get_block(name: str) -> Block:
+    try:
+        return BLOCKS[name]
+    except KeyError:
+        raise KeyError(f"unknown block {name!r}; known blocks: {', '.join(BLOCKS)}") from None
