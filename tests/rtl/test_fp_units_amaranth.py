@@ -1,0 +1,166 @@
+"""Development checks of rtl/fp with Amaranth's Python simulator.
+
+FP8Multiplier: all 65536 code pairs for each of the 4 format pairs (about 9 s each).
+FP32Adder: 20k vectors weighted toward specials, subnormals, ties, cancellation and
+overflow. Both are compared bit-exactly with their golden models
+(models.fp8.fp8_product_f32, models.fp32.fp32_add_bits). cocotb tests on Verilator
+and Icarus live elsewhere.
+"""
+import numpy as np
+import pytest
+from amaranth.hdl import Shape
+from amaranth.sim import Simulator
+
+from models.fp32 import fp32_add_bits
+from models.fp8 import E4M3, E5M2, fp8_product_f32
+from rtl.fp.fp32_add import FP32Adder
+from rtl.fp.fp8_mul import FMT_E4M3, FMT_E5M2, FP8Multiplier
+
+SEED = 20260602
+SEL = {FMT_E4M3: E4M3, FMT_E5M2: E5M2}
+
+
+def run_comb(dut, inputs: dict, output, count):
+    """Drive ``inputs`` (name -> int array) for ``count`` vectors, read ``output``."""
+    got = np.zeros(count, np.uint64)
+
+    async def testbench(ctx):
+        ports = {name: getattr(dut, name) for name in inputs}
+        for i in range(count):
+            for name, port in ports.items():
+                ctx.set(port, int(inputs[name][i]))
+            got[i] = ctx.get(output)
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    return got
+
+
+def assert_bits_equal(got, want, inputs):
+    bad = np.flatnonzero(got != want)
+    if bad.size:
+        i = bad[0]
+        where = ", ".join(f"{k}={int(v[i]):#x}" for k, v in inputs.items())
+        pytest.fail(f"{bad.size} mismatches; first: {where}: got {int(got[i]):#010x}, "
+                    f"want {int(want[i]):#010x}")
+
+
+def test_signatures():
+    mul = FP8Multiplier().signature.members
+    assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in mul.items()} == {
+        "a": ("In", 8), "fmt_a": ("In", 1), "b": ("In", 8), "fmt_b": ("In", 1),
+        "product": ("Out", 32)}
+    add = FP32Adder().signature.members
+    assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in add.items()} == {
+        "a": ("In", 32), "b": ("In", 32), "result": ("Out", 32)}
+
+
+@pytest.mark.parametrize("fmt_a", [FMT_E4M3, FMT_E5M2], ids=["a_e4m3", "a_e5m2"])
+@pytest.mark.parametrize("fmt_b", [FMT_E4M3, FMT_E5M2], ids=["b_e4m3", "b_e5m2"])
+def test_fp8_multiplier_exhaustive(fmt_a, fmt_b):
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256)
+    inputs = {"a": a, "b": b, "fmt_a": np.full(a.size, fmt_a), "fmt_b": np.full(a.size, fmt_b)}
+    dut = FP8Multiplier()
+    got = run_comb(dut, inputs, dut.product, a.size)
+    want = fp8_product_f32(a, SEL[fmt_a], b, SEL[fmt_b]).view(np.uint32)
+    assert_bits_equal(got, want, inputs)
+
+
+def test_fp8_multiplier_format_switching():
+    """Formats change on every vector (the exhaustive test holds them constant)."""
+    rng = np.random.default_rng(SEED)
+    n = 2000
+    inputs = {k: rng.integers(0, 256, n) for k in ("a", "b")}
+    inputs |= {k: rng.integers(0, 2, n) for k in ("fmt_a", "fmt_b")}
+    dut = FP8Multiplier()
+    got = run_comb(dut, inputs, dut.product, n)
+    want = np.array([fp8_product_f32(np.uint8(inputs["a"][i]), SEL[inputs["fmt_a"][i]],
+                                     np.uint8(inputs["b"][i]), SEL[inputs["fmt_b"][i]])
+                     for i in range(n)]).view(np.uint32)
+    assert_bits_equal(got, want, inputs)
+
+
+# Interesting magnitudes: zeros, subnormals, normal edges, near max, inf, NaNs.
+_SPECIAL = np.array([
+    0, 1, 2, 3, 0x7F_FFFF, 0x40_0000, 0x7F_FFFE, 0x80_0000, 0x80_0001, 0xFF_FFFF,
+    0x100_0000, 0x3F80_0000, 0x3F80_0001, 0x3FFF_FFFF, 0x4B00_0000, 0x4B7F_FFFF,
+    0x3300_0000, 0x3380_0000, 0x7F00_0000, 0x7F7F_FFFE, 0x7F7F_FFFF, 0x7F80_0000,
+    0x7F80_0001, 0x7FC0_0000, 0x7FFF_FFFF], np.uint32)
+
+
+def adder_vectors(rng, n):
+    """Operand pairs weighted toward the hard cases of binary32 addition."""
+    sign = np.uint32(0x8000_0000)
+    u32 = lambda lo, hi, k: rng.integers(lo, hi, k, dtype=np.uint64).astype(np.uint32)  # noqa: E731
+    rsign = lambda k: rng.integers(0, 2, k, dtype=np.uint32) << np.uint32(31)          # noqa: E731
+    k = n // 8
+    groups = []
+    # All pairs of specials, both signs.
+    sp = np.concatenate([_SPECIAL, _SPECIAL | sign])
+    groups.append((np.repeat(sp, sp.size), np.tile(sp, sp.size)))
+    # Uniform random bit patterns.
+    groups.append((u32(0, 1 << 32, k), u32(0, 1 << 32, k)))
+    # Subnormal and tiny normal operands (results crossing the normal boundary).
+    groups.append((u32(0, 0x0200_0000, k) | rsign(k), u32(0, 0x0200_0000, k) | rsign(k)))
+    # Same or adjacent exponents, opposite signs: massive cancellation.
+    a = u32(0, 0x7F80_0000, k)
+    delta = rng.integers(-(1 << 24), 1 << 24, k)
+    b = np.clip(a.astype(np.int64) + np.where(rng.random(k) < 0.5, delta, delta >> 16),
+                0, 0x7F7F_FFFF).astype(np.uint32)
+    groups.append((a, b ^ sign))
+    # Exponent differences 0..30 with random significands: every align shift,
+    # guard/round/sticky combination, both signs.
+    a = u32(0x0080_0000, 0x7F00_0000, k)
+    d = rng.integers(0, 31, k).astype(np.uint32) << np.uint32(23)
+    b = np.where((a & 0x7F80_0000) > d, a - d, a) & 0x7F80_0000 | u32(0, 1 << 23, k)
+    groups.append((a | rsign(k), b | rsign(k)))
+    # Exact ties: b is half an ulp of a (times an odd factor) in the aligned position.
+    a = u32(0x0D80_0000, 0x7F00_0000, k) | rsign(k)
+    sh = rng.integers(24, 27, k).astype(np.uint32)
+    b = ((a & 0x7F80_0000) - (sh << np.uint32(23))) | (u32(0, 4, k) << np.uint32(21))
+    groups.append((a, b | rsign(k)))
+    # Overflow: both near the largest finite value.
+    groups.append((u32(0x7F00_0000, 0x7F80_0000, k) | rsign(k), u32(0x7F00_0000, 0x7F80_0000, k)))
+    # x + (-x) and x + x.
+    a = u32(0, 0x7F80_0000, k)
+    groups.append((a, np.where(rng.random(k) < 0.5, a ^ sign, a)))
+    a = np.concatenate([g[0] for g in groups])
+    b = np.concatenate([g[1] for g in groups])
+    swap = rng.random(a.size) < 0.5                    # both operand orders
+    return np.where(swap, b, a), np.where(swap, a, b)
+
+
+@pytest.mark.parametrize("part", [0, 1])
+def test_fp32_adder_weighted_random(part):
+    a, b = adder_vectors(np.random.default_rng([SEED, part]), 10_000)
+    inputs = {"a": a, "b": b}
+    dut = FP32Adder()
+    got = run_comb(dut, inputs, dut.result, a.size)
+    assert_bits_equal(got, fp32_add_bits(a, b), inputs)
+
+
+@pytest.mark.parametrize("a, b, want", [
+    (0x3F80_0000, 0xBF80_0000, 0x0000_0000),   # 1 + -1 = +0
+    (0x8000_0000, 0x8000_0000, 0x8000_0000),   # -0 + -0 = -0
+    (0x8000_0000, 0x0000_0000, 0x0000_0000),   # -0 + +0 = +0
+    (0x8000_0001, 0x0000_0000, 0x8000_0001),   # x + 0 = x (subnormal)
+    (0x7F80_0000, 0xFF80_0000, 0x7FC0_0000),   # inf - inf = NaN
+    (0xFF80_0000, 0x7F7F_FFFF, 0xFF80_0000),   # -inf + max = -inf
+    (0xFFC1_2345, 0x3F80_0000, 0x7FC0_0000),   # NaN payloads are not propagated
+    (0x7F7F_FFFF, 0x7F7F_FFFF, 0x7F80_0000),   # overflow
+    (0x7F7F_FFFF, 0x7300_0000, 0x7F80_0000),   # max + half ulp: tie to even -> inf
+    (0x7F7F_FFFF, 0x72FF_FFFF, 0x7F7F_FFFF),   # max + just under half ulp
+    (0x0080_0000, 0x8000_0001, 0x007F_FFFF),   # normal - subnormal -> subnormal
+    (0x007F_FFFF, 0x0000_0001, 0x0080_0000),   # subnormal + subnormal -> normal
+    (0x3F80_0000, 0x3380_0000, 0x3F80_0000),   # 1 + 2**-24: tie to even (down)
+    (0x3F80_0001, 0x3380_0000, 0x3F80_0002),   # tie to even (up)
+    (0x3F80_0000, 0xB380_0000, 0x3F7F_FFFF),   # 1 - 2**-24 exact (normalises left)
+])
+def test_fp32_adder_directed(a, b, want):
+    assert int(fp32_add_bits(np.uint32(a), np.uint32(b))) == want
+    for x, y in ((a, b), (b, a)):
+        dut = FP32Adder()
+        got = run_comb(dut, {"a": [x], "b": [y]}, dut.result, 1)
+        assert int(got[0]) == want, f"{x:#010x} + {y:#010x} -> {int(got[0]):#010x}"
