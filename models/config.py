@@ -63,8 +63,8 @@ class SystolicConfig:
 
     @property
     def latency(self) -> int:
-        """Cycles from an activation vector accepted to its result vector valid (R + C)."""
-        return self.rows + self.cols
+        """Cycles from an activation vector accepted to its result vector valid (R + C - 1)."""
+        return self.rows + self.cols - 1
 
     def folds(self, k: int, n: int) -> int:
         """Weight tiles needed for a K x N weight matrix: ceil(K/R) * ceil(N/C)."""

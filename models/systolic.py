@@ -29,7 +29,7 @@ from models.config import SystolicConfig
 
 __all__ = [
     "wrap_int32", "gemm_int8", "Tile", "plan_gemm", "SystolicArrayModel",
-    "array_cycles", "scalesim_cycles",
+    "array_cycles", "scalesim_cycles", "utilization", "ideal_cycles",
 ]
 
 _INT8_MIN, _INT8_MAX = -128, 127
@@ -150,7 +150,7 @@ def array_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     """
     R, C = config.rows, config.cols
     folds = config.folds(k, n)
-    return R + (folds - 1) * max(m, R) + m + R + C - 1
+    return R + (folds - 1) * max(m, R) + m + config.latency
 
 
 def scalesim_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:

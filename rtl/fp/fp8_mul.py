@@ -1,0 +1,110 @@
+"""FP8 x FP8 -> exact FP32 multiplier with a run-time format per operand."""
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.fp8 import E4M3, E5M2
+from models.fp32 import CANONICAL_NAN_BITS
+
+__all__ = ["FP8Multiplier", "FMT_E4M3", "FMT_E5M2"]
+
+#: Values of the ``fmt_a`` / ``fmt_b`` select inputs.
+FMT_E4M3 = 0
+FMT_E5M2 = 1
+
+# Both formats are unpacked to a 4-bit significand with 3 fraction bits (E5M2's two
+# mantissa bits are left-aligned), so one 4x4 multiplier serves all four format pairs.
+_FRAC = 3
+
+
+class FP8Multiplier(wiring.Component):
+    """Exact product of two OCP FP8 codes as IEEE binary32 bits.
+
+    Each operand is E4M3 (OCP E4M3FN) or E5M2, chosen at run time by ``fmt_a`` /
+    ``fmt_b``. Every FP8 x FP8 product is exactly representable as a *normal* float32
+    (at most 8 significant bits, magnitude in ``[2**-32, 2**32)``), so there is no
+    rounding, no overflow and no subnormal output.
+
+    Special values:
+
+    * a NaN operand, or ``inf * 0`` (either order): canonical NaN ``0x7FC00000``;
+    * ``inf`` times a nonzero value: ``inf`` with sign ``sign_a ^ sign_b``;
+    * a zero operand (finite other operand): zero with sign ``sign_a ^ sign_b``.
+
+    Golden model: ``models.fp8.fp8_product_f32`` (bit-exact, NaN canonicalised).
+
+    Latency: 0 cycles (combinational). Resources: one 4x4-bit multiplier, an 8-bit
+    leading-one detector and shifter, a 7-bit exponent adder.
+
+    Members
+    -------
+    a, b : In(8)
+        FP8 codes.
+    fmt_a, fmt_b : In(1)
+        Format of ``a`` / ``b``: ``FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
+    product : Out(32)
+        binary32 bits of ``a * b``.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "a": In(8), "fmt_a": In(1),
+            "b": In(8), "fmt_b": In(1),
+            "product": Out(32),
+        })
+
+    @staticmethod
+    def _unpack(m, code, fmt, name):
+        """Return (sign, sig[4], unbiased exp, is_nan, is_inf, is_zero) signals."""
+        sign = code[7]
+        sig = Signal(4, name=f"{name}_sig")
+        exp = Signal(signed(6), name=f"{name}_exp")   # -14 .. 15
+        is_nan = Signal(name=f"{name}_nan")
+        is_inf = Signal(name=f"{name}_inf")
+        for sel, f in ((FMT_E4M3, E4M3), (FMT_E5M2, E5M2)):
+            e = code[f.man_bits:7]
+            man = code[:f.man_bits]
+            e_max = (1 << f.exp_bits) - 1
+            with m.If(fmt == sel):
+                m.d.comb += [
+                    sig.eq(Cat(Const(0, _FRAC - f.man_bits), man, e != 0)),
+                    # Subnormals share the exponent of the smallest normal.
+                    exp.eq(Mux(e == 0, 1, e) - Const(f.bias, signed(6))),
+                ]
+                if f.has_inf:
+                    m.d.comb += [is_nan.eq((e == e_max) & (man != 0)),
+                                 is_inf.eq((e == e_max) & (man == 0))]
+                else:
+                    m.d.comb += is_nan.eq(code[:7] == 0x7F)
+        is_zero = code[:7] == 0
+        return sign, sig, exp, is_nan, is_inf, is_zero
+
+    def elaborate(self, platform):
+        m = Module()
+        sa, siga, ea, nan_a, inf_a, zero_a = self._unpack(m, self.a, self.fmt_a, "a")
+        sb, sigb, eb, nan_b, inf_b, zero_b = self._unpack(m, self.b, self.fmt_b, "b")
+        sign = sa ^ sb
+
+        # value = prod * 2**(ea + eb - 2*_FRAC); prod has at most 8 bits.
+        prod = Signal(8)
+        m.d.comb += prod.eq(siga * sigb)
+        lead = Signal(range(8))            # position of the leading one of prod
+        lz = Signal(range(8))              # 7 - lead
+        for i in range(8):                 # later (higher) bits take priority
+            with m.If(prod[i]):
+                m.d.comb += [lead.eq(i), lz.eq(7 - i)]
+        norm = Signal(8)                   # prod with its leading one at bit 7
+        m.d.comb += norm.eq((prod << lz)[:8])
+        exp_field = Signal(signed(10))     # 127 + ea + eb - 6 + lead, always 1..254
+        m.d.comb += exp_field.eq(ea + eb + lead + (127 - 2 * _FRAC))
+        finite = Cat(Const(0, 23 - 7), norm[:7], exp_field[:8], sign)
+
+        with m.If(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)):
+            m.d.comb += self.product.eq(CANONICAL_NAN_BITS)
+        with m.Elif(inf_a | inf_b):
+            m.d.comb += self.product.eq(Cat(Const(0, 23), Const(0xFF, 8), sign))
+        with m.Elif(zero_a | zero_b):
+            m.d.comb += self.product.eq(Cat(Const(0, 31), sign))
+        with m.Else():
+            m.d.comb += self.product.eq(finite)
+        return m
