@@ -107,20 +107,41 @@ class JalapenoConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "JalapenoConfig":
-        d = dict(d)
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"JalapenoConfig: unknown keys {sorted(unknown)}")
-        sys_d = d.pop("systolic", {})
-        sys_unknown = set(sys_d) - {f.name for f in dataclasses.fields(SystolicConfig)}
-        if sys_unknown:
-            raise ConfigError(f"SystolicConfig: unknown keys {sorted(sys_unknown)}")
-        return cls(systolic=SystolicConfig(**sys_d), **d)
+        """Inverse of :meth:`to_dict`; unknown keys are errors (typos never pass silently)."""
+        return _from_dict(cls, d)
 
     @classmethod
     def from_json(cls, text: str) -> "JalapenoConfig":
         return cls.from_dict(json.loads(text))
 
+
+def _from_dict(cls, d: dict):
+    """Build dataclass ``cls`` from a dict, recursing into dataclass-typed sections."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__}: expected a JSON object, got {d!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+    kw = {}
+    for name, value in d.items():
+        sub = _SECTIONS.get((cls, name))
+        kw[name] = _from_dict(sub, value) if sub is not None else value
+    return cls(**kw)
+
+
+def _sections():
+    """(owner class, field name) -> dataclass type of that section."""
+    out = {}
+    for owner in (JalapenoConfig,):
+        for f in dataclasses.fields(owner):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            if dataclasses.is_dataclass(default):
+                out[owner, f.name] = type(default)
+    return out
+
+
+_SECTIONS = _sections()
 
 PRESETS: dict[str, JalapenoConfig] = {
     # Fast tests: every block at its smallest useful size.
