@@ -7,6 +7,11 @@ Options (the Makefile maps SIM, SEED, WAVES and TIER onto them):
 --waves                        dump FST waveforms into each run's build folder
 --tier {smoke,full,nightly}    number of random trials inside each cocotb test
 
+Icarus budget: Icarus simulates the 16x16 and larger presets 10-30x slower than Verilator
+(it is event-driven over every PE), so on presets other than ``tiny`` it runs one tier
+lower (full -> smoke, nightly -> full). Every test still runs on both simulators; the
+full random-trial counts of those presets run on Verilator.
+
 Every simulator run appends its per-test rows to build/reports/sim_results.jsonl (works
 under pytest-xdist); the controller prints them as a table at the end and writes
 build/reports/sim_summary.json.
@@ -21,6 +26,7 @@ import pytest
 from tb.runner import BUILD, SIMULATORS, run
 
 REPORTS = BUILD / "reports"
+ICARUS_LARGE_PRESET_TIER = {"smoke": "smoke", "full": "smoke", "nightly": "full"}
 RESULTS = REPORTS / "sim_results.jsonl"
 
 
@@ -59,14 +65,18 @@ def sim_run(request):
     def _run(block, preset, sim, test_module, **kw):
         kw.setdefault("seed", opts.getoption("--seed"))
         kw.setdefault("waves", opts.getoption("--waves"))
-        kw.setdefault("tier", opts.getoption("--tier"))
+        tier = opts.getoption("--tier")
+        if sim == "icarus" and preset != "tiny":
+            tier = ICARUS_LARGE_PRESET_TIER[tier]
+        kw.setdefault("tier", tier)
         res = run(block, preset, sim, test_module, **kw)
         rows = [dict(test=f"{block}{'_' + kw['variant'] if kw.get('variant') else ''}::{c.name}",
-                     sim=sim, preset=res.preset, seed=res.seed,
+                     sim=sim, preset=res.preset, seed=res.seed, tier=kw["tier"],
                      result="PASS" if c.passed else "FAIL", cycles=c.cycles,
                      wall_s=round(c.wall_s, 2)) for c in res.cases]
         if res.error:
             rows.append(dict(test=f"{block}::<run>", sim=sim, preset=res.preset, seed=res.seed,
+                             tier=kw["tier"],
                              result="ERROR", cycles=0, wall_s=round(res.wall_s, 2)))
         REPORTS.mkdir(parents=True, exist_ok=True)
         with open(RESULTS, "a") as f:
@@ -87,7 +97,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not rows:
         return
     rows.sort(key=lambda r: (r["test"], r["preset"], r["sim"]))
-    cols = ["test", "sim", "preset", "seed", "result", "cycles", "wall_s"]
+    cols = ["test", "sim", "preset", "tier", "seed", "result", "cycles", "wall_s"]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     tr = terminalreporter
     tr.section("simulation summary")
