@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigError", "SystolicConfig", "JalapenoConfig", "PRESETS", "get_preset"]
+__all__ = ["ConfigError", "SystolicConfig", "NocConfig", "JalapenoConfig", "PRESETS", "get_preset"]
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,10 @@ class SystolicConfig:
         R, the number of PE rows = the K depth of one weight tile (1..256).
     cols : int
         C, the number of PE columns = the N width of one weight tile (1..256).
+    fp8 : bool
+        Build the FP8 datapath (FP8 x FP8 -> FP32 in every PE, selected per tile at
+        run time; docs/systolic.md). False builds the INT8-only array, which ignores
+        the tile mode fields.
 
     The INT8 datapath is fixed by the numerics contract: signed 8-bit activations and
     weights, exact products, 32-bit two's-complement accumulation with wrap-around.
@@ -47,6 +51,7 @@ class SystolicConfig:
 
     rows: int = 16
     cols: int = 16
+    fp8: bool = True
 
     act_bits = 8
     weight_bits = 8
@@ -55,6 +60,8 @@ class SystolicConfig:
     def __post_init__(self):
         _check_int("SystolicConfig", "rows", self.rows, 1, 256)
         _check_int("SystolicConfig", "cols", self.cols, 1, 256)
+        if not isinstance(self.fp8, bool):
+            raise ConfigError(f"SystolicConfig.fp8 must be a bool, got {self.fp8!r}")
 
     @property
     def peak_macs_per_cycle(self) -> int:
@@ -69,6 +76,189 @@ class SystolicConfig:
     def folds(self, k: int, n: int) -> int:
         """Weight tiles needed for a K x N weight matrix: ceil(K/R) * ceil(N/C)."""
         return math.ceil(k / self.rows) * math.ceil(n / self.cols)
+
+
+@dataclass(frozen=True)
+class NocConfig:
+    """2D mesh network-on-chip (docs/noc.md).
+
+    Parameters
+    ----------
+    cols : int
+        k, routers along X (1..16).
+    rows : int
+        m, routers along Y (1..16). Node ``n = y * cols + x``.
+    data_bits : int
+        Payload bits of one flit (32..512); one memory data beat per body flit.
+    buffer_depth : int
+        Flits per virtual-channel input FIFO = credits per VC on each link (2..32;
+        2 is the credit round trip, so one VC alone can stream at full rate).
+    addr_bits, len_bits, id_bits : int
+        Fields of the memory requests the network interfaces packetize.
+
+    Two virtual channels are fixed: VC 0 carries requests, VC 1 responses.
+    """
+
+    cols: int = 4
+    rows: int = 4
+    data_bits: int = 64
+    buffer_depth: int = 4
+    addr_bits: int = 32
+    len_bits: int = 8
+    id_bits: int = 8
+
+    vcs = 2
+    VC_REQ = 0
+    VC_RESP = 1
+
+    def __post_init__(self):
+        _check_int("NocConfig", "cols", self.cols, 1, 16)
+        _check_int("NocConfig", "rows", self.rows, 1, 16)
+        _check_int("NocConfig", "data_bits", self.data_bits, 32, 512)
+        _check_int("NocConfig", "buffer_depth", self.buffer_depth, 2, 32)
+        _check_int("NocConfig", "addr_bits", self.addr_bits, 8, 64)
+        _check_int("NocConfig", "len_bits", self.len_bits, 1, 16)
+        _check_int("NocConfig", "id_bits", self.id_bits, 1, 16)
+        need = 2 + self.addr_bits + self.len_bits + self.id_bits
+        if need > self.data_bits:
+            raise ConfigError(f"NocConfig.data_bits must hold a request header of {need} bits "
+                              f"(2 + addr_bits + len_bits + id_bits), got {self.data_bits}")
+
+    @property
+    def nodes(self) -> int:
+        return self.cols * self.rows
+
+    @property
+    def coord_bits(self) -> int:
+        """Bits of a destination coordinate: one value past the mesh always fits, so a
+        packet to a node that does not exist can be expressed (and must be dropped)."""
+        return max(self.cols, self.rows).bit_length()
+
+
+def _check_pow2(owner: str, name: str, value, lo: int, hi: int) -> None:
+    _check_int(owner, name, value, lo, hi)
+    if value & (value - 1):
+        raise ConfigError(f"{owner}.{name} must be a power of two, got {value}")
+
+
+@dataclass(frozen=True)
+class HbmConfig:
+    """HBM controller stub (rtl/mem/hbm.py, models/hbm.py).
+
+    Parameters
+    ----------
+    channels : int
+        Pseudo-channels (1..16, power of two), each with its own backing store, queues,
+        bandwidth limit and row buffers.
+    data_bytes : int
+        AXI data width in bytes of the front port and of every channel (4..64, pow2).
+    id_bits : int
+        AXI ID width (1..8).
+    channel_bytes : int
+        Backing store per channel in bytes (power of two, >= 4 KiB).
+    read_latency, write_latency : int
+        Cycles from AR accepted to the first R beat / from the last W beat accepted to
+        B, when nothing else is queued (2..4095).
+    bytes_per_cycle : int
+        Bandwidth limit of one channel (reads and writes share it), 1..data_bytes.
+    max_outstanding : int
+        Reads (and, separately, writes) a channel accepts before it stops taking
+        addresses (1..64).
+    interleave_bytes : int
+        Global address -> channel granularity: channel = (addr // interleave_bytes) %
+        channels (power of two, 64..4096).
+    banks, row_bytes, row_miss_cycles : int
+        Optional row-buffer timing: a burst whose row differs from the open row of its
+        bank pays ``row_miss_cycles`` extra (0 disables the model).
+    store_bytes : int
+        Physical backing store per channel; 0 means ``channel_bytes``. A smaller store
+        aliases (local address modulo store_bytes): a performance-only setting for
+        benches whose address space is larger than simulation memory should be.
+    """
+
+    channels: int = 4
+    data_bytes: int = 16
+    id_bits: int = 4
+    channel_bytes: int = 256 * 1024
+    read_latency: int = 100
+    write_latency: int = 100
+    bytes_per_cycle: int = 16
+    max_outstanding: int = 16
+    interleave_bytes: int = 4096
+    banks: int = 4
+    row_bytes: int = 1024
+    row_miss_cycles: int = 0
+    store_bytes: int = 0
+
+    addr_bits = 32
+
+    def __post_init__(self):
+        o = "HbmConfig"
+        _check_pow2(o, "channels", self.channels, 1, 16)
+        _check_pow2(o, "data_bytes", self.data_bytes, 4, 64)
+        _check_int(o, "id_bits", self.id_bits, 1, 8)
+        _check_pow2(o, "channel_bytes", self.channel_bytes, 4096, 1 << 28)
+        _check_int(o, "read_latency", self.read_latency, 2, 4095)
+        _check_int(o, "write_latency", self.write_latency, 2, 4095)
+        _check_int(o, "bytes_per_cycle", self.bytes_per_cycle, 1, self.data_bytes)
+        _check_int(o, "max_outstanding", self.max_outstanding, 1, 64)
+        _check_pow2(o, "interleave_bytes", self.interleave_bytes, 64, 4096)
+        _check_pow2(o, "banks", self.banks, 1, 64)
+        _check_pow2(o, "row_bytes", self.row_bytes, 64, 1 << 16)
+        _check_int(o, "row_miss_cycles", self.row_miss_cycles, 0, 1000)
+        if self.store_bytes:
+            _check_pow2(o, "store_bytes", self.store_bytes, 4096, self.channel_bytes)
+        if self.interleave_bytes < self.data_bytes:
+            raise ConfigError(f"HbmConfig.interleave_bytes must be >= data_bytes "
+                              f"({self.data_bytes}), got {self.interleave_bytes}")
+
+    @property
+    def store(self) -> int:
+        """Bytes of real storage per channel."""
+        return self.store_bytes or self.channel_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        """Size of the global address space backed by the stub."""
+        return self.channels * self.channel_bytes
+
+    @property
+    def peak_bytes_per_cycle(self) -> int:
+        """min(front-port width, sum of the channel limits)."""
+        return min(self.data_bytes, self.channels * self.bytes_per_cycle)
+
+
+@dataclass(frozen=True)
+class DmaConfig:
+    """Descriptor-driven DMA engine (rtl/dma/engine.py, models/dma.py).
+
+    Parameters
+    ----------
+    max_burst_beats : int
+        Longest AXI burst the engine issues (1..256, power of two).
+    max_outstanding : int
+        AXI bursts in flight (1..64).
+    sram_bytes : int
+        Size of the on-chip SRAM behind the SRAM port (power of two).
+    max_bytes : int
+        Largest total size of one descriptor (row_bytes * rows * planes).
+    desc_depth : int
+        Descriptors queued in front of the engine (1..16).
+    """
+
+    max_burst_beats: int = 16
+    max_outstanding: int = 16
+    sram_bytes: int = 1 << 20
+    max_bytes: int = 1 << 22
+    desc_depth: int = 2
+
+    def __post_init__(self):
+        o = "DmaConfig"
+        _check_pow2(o, "max_burst_beats", self.max_burst_beats, 1, 256)
+        _check_int(o, "max_outstanding", self.max_outstanding, 1, 64)
+        _check_pow2(o, "sram_bytes", self.sram_bytes, 256, 1 << 30)
+        _check_int(o, "max_bytes", self.max_bytes, 1, (1 << 32) - 1)
+        _check_int(o, "desc_depth", self.desc_depth, 1, 16)
 
 
 @dataclass(frozen=True)
@@ -88,6 +278,9 @@ class JalapenoConfig:
     name: str = "default"
     systolic: SystolicConfig = field(default_factory=SystolicConfig)
     clock_mhz: float = 1000.0
+    hbm: HbmConfig = field(default_factory=HbmConfig)
+    dma: DmaConfig = field(default_factory=DmaConfig)
+    noc: NocConfig = field(default_factory=NocConfig)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -97,6 +290,12 @@ class JalapenoConfig:
         if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)) \
                 or not 1.0 <= self.clock_mhz <= 5000.0:
             raise ConfigError(f"JalapenoConfig.clock_mhz must be in [1, 5000], got {self.clock_mhz!r}")
+        if not isinstance(self.hbm, HbmConfig):
+            raise ConfigError(f"JalapenoConfig.hbm must be a HbmConfig, got {self.hbm!r}")
+        if not isinstance(self.dma, DmaConfig):
+            raise ConfigError(f"JalapenoConfig.dma must be a DmaConfig, got {self.dma!r}")
+        if not isinstance(self.noc, NocConfig):
+            raise ConfigError(f"JalapenoConfig.noc must be a NocConfig, got {self.noc!r}")
 
     # --- serialization -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -145,11 +344,35 @@ _SECTIONS = _sections()
 
 PRESETS: dict[str, JalapenoConfig] = {
     # Fast tests: every block at its smallest useful size.
-    "tiny": JalapenoConfig(name="tiny", systolic=SystolicConfig(rows=4, cols=4)),
+    "tiny": JalapenoConfig(name="tiny", systolic=SystolicConfig(rows=4, cols=4),
+                           noc=NocConfig(cols=3, rows=3, data_bits=32, addr_bits=16,
+                                         len_bits=4, id_bits=4),
+                           hbm=HbmConfig(channels=2, data_bytes=8, channel_bytes=16 * 1024,
+                                         read_latency=20, write_latency=20, bytes_per_cycle=8,
+                                         max_outstanding=8, interleave_bytes=1024,
+                                         row_miss_cycles=4),
+                           dma=DmaConfig(max_burst_beats=16, max_outstanding=8,
+                                         sram_bytes=8 * 1024, max_bytes=1 << 16)),
     # The configuration of `make demo` and the default regression.
-    "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16)),
+    # INT8-only array for now: with FP8 in all 256 PEs the flattened Verilog is 5x larger
+    # and the Verilator build of the regression takes many minutes (docs/systolic.md).
+    "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16, fp8=False),
+                              noc=NocConfig(cols=4, rows=4),
+                              hbm=HbmConfig(channels=4, data_bytes=16, channel_bytes=64 * 1024,
+                                            read_latency=100, write_latency=100,
+                                            bytes_per_cycle=16, max_outstanding=32,
+                                            interleave_bytes=4096),
+                              dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
+                                            sram_bytes=1 << 18, max_bytes=1 << 22)),
     # Verilog generation and area estimates at the scale of the real chip.
-    "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64)),
+    "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64),
+                               noc=NocConfig(cols=8, rows=8, data_bits=256, buffer_depth=8),
+                               hbm=HbmConfig(channels=16, data_bytes=64, channel_bytes=1 << 26,
+                                             read_latency=100, write_latency=100,
+                                             bytes_per_cycle=32, max_outstanding=32,
+                                             interleave_bytes=1024, row_miss_cycles=20),
+                               dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
+                                             sram_bytes=1 << 24, max_bytes=1 << 26)),
 }
 
 

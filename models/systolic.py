@@ -1,4 +1,4 @@
-"""Golden and cycle models of the weight-stationary systolic array (INT8).
+"""Golden and cycle models of the weight-stationary systolic array (INT8 and FP8).
 
 Numerics (the contract the RTL matches bit-exactly): signed INT8 operands, exact
 products, INT32 two's-complement accumulation. Sums are computed exactly in int64 and
@@ -17,6 +17,15 @@ columns of N, visited N-tile-major, K-tile-minor::
 
 The array returns ``X[:, k0:k0+R] @ W[k0:k0+R, n0:n0+C]`` per tile; partial tiles of
 the same n0 are added (wrapping) to give ``Y[:, n0:n0+C]``.
+
+FP8 tiles (``plan_gemm(..., fp8=True)``, operands are FP8 codes) run through the same
+tiling. Each tile's output is ``models.fp8.gemm_fp8(acts, fmt_a, weights, fmt_w,
+tile_k=R)`` of the zero-padded tile (row 0 adds its product to +0.0, rows add in
+increasing k, one binary32 rounding per add); the partials of the same n0 are combined
+in increasing k0 with :func:`models.fp32.fp32_add` starting from +0.0. Zero padding in
+both operands adds ``+0`` products, which leave every partial unchanged, so the result
+equals ``gemm_fp8(x, fmt_a, w, fmt_w, tile_k=R)`` on the unpadded matrices (checked in
+tests/models/test_systolic_model.py).
 """
 from __future__ import annotations
 
@@ -26,6 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.config import SystolicConfig
+from models.fp32 import fp32_add
+from models.fp8 import _check_codes
+from models.fp8 import gemm_fp8 as _gemm_fp8
 
 __all__ = [
     "wrap_int32", "gemm_int8", "Tile", "plan_gemm", "SystolicArrayModel",
@@ -80,14 +92,22 @@ class Tile:
     index: int
     k0: int
     n0: int
-    weights: np.ndarray   # int8 (R, C), zero-padded
-    acts: np.ndarray      # int8 (M, R), zero-padded
+    weights: np.ndarray   # int8 (R, C), or uint8 FP8 codes; zero-padded
+    acts: np.ndarray      # int8 (M, R), or uint8 FP8 codes; zero-padded
     last_k: bool          # last K-tile of this N column block
 
 
-def plan_gemm(config: SystolicConfig, x, w) -> list[Tile]:
-    """Cut ``X @ W`` into the array's tiles, in the order the array runs them."""
-    x, w = _check_int8("x", x), _check_int8("w", w)
+def plan_gemm(config: SystolicConfig, x, w, *, fp8: bool = False) -> list[Tile]:
+    """Cut ``X @ W`` into the array's tiles, in the order the array runs them.
+
+    With ``fp8=True`` the operands are FP8 codes (uint8) and tiles hold uint8 codes,
+    padded with code 0 (+0.0) in both operands.
+    """
+    if fp8:
+        x, w = _check_codes(x, "x"), _check_codes(w, "w")
+    else:
+        x, w = _check_int8("x", x), _check_int8("w", w)
+    dt = np.uint8 if fp8 else np.int8
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
         raise ValueError(f"plan_gemm needs (M,K) @ (K,N), got {x.shape} @ {w.shape}")
     (M, K), N = x.shape, w.shape[1]
@@ -97,10 +117,10 @@ def plan_gemm(config: SystolicConfig, x, w) -> list[Tile]:
     tiles = []
     for n0 in range(0, N, C):
         for k0 in range(0, K, R):
-            wt = np.zeros((R, C), np.int8)
+            wt = np.zeros((R, C), dt)
             blk = w[k0:k0 + R, n0:n0 + C]
             wt[:blk.shape[0], :blk.shape[1]] = blk
-            at = np.zeros((M, R), np.int8)
+            at = np.zeros((M, R), dt)
             blk = x[:, k0:k0 + R]
             at[:, :blk.shape[1]] = blk
             tiles.append(Tile(len(tiles), k0, n0, wt, at, k0 + R >= K))
@@ -138,6 +158,36 @@ class SystolicArrayModel:
             part = self.tile_output(t.acts, t.weights)
             y[:, t.n0:t.n0 + C] = wrap_int32(y[:, t.n0:t.n0 + C] + part)
         return y[:, :N].astype(np.int32)
+
+
+    def tile_output_fp8(self, acts, fmt_a, weights, fmt_w) -> np.ndarray:
+        """Result vectors of one FP8 tile as float32, shape (M, C).
+
+        ``acts`` (M, R) and ``weights`` (R, C) are FP8 codes; the sum runs down the
+        array: ``p = +0``, then ``p = fp32_add(p, a[m, r] * w[r, c])`` for r = 0..R-1.
+        """
+        R, C = self.config.rows, self.config.cols
+        acts, weights = _check_codes(acts, "acts"), _check_codes(weights, "weights")
+        if acts.ndim != 2 or acts.shape[1] != R or weights.shape != (R, C):
+            raise ValueError(f"tile needs acts (M,{R}) and weights ({R},{C}), "
+                             f"got {acts.shape} and {weights.shape}")
+        return _gemm_fp8(acts, fmt_a, weights, fmt_w, tile_k=R)
+
+    def gemm_fp8(self, a, fmt_a, w, fmt_w) -> np.ndarray:
+        """The FP8 GEMM assembled from per-tile outputs as the testbench does it.
+
+        Partials of the same N block are added in increasing k0 into ``+0.0`` with
+        :func:`models.fp32.fp32_add` (what the accumulator SRAM does). Returns float32
+        (M, N); every NaN is ``0x7FC00000``.
+        """
+        a, w = np.asarray(a), np.asarray(w)
+        M, N = a.shape[0], w.shape[1]
+        C = self.config.cols
+        y = np.zeros((M, N + C), np.float32)
+        for t in plan_gemm(self.config, a, w, fp8=True):
+            part = self.tile_output_fp8(t.acts, fmt_a, t.weights, fmt_w)
+            y[:, t.n0:t.n0 + C] = fp32_add(y[:, t.n0:t.n0 + C], part)
+        return y[:, :N].copy()
 
 
 def array_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:

@@ -34,9 +34,21 @@ def _processing_element(cfg: JalapenoConfig):
     return ProcessingElement(cfg.systolic)
 
 
+def _fp8_multiplier(cfg: JalapenoConfig):
+    from rtl.fp.fp8_mul import FP8Multiplier
+    return FP8Multiplier()
+
+
+def _fp32_adder(cfg: JalapenoConfig):
+    from rtl.fp.fp32_add import FP32Adder
+    return FP32Adder()
+
+
 BLOCKS: dict[str, Block] = {b.name: b for b in [
-    Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 array"),
+    Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 (+FP8) array"),
     Block("processing_element", _processing_element, "one MAC cell of the array"),
+    Block("fp8_multiplier", _fp8_multiplier, "FP8 x FP8 -> exact FP32 (E4M3/E5M2 per operand)"),
+    Block("fp32_adder", _fp32_adder, "IEEE binary32 adder, RNE, subnormals, canonical NaN"),
 ]}
 
 

@@ -51,9 +51,10 @@ class FP32Adder(wiring.Component):
         sb, eb, fb, nan_b, inf_b = unpack(b)
 
         # Order by magnitude (the 31 low bits compare like the values): |x| >= |y|.
-        swap = b[:31] > a[:31]
-        x = Mux(swap, b, a)
-        y = Mux(swap, a, b)
+        swap = Signal()
+        x = Signal(32)
+        y = Signal(32)
+        m.d.comb += [swap.eq(b[:31] > a[:31]), x.eq(Mux(swap, b, a)), y.eq(Mux(swap, a, b))]
         sx, sy = x[31], y[31]
         # Subnormals: exponent 1 and no hidden bit.
         ex = Signal(8)

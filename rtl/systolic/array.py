@@ -4,14 +4,23 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
-from rtl.systolic.pe import ProcessingElement
+from rtl.systolic.pe import FP8Fmt, PEMode, ProcessingElement, tile_mode_layout
 
-__all__ = ["SystolicArray", "weight_layout", "act_layout", "result_layout"]
+__all__ = ["SystolicArray", "weight_layout", "act_layout", "result_layout",
+           "PEMode", "FP8Fmt", "tile_mode_layout"]
 
 
 def weight_layout(config: SystolicConfig) -> data.StructLayout:
-    """One row of a weight tile: ``data[c]`` is W[k0 + row, n0 + c]."""
-    return data.StructLayout({"data": data.ArrayLayout(signed(config.weight_bits), config.cols)})
+    """One row of a weight tile: ``data[c]`` is W[k0 + row, n0 + c] (INT8 value or FP8 code).
+
+    ``mode`` (:func:`rtl.systolic.pe.tile_mode_layout`) of the tile's *first* row (row 0)
+    selects the arithmetic of the whole tile; the other rows' ``mode`` is ignored. It is
+    the last field, so a payload packed without it (all zeros) is an INT8 tile.
+    """
+    return data.StructLayout({
+        "data": data.ArrayLayout(signed(config.weight_bits), config.cols),
+        "mode": tile_mode_layout(),
+    })
 
 
 def act_layout(config: SystolicConfig) -> data.StructLayout:
@@ -24,7 +33,10 @@ def act_layout(config: SystolicConfig) -> data.StructLayout:
 
 
 def result_layout(config: SystolicConfig) -> data.StructLayout:
-    """One result vector: ``data[c]`` is sum_r X[m, k0 + r] * W[k0 + r, n0 + c]."""
+    """One result vector: ``data[c]`` is sum_r X[m, k0 + r] * W[k0 + r, n0 + c].
+
+    INT32 in INT8 tiles, binary32 bits in FP8 tiles (summed in increasing r from +0).
+    """
     return data.StructLayout({
         "data": data.ArrayLayout(signed(config.acc_bits), config.cols),
         "first": 1,
@@ -49,13 +61,26 @@ class SystolicArray(wiring.Component):
     new tile loads while the current one computes and consecutive tiles stream without
     bubbles whenever M >= R (tile period = max(M, R) cycles).
 
+    Modes (run time, per tile): row 0 of a tile's weights carries its ``mode`` (INT8, or
+    FP8 with a format per operand). The array latches it into ``next_mode`` when that
+    row is accepted and copies it to ``cur_mode`` with the swap (the tile's ``first``
+    activation). Every activation enters row r together with its tile's mode (same
+    skew) and the mode moves right with it, so each MAC uses the mode of the tile its
+    activation belongs to and consecutive tiles of different modes stream without a
+    bubble. After reset the mode is INT8. An array built with ``config.fp8 = False``
+    has no FP8 datapath and no mode registers: it ignores ``mode`` (INT8 always). In FP8 mode the partial sums are binary32:
+    row 0 adds its product to +0.0 and each row below adds its own (k increasing),
+    which is ``models.fp8.gemm_fp8(..., tile_k=R)`` for one tile; combining the K tiles
+    is left to the consumer (accumulator), in increasing k0. K rows past the end of the
+    matrix must be zero codes in both operands (``0 * inf`` would be NaN).
+
     Stall policy: the whole array advances when ``o_result`` is not holding an
     unaccepted result (``en = ~o_result.valid | o_result.ready``); while it holds, no
     input is accepted and nothing moves. Input bubbles (``i_act.valid`` low) travel
     through as empty slots and produce no output.
 
-    Golden model: ``models.systolic.SystolicArrayModel`` (per-tile outputs) and
-    ``models.systolic.gemm_int8`` (whole GEMMs). Cycle model:
+    Golden model: ``models.systolic.SystolicArrayModel`` (per-tile outputs, both modes),
+    ``models.systolic.gemm_int8`` and ``models.fp8.gemm_fp8`` (whole GEMMs). Cycle model:
     ``models.systolic.array_cycles``.
 
     Parameters
@@ -74,7 +99,8 @@ class SystolicArray(wiring.Component):
         One result vector per accepted activation vector, in order.
 
     Latency: R + C - 1 cycles from ``i_act`` accepted to ``o_result.valid`` (without
-    stalls). Throughput: one activation vector per cycle, R x C MACs per cycle.
+    stalls), in both modes. Throughput: one activation vector per cycle, R x C MACs per
+    cycle.
     """
 
     def __init__(self, config: SystolicConfig):
@@ -129,6 +155,17 @@ class SystolicArray(wiring.Component):
         w_row = Signal(range(R))
         m.d.comb += w_row.eq(Mux(swap, 0, wcount))
 
+        # --- tile mode: latched from weight row 0, switched in by the swap ------------
+        act_mode = Signal(tile_mode_layout())
+        if cfg.fp8:
+            next_mode = Signal(tile_mode_layout())
+            cur_mode = Signal(tile_mode_layout())
+            with m.If(w_fire & (w_row == 0)):
+                m.d.sync += next_mode.eq(self.i_weight.payload.mode)
+            with m.If(swap):
+                m.d.sync += cur_mode.eq(next_mode)
+            m.d.comb += act_mode.eq(Mux(swap, next_mode, cur_mode))
+
         # --- the PE grid ----------------------------------------------------------------
         pes = [[self.make_pe(r, c) for c in range(C)] for r in range(R)]
         for r in range(R):
@@ -139,6 +176,8 @@ class SystolicArray(wiring.Component):
                 up = pes[r - 1][c] if r else None
                 if left is not None:
                     m.d.comb += [pe.a_in.eq(left.a_out), pe.swap_in.eq(left.swap_out)]
+                    if cfg.fp8:
+                        m.d.comb += pe.mode_in.eq(left.mode_out)
                 if up is not None:
                     m.d.comb += pe.p_in.eq(up.p_out)
                 else:
@@ -154,6 +193,10 @@ class SystolicArray(wiring.Component):
                 pes[r][0].a_in.eq(delayed(a_r, r, f"a_skew_{r}")),
                 pes[r][0].swap_in.eq(delayed(s_r, r, f"swap_skew_{r}")),
             ]
+            if cfg.fp8:
+                md_r = Signal(tile_mode_layout(), name=f"mode_in_{r}")
+                m.d.comb += md_r.eq(act_mode)
+                m.d.comb += pes[r][0].mode_in.eq(delayed(md_r, r, f"mode_skew_{r}"))
 
         # Weight rows: column c is written c cycles after the beat (diagonal load).
         for c in range(C):

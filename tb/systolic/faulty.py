@@ -24,6 +24,8 @@ class FaultyPE(ProcessingElement):
                 self.swap_out.eq(self.swap_in),
                 self.p_out.eq(self.p_in + (product & ~1)),   # the injected fault
             ]
+            if self._fp8:      # INT8 only, but forwards the tile mode like a real PE
+                m.d.sync += self.mode_out.eq(self.mode_in)
             with m.If(self.swap_in):
                 m.d.sync += active.eq(shadow)
             with m.If(self.w_we):

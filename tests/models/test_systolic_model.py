@@ -90,3 +90,44 @@ def test_cycle_model_and_scalesim():
     for m, k, n in [(64, 64, 64), (128, 64, 32), (256, 256, 256), (1, 256, 256), (32, 512, 32)]:
         assert array_cycles(cfg, m, k, n) < scalesim_cycles(cfg, m, k, n)
     assert utilization(cfg, 64, 64, 64, array_cycles(cfg, 64, 64, 64)) > 0.9
+
+
+# --------------------------------------------------------------------------- FP8 tiles
+
+def _fp8_codes(rng, shape, special_rate):
+    """Random codes: mostly finite values, ``special_rate`` of them any code at all."""
+    codes = rng.integers(0, 256, shape).astype(np.uint8)
+    finite = rng.integers(0, 0x7B, shape).astype(np.uint8) | (rng.integers(0, 2, shape) << 7).astype(np.uint8)
+    return np.where(rng.random(shape) < special_rate, codes, finite).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fa, fw", [("e4m3", "e4m3"), ("e4m3", "e5m2"), ("e5m2", "e4m3"),
+                                    ("e5m2", "e5m2")])
+@pytest.mark.parametrize("R, C", [(1, 1), (4, 4), (3, 5), (16, 16)])
+def test_tiled_fp8_model_equals_gemm_fp8(fa, fw, R, C):
+    """Padding tiles with +0 codes and combining partials gives gemm_fp8's bits."""
+    from models.fp8 import gemm_fp8
+    cfg = SystolicConfig(rows=R, cols=C)
+    rng = np.random.default_rng(R * 100 + C)
+    for special_rate in (0.0, 0.02, 1.0):
+        M, K, N = int(rng.integers(1, 9)), int(rng.integers(1, 3 * R + 3)), int(rng.integers(1, 2 * C + 3))
+        a, w = _fp8_codes(rng, (M, K), special_rate), _fp8_codes(rng, (K, N), special_rate)
+        got = SystolicArrayModel(cfg).gemm_fp8(a, fa, w, fw)
+        want = gemm_fp8(a, fa, w, fw, tile_k=R)
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (special_rate, M, K, N)
+
+
+def test_plan_gemm_fp8_pads_with_zero_codes():
+    cfg = SystolicConfig(rows=4, cols=4)
+    a = np.full((2, 5), 0xFF, np.uint8)
+    w = np.full((5, 3), 0x7F, np.uint8)
+    tiles = plan_gemm(cfg, a, w, fp8=True)
+    assert [t.acts.dtype for t in tiles] == [np.uint8, np.uint8]
+    assert (tiles[1].acts[:, 1:] == 0).all() and (tiles[1].weights[1:, :] == 0).all()
+    assert (tiles[0].weights[:, 3] == 0).all()
+    with pytest.raises(ValueError, match="0..255"):
+        plan_gemm(cfg, np.array([[256]]), np.array([[1]]), fp8=True)
+    with pytest.raises(ValueError, match="tile needs acts"):
+        SystolicArrayModel(cfg).tile_output_fp8(np.zeros((1, 3), np.uint8), "e4m3",
+                                                np.zeros((4, 4), np.uint8), "e4m3")

@@ -1,0 +1,1 @@
+"""Testbenches of the FP units (rtl/fp): test-only lane harnesses and cocotb tests."""

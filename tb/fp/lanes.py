@@ -1,0 +1,67 @@
+"""Drive a lane harness (:mod:`tb.fp.harness`) with numpy arrays, one step per batch."""
+from __future__ import annotations
+
+import numpy as np
+from cocotb.triggers import Timer
+
+from tb.common.stream import signal_int
+
+__all__ = ["LaneDriver", "first_mismatch"]
+
+
+def _to_int(arr: np.ndarray) -> int:
+    return int.from_bytes(np.ascontiguousarray(arr).tobytes(), "little")
+
+
+class LaneDriver:
+    """Applies batches of ``lanes`` vectors to a combinational harness and reads results.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the harness
+    inputs : dict
+        Port name -> numpy dtype of one lane (``np.uint8``/``np.uint32``; ``bool`` for
+        one bit per lane).
+    output : str
+        Output port name (one ``uint32`` per lane).
+    lanes : int
+    """
+
+    def __init__(self, dut, inputs: dict, output: str, lanes: int):
+        self.dut, self.lanes = dut, lanes
+        self.ports = {name: (getattr(dut, name), dt) for name, dt in inputs.items()}
+        self.out = getattr(dut, output)
+        self.steps = 0
+
+    async def apply(self, **arrays) -> np.ndarray:
+        """Run ``len`` vectors (any count: the last batch is padded) and return results."""
+        n = len(next(iter(arrays.values())))
+        L = self.lanes
+        pad = (-n) % L
+        arrs = {k: np.concatenate([np.asarray(v), np.zeros(pad, np.asarray(v).dtype)])
+                for k, v in arrays.items()}
+        got = np.empty(n + pad, np.uint32)
+        for s in range(0, n + pad, L):
+            for name, (port, dt) in self.ports.items():
+                chunk = arrs[name][s:s + L]
+                if dt is bool:
+                    port.value = int.from_bytes(np.packbits(
+                        chunk.astype(np.uint8), bitorder="little").tobytes(), "little")
+                else:
+                    port.value = _to_int(chunk.astype(dt))
+            await Timer(1, "ns")
+            got[s:s + L] = np.frombuffer(signal_int(self.out).to_bytes(4 * L, "little"),
+                                         np.uint32)
+            self.steps += 1
+        return got[:n]
+
+
+def first_mismatch(got: np.ndarray, want: np.ndarray, **inputs) -> str | None:
+    """None if ``got == want`` bitwise, else a message naming the first bad vector."""
+    bad = np.flatnonzero(got != want)
+    if not bad.size:
+        return None
+    i = bad[0]
+    where = ", ".join(f"{k}={int(v[i]):#x}" for k, v in inputs.items())
+    return (f"{bad.size} of {got.size} mismatches; first #{i}: {where}: got "
+            f"{int(got[i]):#010x}, want {int(want[i]):#010x}")
