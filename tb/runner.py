@@ -15,6 +15,7 @@ Usable from pytest (tests/sim/) and from scripts (bench, demo, waves).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -106,9 +107,17 @@ class RunResult:
 
 
 def emit_verilog(component, name: str, path: Path) -> bool:
-    """Write ``component`` as Verilog module ``name`` to ``path``; True if it changed."""
+    """Write ``component`` as Verilog module ``name`` to ``path``; True if it changed.
+
+    Modules the component instantiates by name (``verilog_submodules()``, see
+    :mod:`rtl.shared_module`) are written once into the same file, before it.
+    """
     from amaranth.back import verilog
     text = verilog.convert(component, name=name, emit_src=False)
+    subs = getattr(component, "verilog_submodules", None)
+    if subs is not None:
+        text = "".join(verilog.convert(sub, name=sub_name, emit_src=False) + "\n"
+                       for sub_name, sub in subs().items()) + text
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_text() == text:
         return False
@@ -186,14 +195,21 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         tag += "-" + hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
     build_dir = BUILD / "sim" / tag
     build_dir.mkdir(parents=True, exist_ok=True)
+    # several cocotb modules (pytest items, possibly parallel) share one build: each
+    # runs in its own folder, and building is serialized by a lock on the build folder
+    mod_name = test_module.rsplit(".", 1)[-1]
+    test_dir = build_dir / mod_name
+    test_dir.mkdir(exist_ok=True)
     src = build_dir / f"{block}.v"
-    res = RunResult(block, cfg.name, sim, seed, test_module, build_dir,
-                    build_dir / f"{test_module.rsplit('.', 1)[-1]}.log")
+    res = RunResult(block, cfg.name, sim, seed, test_module, build_dir, test_dir / f"{mod_name}.log")
     t0 = time.monotonic()
+    lock = open(build_dir / ".build.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         emit_verilog(factory(cfg), block, src)
     except Exception as e:   # an elaboration error is a result, not a crash of the harness
         res.error = f"Verilog emission failed: {type(e).__name__}: {e}"
+        lock.close()
         return res
 
     runner = get_runner(sim)
@@ -201,8 +217,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     test_args = []
     if waves and sim == "verilator":
         build_args += ["--trace-fst", "--trace-structs"]
-        test_args += ["--trace-file", str(build_dir / "dump.fst")]
-    xml = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
+        test_args += ["--trace-file", str(test_dir / "dump.fst")]
+    xml = test_dir / f"results-{mod_name}.xml"
     env = {
         "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]),
         "JALAPENO_CONFIG": cfg.to_json(),
@@ -219,9 +235,11 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
             res.error = f"{sim} build failed ({e}); see {build_dir / 'build.log'}"
             res.wall_s = time.monotonic() - t0
             return res
+        finally:
+            lock.close()
         try:
             runner.test(test_module=test_module, hdl_toplevel=block, build_dir=build_dir,
-                        test_dir=build_dir, testcase=testcase, seed=seed, waves=waves,
+                        test_dir=test_dir, testcase=testcase, seed=seed, waves=waves,
                         test_args=test_args, extra_env=env, results_xml=str(xml),
                         log_file=res.log_file)
         except (Exception, SystemExit):
@@ -234,6 +252,6 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     if not res.cases:
         res.error = f"no test ran (filter {testcase!r}?)"
     if waves:
-        fst = build_dir / ("dump.fst" if sim == "verilator" else f"{block}.fst")
+        fst = test_dir / ("dump.fst" if sim == "verilator" else f"{block}.fst")
         res.wave_file = fst if fst.exists() else None
     return res

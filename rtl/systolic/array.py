@@ -4,6 +4,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
+from rtl.shared_module import SharedInstance
 from rtl.systolic.pe import FP8Fmt, PEMode, ProcessingElement, tile_mode_layout
 
 __all__ = ["SystolicArray", "weight_layout", "act_layout", "result_layout",
@@ -103,10 +104,12 @@ class SystolicArray(wiring.Component):
     cycle.
     """
 
-    def __init__(self, config: SystolicConfig):
+    def __init__(self, config: SystolicConfig, *, shared_pe: bool = True):
         if not isinstance(config, SystolicConfig):
             raise TypeError(f"SystolicArray needs a SystolicConfig, got {config!r}")
         self._config = config
+        self._shared_pe = shared_pe
+        self._pe_modules: dict[str, wiring.Component] = {}
         super().__init__({
             "i_weight": In(stream.Signature(weight_layout(config))),
             "i_act": In(stream.Signature(act_layout(config))),
@@ -120,6 +123,26 @@ class SystolicArray(wiring.Component):
     def make_pe(self, row: int, col: int) -> wiring.Component:
         """The PE at (row, col); testbenches override this to inject faults."""
         return ProcessingElement(self._config)
+
+    def verilog_submodules(self) -> dict[str, wiring.Component]:
+        """PE modules the emitted Verilog instantiates (filled in by elaboration)."""
+        return dict(self._pe_modules)
+
+    def _place_pe(self, m: Module, row: int, col: int):
+        """Add the PE at (row, col): a shared Verilog module instance, or a submodule."""
+        pe = self.make_pe(row, col)
+        if not self._shared_pe:
+            m.submodules[f"pe_{row}_{col}"] = pe
+            return pe
+        kind = "".join("_" + ch.lower() if ch.isupper() else ch for ch in type(pe).__name__)
+        module = f"jalapeno{kind}_{'fp8' if self._config.fp8 else 'int8'}"
+        if module in self._pe_modules:
+            pe._MustUse__silence = True     # the first one of its kind is the one emitted
+        else:
+            self._pe_modules[module] = pe
+        inst = SharedInstance(pe, module, f"pe_{row}_{col}")
+        m.submodules[f"pe_{row}_{col}"] = inst.instance()
+        return inst
 
     def elaborate(self, platform):
         m = Module()
@@ -167,10 +190,10 @@ class SystolicArray(wiring.Component):
             m.d.comb += act_mode.eq(Mux(swap, next_mode, cur_mode))
 
         # --- the PE grid ----------------------------------------------------------------
-        pes = [[self.make_pe(r, c) for c in range(C)] for r in range(R)]
+        pes = [[self._place_pe(m, r, c) for c in range(C)] for r in range(R)]
         for r in range(R):
             for c in range(C):
-                m.submodules[f"pe_{r}_{c}"] = pe = pes[r][c]
+                pe = pes[r][c]
                 m.d.comb += pe.en.eq(en)
                 left = pes[r][c - 1] if c else None
                 up = pes[r - 1][c] if r else None
