@@ -44,11 +44,29 @@ def _fp32_adder(cfg: JalapenoConfig):
     return FP32Adder()
 
 
+def _hbm_stub(cfg: JalapenoConfig):
+    from rtl.mem.hbm import HbmStub
+    return HbmStub(cfg.hbm)
+
+
+def _dma_engine(cfg: JalapenoConfig):
+    from rtl.dma.engine import DmaEngine
+    return DmaEngine(cfg.dma, data_bytes=cfg.hbm.data_bytes, id_bits=cfg.hbm.id_bits)
+
+
+def _dma_hbm(cfg: JalapenoConfig):
+    from rtl.dma.system import DmaHbm
+    return DmaHbm(cfg)
+
+
 BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 (+FP8) array"),
     Block("processing_element", _processing_element, "one MAC cell of the array"),
     Block("fp8_multiplier", _fp8_multiplier, "FP8 x FP8 -> exact FP32 (E4M3/E5M2 per operand)"),
     Block("fp32_adder", _fp32_adder, "IEEE binary32 adder, RNE, subnormals, canonical NaN"),
+    Block("hbm_stub", _hbm_stub, "N-channel HBM controller stub, one AXI4 slave port"),
+    Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
+    Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
 ]}
 
 

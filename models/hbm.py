@@ -1,0 +1,79 @@
+"""Models of the HBM stub (rtl/mem/hbm.py): address map and analytic timing.
+
+* :func:`route` / :func:`unroute`: global address <-> (channel, local address).
+* :func:`burst_verdict`: what the stub answers for a burst (OKAY, SLVERR, DECERR).
+* :func:`transfer_cycles`: analytic cycle count of a stream of read (or write) bursts
+  through the stub (latency, bandwidth limit, outstanding limit), which the bench
+  compares with the RTL.
+
+numpy/stdlib only; reads the same :class:`models.config.HbmConfig` as the RTL.
+"""
+from __future__ import annotations
+
+import math
+
+from models.config import HbmConfig
+
+__all__ = ["route", "unroute", "burst_verdict", "transfer_cycles", "peak_bytes_per_cycle",
+           "OKAY", "SLVERR", "DECERR", "ERR_OFF", "ERR_SLVERR", "ERR_POISON"]
+
+OKAY, SLVERR, DECERR = 0, 2, 3
+ERR_OFF, ERR_SLVERR, ERR_POISON = 0, 1, 2
+
+
+def route(cfg: HbmConfig, addr: int) -> tuple[int, int]:
+    """(channel, local byte address) of a global byte address."""
+    g, n = cfg.interleave_bytes, cfg.channels
+    gran = addr // g
+    return gran % n, (gran // n) * g + addr % g
+
+
+def unroute(cfg: HbmConfig, channel: int, local: int) -> int:
+    """Inverse of :func:`route`."""
+    g, n = cfg.interleave_bytes, cfg.channels
+    return ((local // g) * n + channel) * g + local % g
+
+
+def burst_verdict(cfg: HbmConfig, addr: int, beats: int, size: int, burst: int = 1,
+                  err_kind: int = ERR_OFF, err_base: int = 0, err_limit: int = 0) -> int:
+    """AXI response code the stub gives a burst (same rules, same priority as the RTL)."""
+    start = addr & ~((1 << size) - 1)
+    span = (1 << size) if burst == 0 else beats << size
+    end = start + span - 1
+    g = cfg.interleave_bytes
+    if start // g != end // g or end >= cfg.total_bytes:
+        return DECERR
+    if burst > 1 or (1 << size) > cfg.data_bytes:
+        return SLVERR
+    if err_kind != ERR_OFF and start < err_limit and end >= err_base:
+        return SLVERR
+    return OKAY
+
+
+def peak_bytes_per_cycle(cfg: HbmConfig) -> float:
+    return float(cfg.peak_bytes_per_cycle)
+
+
+def transfer_cycles(cfg: HbmConfig, bursts: list[int], *, outstanding: int,
+                    latency: int | None = None, overhead: int = 4) -> int:
+    """Analytic cycles to move ``bursts`` (beats each) through one master port.
+
+    A burst's data can start ``latency`` cycles after its address; the port moves at
+    most one beat per cycle and each channel ``bytes_per_cycle / data_bytes`` beats per
+    cycle; at most ``outstanding`` bursts are in flight (the smaller of the master's and
+    the channels' limits). Simulated as a simple event loop (addresses issued one per
+    cycle); ``overhead`` covers descriptor check and completion.
+    """
+    lat = cfg.read_latency if latency is None else latency
+    rate = min(1.0, cfg.channels * cfg.bytes_per_cycle / cfg.data_bytes)
+    t_issue = 0.0
+    data_free = 0.0
+    done: list[float] = []
+    for i, b in enumerate(bursts):
+        if i >= outstanding:
+            t_issue = max(t_issue, done[i - outstanding])
+        start = max(t_issue + lat, data_free)
+        data_free = start + b / rate
+        done.append(data_free)
+        t_issue += 1
+    return int(math.ceil(done[-1])) + overhead if done else overhead

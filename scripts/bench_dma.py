@@ -1,0 +1,92 @@
+"""DMA + HBM bench: load throughput (bytes/cycle) vs the configured peak of the channels.
+
+Runs the ``dma_hbm`` RTL (default preset's DMA/HBM, HBM latency 20/100/200 cycles,
+an aliased 16 KiB-per-channel backing store so that a 1 MiB address space simulates
+quickly) for contiguous loads of 64 B .. 1 MiB and 2D tiles with rows of 16 B .. 4 KiB
+(32 KiB per tile, source stride 4 x row, packed destination). Writes build/bench/dma.json,
+prints a table and plots build/bench/dma.png (if matplotlib is installed).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+from models.config import get_preset
+from scripts.benchlib import BENCH, print_table
+from tb.runner import run
+
+LATENCIES = (20, 100, 200)
+CONTIG = [64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20]
+TILE_ROWS = [16, 64, 256, 1024, 4096]
+TILE_BYTES = 32 * 1024
+
+
+def bench_config(latency: int, preset: str = "default"):
+    base = get_preset(preset)
+    hbm = dataclasses.replace(base.hbm, read_latency=latency, write_latency=latency,
+                              channel_bytes=max(base.hbm.channel_bytes, (1 << 20) // base.hbm.channels),
+                              store_bytes=16 * 1024)
+    dma = dataclasses.replace(base.dma, sram_bytes=1 << 20, max_bytes=1 << 22)
+    return dataclasses.replace(base, hbm=hbm, dma=dma)
+
+
+def cases():
+    out = [["1d", n, 1, 0] for n in CONTIG]
+    out += [["2d", r, TILE_BYTES // r, 4 * r] for r in TILE_ROWS]
+    return out
+
+
+def bench(presets, sim) -> list[dict]:
+    records = []
+    BENCH.mkdir(parents=True, exist_ok=True)
+    for lat in LATENCIES:
+        t0 = time.monotonic()
+        cfg = bench_config(lat)
+        print(f"dma: HBM latency {lat} on {sim} ...", flush=True)
+        out = BENCH / f".bench-dma-{lat}-{sim}.jsonl"
+        out.write_text("")
+        res = run("dma_hbm", cfg, sim, "tb.dma.bench_dma", seed=1,
+                  extra_env={"JALAPENO_BENCH_CASES": json.dumps(cases()),
+                             "JALAPENO_BENCH_OUT": str(out)})
+        if not res.ok:
+            raise RuntimeError(res.summary())
+        records += [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        print(f"dma: latency {lat} done in {time.monotonic() - t0:.0f} s", flush=True)
+    (BENCH / "dma.json").write_text(json.dumps(records, indent=1))
+    print_table(records, ["kind", "bytes", "row_bytes", "latency", "cycles", "model_cycles",
+                          "bytes_per_cycle", "peak_bytes_per_cycle", "efficiency",
+                          "sim_cycles_per_s"],
+                "DMA load HBM -> SRAM (cycles: descriptor accepted .. completion)")
+    print(f"-> {BENCH / 'dma.json'}")
+    plot(records)
+    return records
+
+
+def plot(records) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("dma: matplotlib not installed, no plot")
+        return
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for lat in sorted({r["latency"] for r in records}):
+        c = [r for r in records if r["kind"] == "1d" and r["latency"] == lat]
+        t = [r for r in records if r["kind"] == "2d" and r["latency"] == lat]
+        a1.semilogx([r["bytes"] for r in c], [r["efficiency"] for r in c], "o-",
+                    label=f"latency {lat}")
+        a2.semilogx([r["row_bytes"] for r in t], [r["efficiency"] for r in t], "o-",
+                    label=f"latency {lat}")
+    a1.set(xlabel="transfer bytes (contiguous)", ylabel="bytes/cycle / peak",
+           title="DMA load, contiguous", ylim=(0, 1.05))
+    a2.set(xlabel="row bytes (2D tile, 32 KiB)", ylabel="bytes/cycle / peak",
+           title="DMA load, 2D tiles", ylim=(0, 1.05))
+    for a in (a1, a2):
+        a.axhline(0.9, ls=":", c="grey")
+        a.grid(True, which="both", alpha=0.3)
+        a.legend()
+    fig.tight_layout()
+    fig.savefig(BENCH / "dma.png", dpi=110)
+    print(f"-> {BENCH / 'dma.png'}")
