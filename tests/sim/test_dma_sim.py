@@ -16,3 +16,10 @@ def test_dma_engine(sim, sim_run):
 def test_dma_hbm(sim, sim_run):
     """Engine + HBM stub: round trips, injected SLVERR/poison/DECERR, stalls."""
     assert_passed(sim_run("dma_hbm", "tiny", sim, "tb.dma.test_dma_hbm"))
+
+
+@pytest.mark.smoke
+def test_dma_engine_uvm(sim, sim_run):
+    """pyuvm: directed error codes + 4 KiB cases, coverage-driven random descriptors,
+    injected SLVERR/DECERR, scoreboard vs models.dma, heavy-stall factory override."""
+    assert_passed(sim_run("dma_engine", "tiny", sim, "tb.dma.uvm"))
