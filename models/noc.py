@@ -1,0 +1,114 @@
+"""Analytical models of the mesh NoC: routes, zero-load latency, throughput bounds.
+
+The RTL (``rtl.noc``) is checked against these numbers: the zero-load latency exactly
+(tb/noc/test_noc.py), the throughput as a fraction of the bound (scripts/bench_noc.py).
+
+Latency model (cycles from the head flit accepted on ``i_inject`` to the tail flit
+accepted on ``o_eject``, nothing else in the network, sink always ready)::
+
+    T0 = hops * 2            two cycles per router-to-router hop
+       + 3                   source router (2) + ejection buffer (1)
+       + (length - 1)        serialization of the rest of the packet
+
+Throughput bound of uniform-random traffic on a k-ary 1D line of routers with XY
+routing: the middle channel carries, per direction, lambda * k / 4 flits per cycle
+(k even; lambda = flits injected per node per cycle), so lambda <= 4 / k. For k odd the
+worst channel carries lambda * (k^2 - 1) / (4k). A k x m mesh is limited by its longer
+dimension and by the one flit per cycle of each injection/ejection port.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from models.config import NocConfig
+
+__all__ = ["coords", "node", "hops", "xy_route", "zero_load_latency", "average_zero_load_latency", "line_bound",
+           "uniform_bound", "bound_4_over_k", "hotspot_bound", "channel_loads",
+           "ROUTER_CYCLES", "HOP_CYCLES"]
+
+HOP_CYCLES = 2          # input buffer write + allocation/switch into the output register
+ROUTER_CYCLES = 2
+EJECT_CYCLES = 1
+
+
+def coords(cfg: NocConfig, n: int) -> tuple[int, int]:
+    if not 0 <= n < cfg.nodes:
+        raise ValueError(f"node {n} is not in the {cfg.cols} x {cfg.rows} mesh")
+    return n % cfg.cols, n // cfg.cols
+
+
+def node(cfg: NocConfig, x: int, y: int) -> int:
+    if not (0 <= x < cfg.cols and 0 <= y < cfg.rows):
+        raise ValueError(f"({x}, {y}) is not in the {cfg.cols} x {cfg.rows} mesh")
+    return y * cfg.cols + x
+
+
+def hops(cfg: NocConfig, src: int, dst: int) -> int:
+    """Router-to-router links crossed: the Manhattan distance."""
+    (sx, sy), (dx, dy) = coords(cfg, src), coords(cfg, dst)
+    return abs(sx - dx) + abs(sy - dy)
+
+
+def xy_route(cfg: NocConfig, src: int, dst: int) -> list[int]:
+    """Nodes visited by dimension-order routing, X first, both ends included."""
+    (x, y), (dx, dy) = coords(cfg, src), coords(cfg, dst)
+    path = [node(cfg, x, y)]
+    while x != dx:
+        x += 1 if dx > x else -1
+        path.append(node(cfg, x, y))
+    while y != dy:
+        y += 1 if dy > y else -1
+        path.append(node(cfg, x, y))
+    return path
+
+
+def zero_load_latency(cfg: NocConfig, n_hops: int, length: int = 1) -> int:
+    """Cycles from head accepted at the source to tail accepted at the destination."""
+    if n_hops < 0 or length < 1:
+        raise ValueError(f"need hops >= 0 and length >= 1, got {n_hops}, {length}")
+    return HOP_CYCLES * n_hops + ROUTER_CYCLES + EJECT_CYCLES + (length - 1)
+
+
+def average_zero_load_latency(cfg: NocConfig, length: int = 1) -> float:
+    """Zero-load latency averaged over uniform-random (src, dst) pairs, self included."""
+    tot = sum(zero_load_latency(cfg, hops(cfg, s, d), length)
+              for s in range(cfg.nodes) for d in range(cfg.nodes))
+    return tot / cfg.nodes ** 2
+
+
+def line_bound(k: int) -> float:
+    """Uniform-random saturation injection rate of a k-node line (flits/node/cycle)."""
+    if k <= 1:
+        return float("inf")
+    return 4.0 / k if k % 2 == 0 else 4.0 * k / (k * k - 1)
+
+
+def bound_4_over_k(k: int) -> float:
+    """The textbook 4/k bound of a k x k mesh (flits/node/cycle)."""
+    return 4.0 / k
+
+
+def uniform_bound(cfg: NocConfig) -> float:
+    """Uniform-random saturation bound of the mesh, capped by the 1 flit/cycle ports."""
+    return min(1.0, line_bound(cfg.cols), line_bound(cfg.rows))
+
+
+def hotspot_bound(cfg: NocConfig, frac: float) -> float:
+    """Bound when a fraction ``frac`` of all packets go to one node (the rest uniform):
+    that node ejects at most one flit per cycle."""
+    n = cfg.nodes
+    return min(uniform_bound(cfg) / max(1e-9, 1 - frac), 1.0 / (n * frac + (1 - frac)))
+
+
+def channel_loads(cfg: NocConfig, traffic) -> Counter:
+    """Flits per cycle on each directed link (a, b) when node s sends ``traffic[s][d]``
+    flits per cycle to d, routed XY; brute force, used to check the bounds."""
+    load = Counter()
+    for s in range(cfg.nodes):
+        for d in range(cfg.nodes):
+            rate = traffic[s][d]
+            if rate:
+                path = xy_route(cfg, s, d)
+                for a, b in zip(path, path[1:]):
+                    load[a, b] += rate
+    return load

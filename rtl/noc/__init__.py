@@ -1,0 +1,1 @@
+"""Network-on-chip: flit format, credit links, routers, the mesh and network interfaces."""

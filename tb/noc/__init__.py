@@ -1,0 +1,1 @@
+"""Testbenches of the network-on-chip (docs/noc.md, test plan)."""

@@ -1,0 +1,104 @@
+"""NocConfig validation and the NoC analytical models, checked against brute force."""
+import itertools
+
+import pytest
+
+from models.config import ConfigError, JalapenoConfig, NocConfig, get_preset
+from models.noc import (average_zero_load_latency, bound_4_over_k, channel_loads, hops,
+                        hotspot_bound, line_bound, uniform_bound, xy_route, zero_load_latency)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"cols": 0}, "NocConfig.cols must be in [1, 16], got 0"),
+    ({"rows": 17}, "NocConfig.rows must be in [1, 16], got 17"),
+    ({"buffer_depth": 1}, "NocConfig.buffer_depth must be in [2, 32], got 1"),
+    ({"data_bits": 16}, "NocConfig.data_bits must be in [32, 512], got 16"),
+    ({"cols": 2.0}, "NocConfig.cols must be an int, got 2.0"),
+    ({"data_bits": 48}, "NocConfig.data_bits must hold a request header of 50 bits "
+                        "(2 + addr_bits + len_bits + id_bits), got 48"),
+])
+def test_noc_config_errors(kw, msg):
+    with pytest.raises(ConfigError) as e:
+        NocConfig(**kw)
+    assert str(e.value) == msg
+
+
+def test_noc_section_in_presets_and_json():
+    assert get_preset("tiny").noc.nodes == 9
+    assert get_preset("default").noc.nodes == 16
+    assert get_preset("jalapeno").noc.nodes == 64
+    with pytest.raises(ConfigError, match="JalapenoConfig.noc must be a NocConfig"):
+        JalapenoConfig(noc=(4, 4))
+    cfg = JalapenoConfig(noc=NocConfig(cols=5, rows=2))
+    assert JalapenoConfig.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("cols, rows", [(1, 1), (2, 2), (3, 3), (4, 4), (5, 2), (8, 8)])
+def test_coord_bits_can_name_a_missing_node(cols, rows):
+    cfg = NocConfig(cols=cols, rows=rows)
+    assert (1 << cfg.coord_bits) > max(cols, rows)
+
+
+def _bfs_distance(cfg, s, d):
+    """Shortest path in the mesh graph, by breadth-first search."""
+    frontier, seen, dist = {s}, {s}, 0
+    while d not in frontier:
+        nxt = set()
+        for n in frontier:
+            x, y = n % cfg.cols, n // cfg.cols
+            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                if 0 <= x + dx < cfg.cols and 0 <= y + dy < cfg.rows:
+                    nxt.add((y + dy) * cfg.cols + x + dx)
+        frontier = nxt - seen
+        seen |= nxt
+        dist += 1
+    return dist
+
+
+@pytest.mark.parametrize("cols, rows", [(3, 3), (4, 2), (4, 4)])
+def test_xy_route_is_minimal_x_then_y(cols, rows):
+    cfg = NocConfig(cols=cols, rows=rows)
+    for s, d in itertools.product(range(cfg.nodes), repeat=2):
+        path = xy_route(cfg, s, d)
+        assert path[0] == s and path[-1] == d
+        assert len(path) - 1 == hops(cfg, s, d) == _bfs_distance(cfg, s, d)
+        ys = [n // cols for n in path]
+        turned = False
+        for a, b in zip(path, path[1:]):       # once the route moves in Y it never moves in X
+            if a // cols != b // cols:
+                turned = True
+            else:
+                assert not turned, f"{s}->{d}: X move after a Y move in {path}"
+        assert ys[-1] == d // cols
+
+
+def test_zero_load_latency_formula():
+    cfg = NocConfig()
+    assert zero_load_latency(cfg, 0, 1) == 3
+    assert zero_load_latency(cfg, 6, 1) == 15
+    assert zero_load_latency(cfg, 2, 4) == 2 * 2 + 3 + 3
+    assert all(zero_load_latency(cfg, h + 1) - zero_load_latency(cfg, h) == 2 for h in range(10))
+    with pytest.raises(ValueError):
+        zero_load_latency(cfg, -1)
+    # average over uniform pairs: mean Manhattan distance of a k x k mesh is 2(k^2-1)/(3k)
+    k = 4
+    avg = average_zero_load_latency(NocConfig(cols=k, rows=k))
+    assert avg == pytest.approx(2 * 2 * (k * k - 1) / (3 * k) + 3)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 8])
+def test_uniform_bound_matches_brute_force_channel_load(k):
+    """Uniform random (self included) at 1 flit/node/cycle: the busiest link carries
+    1/bound flits per cycle, so the bound is 1 / max load (capped at 1 by the ports)."""
+    cfg = NocConfig(cols=k, rows=k)
+    n = cfg.nodes
+    load = channel_loads(cfg, [[1 / n] * n for _ in range(n)])
+    assert min(1.0, 1 / max(load.values())) == pytest.approx(uniform_bound(cfg))
+    if k % 2 == 0:
+        assert line_bound(k) == pytest.approx(bound_4_over_k(k))
+
+
+def test_hotspot_bound_below_uniform():
+    cfg = NocConfig(cols=4, rows=4)
+    assert hotspot_bound(cfg, 0.0) == pytest.approx(uniform_bound(cfg))
+    assert hotspot_bound(cfg, 0.25) == pytest.approx(1 / (16 * 0.25 + 0.75))
