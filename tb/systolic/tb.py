@@ -19,7 +19,10 @@ from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSink, StreamSource
 
-__all__ = ["SystolicTB", "GemmResult"]
+__all__ = ["SystolicTB", "GemmResult", "STALL_MODES"]
+
+# (name, stall probability, max stall burst) that directed tests run under
+STALL_MODES = [("no stalls", 0.0, 1), ("random stalls", 0.3, 1), ("bursty stalls", 0.2, 6)]
 
 
 @dataclass

@@ -9,10 +9,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 
 from models.systolic import utilization
 from tb.common.clocked import trials
-from tb.systolic.tb import SystolicTB
-
-# (name, stall probability, max stall burst) every directed test runs under
-STALL_MODES = [("no stalls", 0.0, 1), ("random stalls", 0.3, 1), ("bursty stalls", 0.2, 6)]
+from tb.systolic.tb import STALL_MODES, SystolicTB
 
 
 def _int8(rng, shape, lo=-128, hi=127):

@@ -10,10 +10,10 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from models.systolic import array_cycles
 from tb.common.clocked import trials
 from tb.systolic.fp8_values import VALUE_CLASSES, fp8_codes
+from tb.systolic.tb import STALL_MODES
 from tb.systolic.tb_fp8 import Job, SystolicModesTB
 
 PAIRS = [("e4m3", "e4m3"), ("e4m3", "e5m2"), ("e5m2", "e4m3"), ("e5m2", "e5m2")]
-STALL_MODES = [("no stalls", 0.0, 1), ("random stalls", 0.3, 1), ("bursty stalls", 0.2, 6)]
 
 
 def _np_rng(tb):
