@@ -31,9 +31,9 @@ def random_descriptor(rng, W: int, hbm_size: int, sram_size: int, *, dims: int |
     if a_ext + 2 * W > hbm_size or s_ext + 2 * W > sram_size:
         return random_descriptor(rng, W, hbm_size, sram_size, dims=1, max_row=max_row, dir=dir,
                                  tag=tag, align=align)
-    if align == "4k":          # start just below a 4 KiB line so bursts must split there
-        a = rng.randrange(1, max(2, (hbm_size - a_ext) // 4096)) * 4096 - rng.randint(1, 3 * W)
-        a = max(a, 0)
+    lines = (hbm_size - a_ext) // 4096    # 4 KiB lines k with k*4096 - 1 + a_ext in range
+    if align == "4k" and lines >= 1:      # start just below a 4 KiB line: bursts must split
+        a = rng.randrange(1, lines + 1) * 4096 - rng.randint(1, 3 * W)
     else:
         a = rng.randrange(0, hbm_size - a_ext)
     s = rng.randrange(0, (sram_size - s_ext) // W) * W + a % W
