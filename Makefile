@@ -1,6 +1,6 @@
 # jalapeno: every target bootstraps what it needs (scripts/setup.sh) on first use.
 #   make demo                      INT8 GEMM on the simulated array (default preset), report
-#   make test                      the regression (models + both simulators), < 30 min on 2 cores
+#   make test [SEED=n]             the regression (models + both simulators), < 30 min on 2 cores
 #   make smoke                     the quick tier (tiny preset, fewer random trials)
 #   make sim [SIM=icarus|verilator] [TESTS=<pytest -k expr>] [SEED=n] [WAVES=1] [TIER=full]
 #   make nightly                   long tier (more random trials per test)
@@ -36,7 +36,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --tier $(TIER) --sim $(SIM) \
-		--junitxml=build/reports/junit.xml
+		$(if $(SEED),--seed $(SEED)) --junitxml=build/reports/junit.xml
 
 smoke: $(STAMP)
 	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --tier smoke \
