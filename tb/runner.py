@@ -263,6 +263,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     if not res.cases:
         res.error = f"no test ran (filter {testcase!r}?)"
     if waves:
-        fst = test_dir / ("dump.fst" if sim == "verilator" else f"{block}.fst")
+        # Verilator writes where --trace-file says; Icarus's dump path is compiled in
+        # at build time (cocotb_iverilog_dump.v), so its FST is in the build folder
+        fst = test_dir / "dump.fst" if sim == "verilator" else build_dir / f"{block}.fst"
         res.wave_file = fst if fst.exists() else None
     return res
