@@ -7,7 +7,7 @@
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
 #   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
 #   make lint [CONFIG=default]     verilator --lint-only -Wall, warning count per block
-#   make waves TEST=<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
+#   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN := PYTHONPATH=$(CURDIR) $(PY)

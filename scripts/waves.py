@@ -23,16 +23,20 @@ from rtl.blocks import get_block
 from tb.runner import ROOT, run
 
 
-def find_test(test: str) -> str:
-    """Dotted module under tb/ that defines cocotb test ``test``."""
+def find_test(test: str) -> tuple[str, str]:
+    """(dotted module under tb/, test name) for ``test`` or ``<module>::<test>``."""
+    module_hint, _, test = test.rpartition("::")
     pat = re.compile(rf"^(async def|class) {re.escape(test)}\b", re.M)
-    hits = [p for p in sorted((ROOT / "tb").rglob("*.py")) if pat.search(p.read_text())]
+    hits = [p for p in sorted((ROOT / "tb").rglob("*.py")) if pat.search(p.read_text())
+            and (not module_hint or p.stem == module_hint)]
     if not hits:
-        raise SystemExit(f"waves: no cocotb test named {test!r} under tb/")
+        raise SystemExit(f"waves: no cocotb test named {test!r} under tb/"
+                         + (f" in a module {module_hint!r}" if module_hint else ""))
     if len(hits) > 1:
-        raise SystemExit(f"waves: {test!r} is defined in several modules: "
-                         + ", ".join(str(h.relative_to(ROOT)) for h in hits))
-    return ".".join(hits[0].relative_to(ROOT).with_suffix("").parts)
+        raise SystemExit(f"waves: {test!r} is defined in several modules; name one as "
+                         f"TEST=<module>::{test} with <module> one of: "
+                         + ", ".join(h.stem for h in hits))
+    return ".".join(hits[0].relative_to(ROOT).with_suffix("").parts), test
 
 
 def find_block(module: str) -> str:
@@ -69,16 +73,17 @@ def gtkw(block: str, component, fst: Path, sim: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--test", required=True, help="cocotb test function (or pyuvm test class)")
+    ap.add_argument("--test", required=True,
+                    help="cocotb test function or pyuvm test class, optionally <module>::<test>")
     ap.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])
     ap.add_argument("--config", default="tiny")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--block", default=None)
     args = ap.parse_args(argv)
-    module = find_test(args.test)
+    module, test = find_test(args.test)
     block = args.block or find_block(module)
-    print(f"waves: {args.test} from {module} on {block} ({args.config}, {args.sim}, seed {args.seed})")
-    res = run(block, args.config, args.sim, module, testcase=args.test, seed=args.seed,
+    print(f"waves: {test} from {module} on {block} ({args.config}, {args.sim}, seed {args.seed})")
+    res = run(block, args.config, args.sim, module, testcase=test, seed=args.seed,
               waves=True, tier="smoke")
     print(res.summary())
     if res.wave_file is None:
