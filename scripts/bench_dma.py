@@ -13,8 +13,7 @@ import json
 import time
 
 from models.config import get_preset
-from scripts.benchlib import BENCH, print_table
-from tb.runner import run
+from scripts.benchlib import BENCH, print_table, run_records
 
 LATENCIES = (20, 100, 200)
 CONTIG = [64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20]
@@ -44,14 +43,8 @@ def bench(presets, sim) -> list[dict]:
         t0 = time.monotonic()
         cfg = bench_config(lat)
         print(f"dma: HBM latency {lat} on {sim} ...", flush=True)
-        out = BENCH / f".bench-dma-{lat}-{sim}.jsonl"
-        out.write_text("")
-        res = run("dma_hbm", cfg, sim, "tb.dma.bench_dma", seed=1,
-                  extra_env={"JALAPENO_BENCH_CASES": json.dumps(cases()),
-                             "JALAPENO_BENCH_OUT": str(out)})
-        if not res.ok:
-            raise RuntimeError(res.summary())
-        records += [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        records += run_records(f"bench-dma-{lat}-{sim}", "dma_hbm", cfg, sim, "tb.dma.bench_dma",
+                               {"JALAPENO_BENCH_CASES": json.dumps(cases())}, seed=1)
         print(f"dma: latency {lat} done in {time.monotonic() - t0:.0f} s", flush=True)
     (BENCH / "dma.json").write_text(json.dumps(records, indent=1))
     print_table(records, ["kind", "bytes", "row_bytes", "latency", "cycles", "model_cycles",

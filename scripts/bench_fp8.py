@@ -35,7 +35,7 @@ import numpy as np
 
 from models.config import get_preset
 from models.fp8 import decode, gemm_fp8
-from scripts.benchlib import BENCH, print_table
+from scripts.benchlib import BENCH, print_table, run_records
 from tb.systolic.fp8_values import normal_fp8
 
 KS = (128, 1024, 4096)
@@ -90,18 +90,11 @@ def accuracy_records(preset: str, rtl_checked: set) -> list[dict]:
 
 def rtl_check(preset: str, sim: str) -> set:
     """Run the K = 128 bench GEMMs on the RTL; return the (preset, K, fa, fb) checked."""
-    from tb.runner import run
     k = KS[0]
     cases = [{"M": M, "K": k, "N": N, "fmt_a": fa, "fmt_b": fb, "seed": SEED + k}
              for fa, fb in PAIRS]
-    out = BENCH / f".bench-fp8-{preset}-{sim}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("")
-    res = run("systolic_array", preset, sim, "tb.systolic.bench_fp8", seed=1,
-              extra_env={"JALAPENO_BENCH_FP8": json.dumps(cases), "JALAPENO_BENCH_OUT": str(out)})
-    if not res.ok:
-        raise RuntimeError(res.summary())
-    recs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    recs = run_records(f"bench-fp8-{preset}-{sim}", "systolic_array", preset, sim,
+                       "tb.systolic.bench_fp8", {"JALAPENO_BENCH_FP8": json.dumps(cases)}, seed=1)
     return {(preset, r["K"], r["fmt_a"], r["fmt_b"]) for r in recs if r["rtl_equals_golden"]}
 
 

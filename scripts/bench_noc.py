@@ -11,41 +11,21 @@ a table, and build/bench/noc_latency.png (latency vs offered load).
 from __future__ import annotations
 
 import json
-import os
 import time
 
-from scripts.benchlib import BENCH, print_table
-from tb.runner import run
+from scripts.benchlib import BENCH, print_table, run_records
 
 LOADS = [0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 WINDOW = {"tiny": (1000, 4000), "default": (1000, 4000), "jalapeno": (1000, 3000)}
 
 
-def _fast_verilator_build() -> None:
-    """Verilator flattens the mesh + generators into a few huge C++ functions that take
-    tens of minutes to compile at the default -Os on a loaded 2-core machine; -O0 builds
-    in minutes and still simulates the sweep in well under a minute. A make variable in
-    MAKEFLAGS overrides verilated.mk's OPT_FAST (tb.runner appends its own fix)."""
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "OPT_FAST=" not in flags:
-        os.environ["MAKEFLAGS"] = (flags + " OPT_FAST=-O0").strip()
-
-
 def run_noc_sweep(preset: str, points, *, sim: str = "verilator", seed: int = 1) -> list[dict]:
     from tb.noc.traffic import noc_traffic
-    if sim == "verilator":
-        _fast_verilator_build()
-    out = BENCH / f".bench-noc-{preset}-{sim}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("")
-    res = run("noc_mesh", preset, sim, "tb.noc.bench_noc", factory=noc_traffic,
-              variant="traffic", seed=seed,
-              extra_env={"JALAPENO_BENCH_POINTS": json.dumps(points),
-                         "JALAPENO_BENCH_OUT": str(out),
-                         "JALAPENO_BENCH_WINDOW": json.dumps(WINDOW.get(preset, (1000, 4000)))})
-    if not res.ok:
-        raise RuntimeError(res.summary())
-    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    # -O0: at -Os one C++ file of the 4x4 wrapper compiled for > 20 min
+    return run_records(f"bench-noc-{preset}-{sim}", "noc_mesh", preset, sim, "tb.noc.bench_noc",
+                       {"JALAPENO_BENCH_POINTS": json.dumps(points),
+                        "JALAPENO_BENCH_WINDOW": json.dumps(WINDOW.get(preset, (1000, 4000)))},
+                       factory=noc_traffic, variant="traffic", seed=seed, verilator_opt="-O0")
 
 
 def plot(records, path) -> bool:

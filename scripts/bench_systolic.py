@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from scripts.benchlib import BENCH, print_table
-from tb.runner import run
+from scripts.benchlib import BENCH, print_table, run_records
 
 SYSTOLIC_SHAPES = [(64, 64, 64), (128, 64, 32), (256, 256, 256), (1, 256, 256), (32, 512, 32)]
 
@@ -17,15 +16,10 @@ SYSTOLIC_SHAPES = [(64, 64, 64), (128, 64, 32), (256, 256, 256), (1, 256, 256), 
 def run_systolic_shapes(preset: str, shapes, *, sim: str = "verilator", seed: int = 1,
                         tag: str = "bench") -> list[dict]:
     """Run the bench cocotb module for ``shapes`` on ``preset``; return its records."""
-    out = BENCH / f".{tag}-systolic-{preset}-{sim}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("")
-    res = run("systolic_array", preset, sim, "tb.systolic.bench_systolic", seed=seed,
-              extra_env={"JALAPENO_BENCH_SHAPES": json.dumps([list(s) for s in shapes]),
-                         "JALAPENO_BENCH_OUT": str(out)})
-    if not res.ok:
-        raise RuntimeError(res.summary())
-    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return run_records(f"{tag}-systolic-{preset}-{sim}", "systolic_array", preset, sim,
+                       "tb.systolic.bench_systolic",
+                       {"JALAPENO_BENCH_SHAPES": json.dumps([list(s) for s in shapes])},
+                       seed=seed)
 
 
 def bench(presets, sim) -> list[dict]:
