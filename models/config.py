@@ -16,7 +16,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigError", "SystolicConfig", "NocConfig", "JalapenoConfig", "PRESETS", "get_preset"]
+__all__ = ["ConfigError", "SystolicConfig", "TensorConfig", "NocConfig", "JalapenoConfig", "PRESETS",
+           "get_preset"]
 
 
 class ConfigError(ValueError):
@@ -262,6 +263,39 @@ class DmaConfig:
 
 
 @dataclass(frozen=True)
+class TensorConfig:
+    """SRAMs and queues of one tensor core (rtl/tensor/, models/tensor_core.py).
+
+    Parameters
+    ----------
+    act_rows : int
+        Words of the activation SRAM; a word is one activation vector (R x 8 bits).
+    weight_rows : int
+        Words of the weight SRAM; a word is one weight row (C x 8 bits).
+    acc_rows : int
+        Words of the accumulator SRAM; a word is C x 32 bits (INT32 or binary32).
+        The vector unit's per-row state (running max, sum, rescale factor) has as
+        many entries.
+    cmd_depth : int
+        Commands queued in front of the controller (1..64).
+
+    Every depth is a power of two between 16 and 65536 (commands carry 16-bit
+    addresses).
+    """
+
+    act_rows: int = 2048
+    weight_rows: int = 2048
+    acc_rows: int = 2048
+    cmd_depth: int = 4
+
+    def __post_init__(self):
+        o = "TensorConfig"
+        for name in ("act_rows", "weight_rows", "acc_rows"):
+            _check_pow2(o, name, getattr(self, name), 16, 1 << 16)
+        _check_int(o, "cmd_depth", self.cmd_depth, 1, 64)
+
+
+@dataclass(frozen=True)
 class JalapenoConfig:
     """Top-level chip configuration (one section per block; later blocks add theirs).
 
@@ -273,6 +307,8 @@ class JalapenoConfig:
         The systolic array of each tensor core.
     clock_mhz : float
         Target clock, used for reports and the synthesis constraints (SDC).
+    tensor : TensorConfig
+        SRAM depths and command queue of each tensor core.
     """
 
     name: str = "default"
@@ -281,6 +317,7 @@ class JalapenoConfig:
     hbm: HbmConfig = field(default_factory=HbmConfig)
     dma: DmaConfig = field(default_factory=DmaConfig)
     noc: NocConfig = field(default_factory=NocConfig)
+    tensor: TensorConfig = field(default_factory=TensorConfig)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -296,6 +333,8 @@ class JalapenoConfig:
             raise ConfigError(f"JalapenoConfig.dma must be a DmaConfig, got {self.dma!r}")
         if not isinstance(self.noc, NocConfig):
             raise ConfigError(f"JalapenoConfig.noc must be a NocConfig, got {self.noc!r}")
+        if not isinstance(self.tensor, TensorConfig):
+            raise ConfigError(f"JalapenoConfig.tensor must be a TensorConfig, got {self.tensor!r}")
 
     # --- serialization -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -352,7 +391,8 @@ PRESETS: dict[str, JalapenoConfig] = {
                                          max_outstanding=8, interleave_bytes=1024,
                                          row_miss_cycles=4),
                            dma=DmaConfig(max_burst_beats=16, max_outstanding=8,
-                                         sram_bytes=8 * 1024, max_bytes=1 << 16)),
+                                         sram_bytes=8 * 1024, max_bytes=1 << 16),
+                           tensor=TensorConfig(act_rows=1024, weight_rows=1024, acc_rows=1024)),
     # The configuration of `make demo` and the default regression.
     # INT8-only array for now: with FP8 in all 256 PEs the flattened Verilog is 5x larger
     # and the Verilator build of the regression takes many minutes (docs/systolic.md).
@@ -372,7 +412,9 @@ PRESETS: dict[str, JalapenoConfig] = {
                                              bytes_per_cycle=32, max_outstanding=32,
                                              interleave_bytes=1024, row_miss_cycles=20),
                                dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
-                                             sram_bytes=1 << 24, max_bytes=1 << 26)),
+                                             sram_bytes=1 << 24, max_bytes=1 << 26),
+                               tensor=TensorConfig(act_rows=4096, weight_rows=4096,
+                                                   acc_rows=4096)),
 }
 
 
