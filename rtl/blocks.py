@@ -44,6 +44,16 @@ def _fp32_adder(cfg: JalapenoConfig):
     return FP32Adder()
 
 
+def _vector_unit(cfg: JalapenoConfig):
+    from rtl.vector.unit import VectorUnit
+    return VectorUnit(cfg)
+
+
+def _fp32_multiplier(cfg: JalapenoConfig):
+    from rtl.fp.fp32_mul import FP32Multiplier
+    return FP32Multiplier()
+
+
 def _noc_mesh(cfg: JalapenoConfig):
     from rtl.noc.mesh import NocMesh
     return NocMesh(cfg.noc)
@@ -79,6 +89,8 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("processing_element", _processing_element, "one MAC cell of the array"),
     Block("fp8_multiplier", _fp8_multiplier, "FP8 x FP8 -> exact FP32 (E4M3/E5M2 per operand)"),
     Block("fp32_adder", _fp32_adder, "IEEE binary32 adder, RNE, subnormals, canonical NaN"),
+    Block("fp32_multiplier", _fp32_multiplier, "IEEE binary32 multiplier, RNE, subnormals"),
+    Block("vector_unit", _vector_unit, "vector unit: softmax state, exp, recip, GELU, requant"),
     Block("noc_mesh", _noc_mesh, "k x m mesh NoC: XY wormhole routers, 2 VCs, credits"),
     Block("noc_router", _noc_router, "one 5-port router of the mesh (a centre one)"),
     Block("noc_fabric", _noc_fabric, "mesh + memory request/response network interfaces"),

@@ -1,0 +1,78 @@
+"""binary32 -> OCP FP8 encoder (RNE, saturating) with a run-time format select."""
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.fp8 import E4M3, E5M2
+from rtl.fp.fp8_mul import FMT_E4M3, FMT_E5M2
+
+__all__ = ["FP8Encoder"]
+
+
+class FP8Encoder(wiring.Component):
+    """Round a binary32 value to an FP8 code: nearest, ties to even, saturating.
+
+    One rounding directly from binary32. A value that rounds past the largest finite
+    value, and ``±inf``, give ``±max`` (SATFINITE); values that round to zero keep
+    their sign; NaN gives the canonical code (``0x7F`` E4M3, ``0x7E`` E5M2).
+
+    Golden model: ``models.fp8.encode(x, fmt)`` (saturating), bit-exact; the
+    arithmetic below is that function's, step by step.
+
+    Latency: 0 cycles (combinational: two encoders, one per format, and a mux).
+
+    Members
+    -------
+    a : In(32)
+        binary32 bits.
+    fmt : In(1)
+        ``FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
+    code : Out(8)
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(32), "fmt": In(1), "code": Out(8)})
+
+    @staticmethod
+    def _encode(m, a, f, name):
+        mag = a[:31]
+        is_nan = mag > 0x7F80_0000
+        is_inf = mag == 0x7F80_0000
+        e32 = a[23:31]
+        sig = Cat(a[:23], e32 != 0)
+        unbiased = Signal(signed(10), name=f"{name}_unb")      # max(e32, 1) - 127
+        m.d.comb += unbiased.eq(Mux(e32 == 0, 1, e32) - 127)
+        # shift = 23 - man_bits + max(0, 1 - bias - unbiased); beyond 26 all is sticky
+        extra = Signal(signed(11), name=f"{name}_extra")
+        m.d.comb += extra.eq(1 - f.bias - unbiased)
+        shift = Signal(range(27), name=f"{name}_shift")
+        base = 23 - f.man_bits
+        m.d.comb += shift.eq(Mux(extra <= 0, base, Mux(extra >= 26 - base, 26, base + extra)))
+        q = Signal(25, name=f"{name}_q")
+        m.d.comb += q.eq(sig >> shift)
+        rem = Signal(24, name=f"{name}_rem")
+        m.d.comb += rem.eq(sig & ((Const(1, 27) << shift) - 1)[:24])
+        half = Signal(26, name=f"{name}_half")
+        m.d.comb += half.eq((Const(1, 27) << shift)[1:])
+        q_r = Signal(26, name=f"{name}_qr")
+        m.d.comb += q_r.eq(q + ((rem > half) | ((rem == half) & q[0])))
+        ebias = Signal(signed(11), name=f"{name}_ebias")
+        m.d.comb += ebias.eq(unbiased + f.bias)
+        code = Signal(32, name=f"{name}_code")
+        m.d.comb += code.eq(q_r + (Mux(ebias >= 1, ebias - 1, 0)[:10] << f.man_bits))
+        out = Signal(8, name=f"{name}_out")
+        with m.If(is_nan):
+            m.d.comb += out.eq(f.nan_code)
+        with m.Elif(is_inf | (code > f.max_code)):
+            m.d.comb += out.eq(Cat(Const(f.max_code, 7), a[31]))
+        with m.Else():
+            m.d.comb += out.eq(Cat(code[:7], a[31]))
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        e4 = self._encode(m, self.a, E4M3, "e4m3")
+        e5 = self._encode(m, self.a, E5M2, "e5m2")
+        m.d.comb += self.code.eq(Mux(self.fmt == FMT_E5M2, e5, e4))
+        assert FMT_E4M3 == 0
+        return m

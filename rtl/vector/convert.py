@@ -1,0 +1,188 @@
+"""Format converters of the vector unit: int -> binary32, binary32 -> INT8 / BF16,
+FP8 code -> binary32. All combinational (latency 0)."""
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.fp8 import E4M3, E5M2
+from models.fp32 import CANONICAL_NAN_BITS
+from models.vector import BF16_MAX_BITS
+from rtl.fp.fp8_mul import FMT_E5M2
+
+__all__ = ["Int2F32", "F32ToInt8", "F32ToBF16", "FP8Decoder", "leading_one"]
+
+
+def leading_one(m: Module, x, name: str) -> Signal:
+    """Index of the highest set bit of ``x`` (0 when ``x == 0``)."""
+    k = Signal(range(max(len(x), 2)), name=name)
+    for i in range(len(x)):                 # later (higher) bits take priority
+        with m.If(x[i]):
+            m.d.comb += k.eq(i)
+    return k
+
+
+class Int2F32(wiring.Component):
+    """Two's-complement integer of ``width`` bits -> binary32, round to nearest even.
+
+    Golden model: ``models.vector.i2f`` (numpy's int32 -> float32 cast) for width 32;
+    exact (no rounding) for ``width <= 25``.
+
+    Members
+    -------
+    a : In(width)
+        Integer bits (two's complement).
+    result : Out(32)
+    """
+
+    def __init__(self, width: int = 32):
+        if not 2 <= width <= 32:
+            raise ValueError(f"Int2F32 width must be in [2, 32], got {width}")
+        self.width = width
+        super().__init__({"a": In(width), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.width
+        a = self.a
+        neg = a[w - 1]
+        mag = Signal(w)
+        m.d.comb += mag.eq(Mux(neg, -a, a))      # -(-2**(w-1)) = 2**(w-1) fits unsigned
+        k = leading_one(m, mag, "lead")
+        lz = Signal(range(w))
+        m.d.comb += lz.eq(w - 1 - k)
+        norm = Signal(w)                          # leading one at bit w-1
+        m.d.comb += norm.eq((mag << lz)[:w])
+        if w - 1 > 23:
+            sig = norm[w - 24:]
+            guard = norm[w - 25]
+            sticky = norm[:w - 25] != 0 if w > 25 else Const(0)
+            sig_r = Signal(25)
+            m.d.comb += sig_r.eq(sig + (guard & (sticky | sig[0])))
+        else:
+            sig_r = Cat(Const(0, 24 - w), norm)
+        packed = Signal(32)
+        # exponent field 127 + k; a rounding carry into bit 24 adds one more
+        m.d.comb += packed.eq(((126 + k) << 23) + sig_r)
+        m.d.comb += self.result.eq(Mux(mag == 0, 0, Cat(packed[:31], neg)))
+        return m
+
+
+class F32ToInt8(wiring.Component):
+    """binary32 -> int8: round half to even, saturate to [-128, 127], NaN -> 0.
+
+    Golden model: ``models.vector.to_int8``.
+
+    Members
+    -------
+    a : In(32)
+    result : Out(8)
+        Two's complement.
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(32), "result": Out(8)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a = self.a
+        e = a[23:31]
+        nan = (e == 0xFF) & (a[:23] != 0)
+        sig = Cat(a[:23], 1)
+        # |a| * 2**24 = sig << (e - 126) for 126 <= e <= 134 (|a| in [0.5, 512))
+        fx = Signal(32)
+        m.d.comb += fx.eq(sig << (e - 126)[:4])
+        q = fx[24:32]
+        guard = fx[23]
+        sticky = fx[:23] != 0
+        q_r = Signal(9)
+        m.d.comb += q_r.eq(q + (guard & (sticky | q[0])))
+        mag = Signal(9)                       # rounded |a|, saturated to 128
+        m.d.comb += mag.eq(Mux(e >= 135, 128, Mux(e <= 125, 0, Mux(q_r > 128, 128, q_r))))
+        res = Signal(8)
+        m.d.comb += res.eq(Mux(a[31], Mux(mag == 0, 0, -mag), Mux(mag > 127, 127, mag)))
+        m.d.comb += self.result.eq(Mux(nan, 0, res))
+        return m
+
+
+class F32ToBF16(wiring.Component):
+    """binary32 -> bfloat16: RNE, saturating to ``±0x7F7F`` (``±inf`` too), NaN -> 0x7FC0.
+
+    Golden model: ``models.vector.to_bf16``.
+
+    Members
+    -------
+    a : In(32)
+    result : Out(16)
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(32), "result": Out(16)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a = self.a
+        mag = a[:31]
+        r = Signal(32)
+        m.d.comb += r.eq((mag + 0x7FFF + mag[16]) >> 16)
+        with m.If(mag > 0x7F80_0000):
+            m.d.comb += self.result.eq(0x7FC0)
+        with m.Elif(r >= 0x7F80):
+            m.d.comb += self.result.eq(Cat(Const(BF16_MAX_BITS, 15), a[31]))
+        with m.Else():
+            m.d.comb += self.result.eq(Cat(r[:15], a[31]))
+        return m
+
+
+class FP8Decoder(wiring.Component):
+    """FP8 code -> exact binary32 (E4M3 or E5M2 at run time); NaN -> ``0x7FC00000``.
+
+    Golden model: ``models.fp8.decode``.
+
+    Members
+    -------
+    code : In(8)
+    fmt : In(1)
+        0 = E4M3, 1 = E5M2 (``rtl.fp.fp8_mul.FMT_*``).
+    result : Out(32)
+    """
+
+    def __init__(self):
+        super().__init__({"code": In(8), "fmt": In(1), "result": Out(32)})
+
+    @staticmethod
+    def _decode(m, code, f, name):
+        e = code[f.man_bits:7]
+        man = code[:f.man_bits]
+        e_max = (1 << f.exp_bits) - 1
+        sig = Cat(man, e != 0)                 # value = sig * 2**(max(e,1) - bias - man)
+        k = leading_one(m, sig, f"{name}_lead")
+        field = Signal(9, name=f"{name}_field")
+        m.d.comb += field.eq(k + Mux(e == 0, 1, e) + (127 - f.bias - f.man_bits))
+        lz = Signal(range(24), name=f"{name}_lz")
+        m.d.comb += lz.eq(23 - k)
+        frac = Signal(23, name=f"{name}_frac")
+        m.d.comb += frac.eq((sig << lz)[:23])
+        out = Signal(32, name=f"{name}_out")
+        if f.has_inf:
+            nan = (e == e_max) & (man != 0)
+            inf = (e == e_max) & (man == 0)
+        else:
+            nan = code[:7] == 0x7F
+            inf = None
+        with m.If(nan):
+            m.d.comb += out.eq(CANONICAL_NAN_BITS)
+        if inf is not None:
+            with m.Elif(inf):
+                m.d.comb += out.eq(Cat(Const(0, 23), Const(0xFF, 8), code[7]))
+        with m.Elif(code[:7] == 0):
+            m.d.comb += out.eq(Cat(Const(0, 31), code[7]))
+        with m.Else():
+            m.d.comb += out.eq(Cat(frac, field[:8], code[7]))
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        d4 = self._decode(m, self.code, E4M3, "e4m3")
+        d5 = self._decode(m, self.code, E5M2, "e5m2")
+        m.d.comb += self.result.eq(Mux(self.fmt == FMT_E5M2, d5, d4))
+        return m

@@ -1,0 +1,61 @@
+"""Table-based reciprocal ``1/x`` (softmax normalisation, GELU), bit-exact to the model."""
+from amaranth import Array, Cat, Const, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models.fp32 import CANONICAL_NAN_BITS
+from models.vector import RECIP_IDX_BITS, RECIP_LUT
+
+__all__ = ["RecipApprox"]
+
+
+class RecipApprox(wiring.Component):
+    """``1/x``, binary32 -> binary32, from a 65-entry table of ``2**24 / (1 + k/64)``
+    and linear interpolation on the 17 mantissa bits below the index.
+
+    NaN -> canonical NaN; ``±0`` and subnormals -> ``±inf``; ``±inf -> ±0``; results
+    below the normal range (``|x| >= 2**126``) flush to ``±0``.
+
+    Golden model: ``models.vector.recip_approx`` (bit-exact; max relative error
+    6.5e-5 vs float64, docs/vector_unit.md).
+
+    Latency: 0 cycles (6-bit table lookup, 17x17-bit multiplier, subtractor).
+
+    Members
+    -------
+    a : In(32)
+    result : Out(32)
+    """
+
+    def __init__(self):
+        super().__init__({"a": In(32), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a = self.a
+        e = a[23:31]
+        mt = a[:23]
+        sh = 23 - RECIP_IDX_BITS
+        idx = mt[sh:]
+        fr = mt[:sh]
+        hi_tab = Array(Const(int(x), 25) for x in RECIP_LUT[:-1])
+        lo_tab = Array(Const(int(x), 25) for x in RECIP_LUT[1:])
+        hi = Signal(25)
+        lo = Signal(25)
+        m.d.comb += [hi.eq(hi_tab[idx]), lo.eq(lo_tab[idx])]
+        r = Signal(25)
+        m.d.comb += r.eq(hi - (((hi - lo)[:20] * fr) >> sh))
+        exact = r == (1 << 24)
+        ex = Signal(signed(10))
+        m.d.comb += ex.eq(253 + exact - e)          # 254 - e when r == 2**24
+        with m.If((e == 0xFF) & (mt != 0)):
+            m.d.comb += self.result.eq(CANONICAL_NAN_BITS)
+        with m.Elif(e == 0xFF):
+            m.d.comb += self.result.eq(Cat(Const(0, 31), a[31]))
+        with m.Elif(e == 0):
+            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), a[31]))
+        with m.Elif(ex <= 0):
+            m.d.comb += self.result.eq(Cat(Const(0, 31), a[31]))
+        with m.Else():
+            m.d.comb += self.result.eq(Cat(r[:23], ex[:8], a[31]))
+        return m

@@ -1,0 +1,70 @@
+"""INT32 -> INT8 requantisation with TFLite's fixed-point multiplier (gemmlowp)."""
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Requant"]
+
+_MIN, _MAX = -(1 << 31), (1 << 31) - 1
+
+
+class Requant(wiring.Component):
+    """``clamp(MultiplyByQuantizedMultiplier(acc, mult, shift), -128, 127)``.
+
+    With ``left = clamp(shift, 0, 31)`` and ``right = clamp(-shift, 0, 31)``:
+    ``v = saturate_int32(acc << left)``; ``h = SaturatingRoundingDoublingHighMul(v,
+    mult)`` (``v * mult / 2**31`` rounded to nearest, ties toward +inf;
+    ``INT32_MIN * INT32_MIN -> INT32_MAX``); ``RoundingDivideByPOT(h, right)`` (ties
+    away from zero); clamp to int8.
+
+    Golden model: ``models.vector.requant`` (checked against a Python-integer
+    transcription of TFLite's reference code).
+
+    Latency: 0 cycles (32-bit saturating shifter, 32x32 signed multiplier, rounding
+    shifter).
+
+    Members
+    -------
+    acc, mult, shift : In(32)
+        Two's-complement int32 bits.
+    result : Out(8)
+        int8, two's complement.
+    """
+
+    def __init__(self):
+        super().__init__({"acc": In(32), "mult": In(32), "shift": In(32), "result": Out(8)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = self.acc.as_signed()
+        mult = self.mult.as_signed()
+        shift = self.shift.as_signed()
+        left = Signal(range(32))
+        right = Signal(range(32))
+        m.d.comb += [
+            left.eq(Mux(shift <= 0, 0, Mux(shift >= 31, 31, shift))),
+            right.eq(Mux(shift >= 0, 0, Mux(shift <= -31, 31, -shift))),
+        ]
+        wide = Signal(signed(64))
+        m.d.comb += wide.eq(acc << left)
+        v = Signal(signed(32))
+        m.d.comb += v.eq(Mux(wide > _MAX, _MAX, Mux(wide < _MIN, _MIN, wide)))
+        ab = Signal(signed(64))
+        m.d.comb += ab.eq(v * mult)
+        num = Signal(signed(66))
+        m.d.comb += num.eq(ab + Mux(ab >= 0, 1 << 30, 1 - (1 << 30)))
+        # C division by 2**31 truncates toward zero: ceil for negative numerators
+        h = Signal(signed(35))
+        m.d.comb += h.eq(Mux(num >= 0, num >> 31, (num + ((1 << 31) - 1)) >> 31))
+        hs = Signal(signed(32))
+        m.d.comb += hs.eq(Mux((v == _MIN) & (mult == _MIN), _MAX, h))
+        mask = Signal(32)
+        m.d.comb += mask.eq((1 << right) - 1)
+        rem = Signal(32)
+        m.d.comb += rem.eq(hs.as_unsigned() & mask)
+        thr = Signal(32)
+        m.d.comb += thr.eq((mask >> 1) + (hs < 0))
+        q = Signal(signed(33))
+        m.d.comb += q.eq((hs >> right) + (rem > thr))
+        m.d.comb += self.result.eq(Mux(q > 127, 127, Mux(q < -128, -128, q)))
+        return m

@@ -1,0 +1,120 @@
+"""Development checks of the vector unit's combinational helpers with Amaranth's
+Python simulator: FP32Multiplier, ExpApprox, RecipApprox, Int2F32, F32ToInt8,
+F32ToBF16, FP8Encoder, FP8Decoder, Requant, FMax, RowMax, RowSum — each against its
+function in ``models.vector`` / ``models.fp8`` on specials plus a few thousand weighted
+random vectors. The whole unit is tested in cocotb (tests/sim/test_vector_sim.py).
+"""
+import numpy as np
+import pytest
+from amaranth.hdl import Shape
+
+from models.fp8 import E4M3, E5M2, decode, encode
+from models.vector import (
+    exp_approx, fmax, fmul, i2f, recip_approx, requant, row_max, row_sum, to_bf16, to_int8)
+from rtl.fp.fp32_mul import FP32Multiplier
+from rtl.fp.fp8_enc import FP8Encoder
+from rtl.vector.convert import F32ToBF16, F32ToInt8, FP8Decoder, Int2F32
+from rtl.vector.exp import ExpApprox
+from rtl.vector.recip import RecipApprox
+from rtl.vector.reduce import FMax, RowMax, RowSum
+from rtl.vector.requant import Requant
+from tb.vector.vectors import SPECIALS, mul_vectors
+from tests.rtl.test_fp_units_amaranth import assert_bits_equal, run_comb
+
+SEED = 20260604
+
+
+def _values(n=1500):
+    """binary32 patterns: specials, uniform bits, softmax-range negatives, tiny
+    negatives, and moderate values of both signs."""
+    rng = np.random.default_rng(SEED)
+    return np.concatenate([
+        SPECIALS, rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32),
+        (-rng.uniform(0, 100, n)).astype(np.float32).view(np.uint32),
+        (-rng.uniform(0, 1e-3, n // 10)).astype(np.float32).view(np.uint32),
+        rng.uniform(-300, 300, n).astype(np.float32).view(np.uint32)])
+
+
+def _check(dut, inputs, out, want):
+    n = len(next(iter(inputs.values())))
+    got = run_comb(dut, inputs, out, n)
+    assert_bits_equal(got, np.asarray(want).astype(np.uint64), inputs)
+
+
+def test_fp32_multiplier_signature():
+    mul = FP32Multiplier().signature.members
+    assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in mul.items()} == {
+        "a": ("In", 32), "b": ("In", 32), "product": ("Out", 32)}
+
+
+def test_fp32_multiplier():
+    a, b = mul_vectors(np.random.default_rng(SEED), 1200)
+    dut = FP32Multiplier()
+    _check(dut, {"a": a, "b": b}, dut.product, fmul(a.view(np.float32), b.view(np.float32)).view(np.uint32))
+
+
+@pytest.mark.parametrize("unit, model", [(ExpApprox, exp_approx), (RecipApprox, recip_approx)],
+                         ids=["exp", "recip"])
+def test_table_functions(unit, model):
+    x = _values()
+    dut = unit()
+    _check(dut, {"a": x}, dut.result, model(x.view(np.float32)).view(np.uint32))
+
+
+def test_int_to_f32():
+    x = _values()
+    dut = Int2F32(32)
+    _check(dut, {"a": x}, dut.result, i2f(x).view(np.uint32))
+    c = np.arange(256)
+    dut = Int2F32(8)
+    _check(dut, {"a": c}, dut.result,
+           i2f(c.astype(np.uint8).view(np.int8).astype(np.int32)).view(np.uint32))
+
+
+def test_to_int8_and_bf16():
+    x = _values()
+    dut = F32ToInt8()
+    _check(dut, {"a": x}, dut.result, to_int8(x.view(np.float32)).view(np.uint8))
+    dut = F32ToBF16()
+    _check(dut, {"a": x}, dut.result, to_bf16(x.view(np.float32)))
+
+
+@pytest.mark.parametrize("sel, fmt", [(0, E4M3), (1, E5M2)], ids=["e4m3", "e5m2"])
+def test_fp8_encode_decode(sel, fmt):
+    x = _values(800)
+    dut = FP8Encoder()
+    _check(dut, {"a": x, "fmt": np.full(x.size, sel)}, dut.code, encode(x.view(np.float32), fmt))
+    c = np.arange(256)
+    dut = FP8Decoder()
+    _check(dut, {"code": c, "fmt": np.full(256, sel)}, dut.result, decode(c, fmt).view(np.uint32))
+
+
+def test_requant():
+    rng = np.random.default_rng(SEED + 1)
+    n = 2000
+    acc = np.concatenate([rng.integers(-(1 << 31), 1 << 31, n // 2),
+                          rng.integers(-5000, 5000, n // 2)]).astype(np.int64)
+    mult = rng.integers(1 << 30, 1 << 31, n).astype(np.int64)
+    shift = rng.integers(-40, 40, n)
+    shift[: n // 2] = rng.integers(-12, 3, n // 2)
+    mult[:4] = [-(2**31), 1 << 30, (1 << 31) - 1, 1 << 30]
+    acc[:4] = [-(2**31), -(2**31), -(2**31), -1]
+    dut = Requant()
+    _check(dut, {"acc": acc & 0xFFFF_FFFF, "mult": mult & 0xFFFF_FFFF, "shift": shift & 0xFFFF_FFFF},
+           dut.result, requant(acc, mult, shift).view(np.uint8))
+
+
+@pytest.mark.parametrize("lanes", [3, 4])
+def test_reductions(lanes):
+    rng = np.random.default_rng(SEED + lanes)
+    pool = np.concatenate([SPECIALS, rng.standard_normal(60).astype(np.float32).view(np.uint32)])
+    pair = rng.choice(pool, (800, 2)).astype(np.uint32)
+    dut = FMax()
+    _check(dut, {"a": pair[:, 0], "b": pair[:, 1]}, dut.result,
+           fmax(pair[:, 0].view(np.float32), pair[:, 1].view(np.float32)).view(np.uint32))
+    rows = rng.choice(pool, (500, lanes)).astype(np.uint32)
+    packed = [int.from_bytes(r.tobytes(), "little") for r in rows]
+    dut = RowMax(lanes)
+    _check(dut, {"a": packed}, dut.result, row_max(rows.view(np.float32)).view(np.uint32))
+    dut = RowSum(lanes)
+    _check(dut, {"a": packed}, dut.result, row_sum(rows.view(np.float32)).view(np.uint32))
