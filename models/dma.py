@@ -7,21 +7,27 @@ The model says, for a descriptor and the memories before it,
 * exactly which bytes change (:func:`apply`), so a test can assert that everything
   else stayed untouched, byte for byte;
 * the AXI bursts it issues (:func:`plan_bursts`: never across ``burst_chunk``, hence
-  never across 4 KiB, with the WSTRB of every beat).
+  never across 4 KiB, with the WSTRB of every beat);
+* when the completions come out (:func:`stream_cycles`: analytic timing of a stream of
+  back-to-back loads through the HBM stub, which the bench prints next to the RTL).
 
-Reads the same :class:`models.config.DmaConfig` as the RTL. numpy only.
+Reads the same :class:`models.config.DmaConfig` / ``HbmConfig`` as the RTL. numpy only.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.config import DmaConfig
+from models.config import DmaConfig, HbmConfig
 
 __all__ = ["OK", "DECERR", "SLVERR", "WINDOW", "BAD_LENGTH", "MISALIGNED", "ERROR_NAMES",
            "LOAD", "STORE", "Descriptor", "Burst", "check_descriptor", "rows", "plan_bursts",
-           "apply", "burst_chunk"]
+           "apply", "burst_chunk", "stream_cycles", "DESCS_IN_FLIGHT"]
+
+# mirrors rtl.dma.engine.DESCS_IN_FLIGHT: descriptors accepted and not yet completed
+DESCS_IN_FLIGHT = 8
 
 OK, DECERR, SLVERR, WINDOW, BAD_LENGTH, MISALIGNED = range(6)
 ERROR_NAMES = {OK: "OK", DECERR: "DECERR", SLVERR: "SLVERR", WINDOW: "WINDOW",
@@ -134,3 +140,48 @@ def apply(d: Descriptor, hbm: np.ndarray, sram: np.ndarray) -> None:
     n = d.row_bytes
     for s, t in rows(d):
         dst_mem[t:t + n] = src_mem[s:s + n]
+
+
+def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
+                  latency: int | None = None, in_flight: int = DESCS_IN_FLIGHT) -> list[int]:
+    """Analytic completion cycle of each descriptor of a back-to-back stream of loads.
+
+    Cycle 0 is the one in which the first descriptor is accepted; all are queued then
+    and the completion sink is always ready. The engine's front end takes a queued
+    descriptor (1 cycle), checks it (1 cycle; waits while ``in_flight`` descriptors are
+    incomplete), then issues one burst address per cycle (waiting while
+    ``max_outstanding`` bursts are in flight); the next descriptor is taken in the
+    cycle of the last address. An address reaches the stub one cycle after it is
+    issued, its first beat ``latency`` cycles later, and the port moves one beat per
+    cycle (``channels * bytes_per_cycle / data_bytes`` if that is less); a descriptor
+    completes 2 cycles after its last beat. Same-direction descriptors only (a change
+    of direction drains first, not modelled). ``stream_cycles(...)[-1] + 1`` is the
+    bench's "first accepted to last completion" figure; for one descriptor it is the
+    isolated latency ``latency + beats + 6``.
+    """
+    lat = hbm.read_latency if latency is None else latency
+    rate = min(1.0, hbm.channels * hbm.bytes_per_cycle / hbm.data_bytes)
+    maxo = min(cfg.max_outstanding, hbm.max_outstanding * hbm.channels)
+    W = hbm.data_bytes
+    fetch = 1.0                 # cycle the front end takes the next descriptor
+    data_free = 0.0             # first cycle the read data port is free
+    issue = -1.0                # cycle of the latest burst address issue
+    burst_end: list[float] = []
+    done: list[int] = []
+    for j, d in enumerate(descs):
+        accept = fetch + 1
+        if j >= in_flight:
+            accept = max(accept, done[j - in_flight] + 1)
+        t = accept + 1                                 # first cycle that may issue
+        bursts = [b.beats for b in plan_bursts(cfg, W, d)]
+        for beats in bursts:
+            t = max(t, issue + 1)
+            if len(burst_end) >= maxo:
+                t = max(t, burst_end[-maxo] + 1)
+            issue = t
+            start = max(t + 1 + lat, data_free)
+            data_free = start + beats / rate
+            burst_end.append(data_free - 1)
+        fetch = issue
+        done.append(int(math.ceil(burst_end[-1])) + 2)
+    return done

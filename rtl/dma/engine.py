@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -11,7 +11,14 @@ from amaranth.lib.wiring import In, Out
 from models.config import DmaConfig
 from rtl.mem.axi import BURST_INCR, RESP_DECERR, RESP_OKAY, AxiView, axi4_members
 
-__all__ = ["DmaEngine", "DmaError", "DmaDir", "desc_layout", "done_layout", "burst_chunk"]
+__all__ = ["DmaEngine", "DmaError", "DmaDir", "desc_layout", "done_layout", "burst_chunk",
+           "DESCS_IN_FLIGHT"]
+
+# Descriptors accepted but not yet completed (checked, generating, or with bursts in
+# flight). With max_outstanding bursts shared by all of them, 8 keeps a stream of
+# >= 1 KiB descriptors data-bound at 100-200 cycle latency; a DmaConfig field would
+# make it tunable.
+DESCS_IN_FLIGHT = 8
 
 
 class DmaError(enum.IntEnum):
@@ -80,9 +87,23 @@ class DmaEngine(wiring.Component):
     MISALIGNED, WINDOW); a rejected descriptor touches nothing. Otherwise each row is cut
     into INCR bursts of full-width beats that never cross a multiple of
     :func:`burst_chunk` (so never 4 KiB), first/last beats strobed to the row's bytes.
-    Up to ``max_outstanding`` bursts are in flight. After an error response no new burst
-    is issued, a LOAD writes no more SRAM words, outstanding bursts drain, and the
-    first error code is reported. Golden model: :mod:`models.dma`.
+    Up to ``max_outstanding`` bursts are in flight, and they may belong to up to
+    :data:`DESCS_IN_FLIGHT` consecutive descriptors: the next descriptor is checked and
+    starts issuing while earlier bursts are still outstanding, as long as it copies in
+    the same direction (a change of direction waits until everything has drained, so
+    the SRAM port is never shared and a STORE sees the SRAM writes of an earlier LOAD).
+    Completion is tracked per descriptor in order (burst count per descriptor, first
+    error code per descriptor). After an error response the failing descriptor issues
+    no new burst and, for a LOAD, writes no more SRAM words; its outstanding bursts
+    drain and the first error code is reported. Later descriptors are not affected.
+
+    Latency and throughput: a lone load takes ``read_latency + beats + 6`` cycles from
+    the cycle it is accepted to the cycle its completion is valid, both counted (fetch,
+    check, address register, data, completion queue). Back to back, a descriptor costs
+    1 check cycle + 1 cycle per burst address, overlapped with the data of earlier
+    ones, so a stream of >= 1 KiB descriptors is data-bound (1 beat per cycle).
+    Golden model: :mod:`models.dma` (codes, bytes, bursts; timing cycle-exact for
+    same-direction load streams: :func:`models.dma.stream_cycles`).
     """
 
     def __init__(self, config: DmaConfig, *, data_bytes: int, id_bits: int):
@@ -111,6 +132,7 @@ class DmaEngine(wiring.Component):
         lc = _log2(chunk)
         ax = AxiView(self, "m_axi")
         maxo = c.max_outstanding
+        K = DESCS_IN_FLIGHT
         swb = _log2(self.sram_words) if self.sram_words > 1 else 1
 
         # --- descriptor queue --------------------------------------------------------
@@ -118,7 +140,7 @@ class DmaEngine(wiring.Component):
         m.submodules.dq = dq = SyncFIFO(width=dl.size, depth=c.desc_depth)
         m.d.comb += [dq.w_data.eq(self.i_desc.payload), dq.w_en.eq(self.i_desc.valid),
                      self.i_desc.ready.eq(dq.w_rdy)]
-        d = Signal(dl)
+        d = Signal(dl)                  # the descriptor being checked / generated
         store = d.dir == 1
 
         # --- check (combinational on the latched descriptor) -------------------------
@@ -148,14 +170,23 @@ class DmaEngine(wiring.Component):
                     Mux(misaligned, DmaError.MISALIGNED,
                         Mux(window, DmaError.WINDOW, DmaError.OK)))
 
+        # --- per-descriptor bookkeeping queues (all K deep, see the class docstring) --
+        # cq: {tag, check code} of every accepted descriptor, in order (the completions)
+        # bc: bursts issued by each descriptor whose address generation has ended
+        # rq: final code of each descriptor whose bursts have all completed
+        nb = max(c.max_bytes, 1).bit_length() + 1        # a burst carries >= 1 byte
+        cq_l = data.StructLayout({"tag": 8, "code": 4})
+        m.submodules.cq = cq = SyncFIFO(width=cq_l.size, depth=K)
+        m.submodules.bc = bc = SyncFIFO(width=nb, depth=K)
+        m.submodules.rq = rq = SyncFIFO(width=4, depth=K)
+
         # --- address generator registers --------------------------------------------
         a_row, s_row, a_plane, s_plane, off = (Signal(32, name=n) for n in
                                                ("a_row", "s_row", "a_plane", "s_plane", "off"))
         yi, zi = Signal(16), Signal(16)
-        gen_done = Signal()
-        err = Signal(4)
-        err_seen = Signal()
+        gcnt = Signal(nb)               # bursts issued by the generating descriptor
         outstanding = Signal(range(maxo + 1))
+        dp_store = Signal()             # direction of every burst in flight
 
         cur_a = Signal(32)
         cur_s = Signal(32)
@@ -180,30 +211,38 @@ class DmaEngine(wiring.Component):
                      info_in.last.eq(last_byte), info_in.beats_m1.eq(beats - 1),
                      info.w_data.eq(info_in)]
 
-        # AXI address channel register (valid held until accepted, as AXI requires)
+        # AXI address channel register (valid held until accepted, as AXI requires); it
+        # may still hold the last burst of a descriptor after the next one was latched,
+        # so the channel follows dp_store, not the descriptor register
         ax_valid, ax_addr, ax_len = Signal(), Signal(32), Signal(8)
-        ax_ready = Mux(store, ax.awready, ax.arready)
+        ax_ready = Mux(dp_store, ax.awready, ax.arready)
         ax_fire = ax_valid & ax_ready
         m.d.comb += [
             ax.araddr.eq(ax_addr), ax.arlen.eq(ax_len), ax.arsize.eq(lw),
-            ax.arburst.eq(BURST_INCR), ax.arid.eq(0), ax.arvalid.eq(ax_valid & ~store),
+            ax.arburst.eq(BURST_INCR), ax.arid.eq(0), ax.arvalid.eq(ax_valid & ~dp_store),
             ax.awaddr.eq(ax_addr), ax.awlen.eq(ax_len), ax.awsize.eq(lw),
-            ax.awburst.eq(BURST_INCR), ax.awid.eq(0), ax.awvalid.eq(ax_valid & store),
+            ax.awburst.eq(BURST_INCR), ax.awid.eq(0), ax.awvalid.eq(ax_valid & dp_store),
         ]
 
+        # completion side: the oldest descriptor with bursts still outstanding
+        done_cnt = Signal(nb)           # its completed bursts
+        c_err, c_err_seen = Signal(4), Signal()     # its first error
+        pend = Signal(range(K + 1))     # generation ended, not yet retired
+
         run = Signal()
-        load_ax = (~ax_valid | ax_fire) & run & ~gen_done & ~err_seen & \
-            (outstanding < maxo) & info.w_rdy
-        m.d.comb += info.w_en.eq(load_ax)
+        gen_err = run & (pend == 0) & c_err_seen    # the generating descriptor failed
+        load_ax = (~ax_valid | ax_fire) & run & ~gen_err & (outstanding < maxo) & info.w_rdy
+        last_burst = (nbytes == rem) & (yi == ym1) & (zi == zm1)
+        run_end = run & ((load_ax & last_burst) | gen_err)
+        m.d.comb += [info.w_en.eq(load_ax), bc.w_en.eq(run_end), bc.w_data.eq(gcnt + load_ax)]
+        m.d.sync += gcnt.eq(gcnt + load_ax)
         with m.If(load_ax):
             m.d.sync += [ax_valid.eq(1), ax_addr.eq(cur_a), ax_len.eq(beats - 1)]
             with m.If(nbytes == rem):
                 m.d.sync += off.eq(0)
                 with m.If(yi == ym1):
                     m.d.sync += yi.eq(0)
-                    with m.If(zi == zm1):
-                        m.d.sync += gen_done.eq(1)
-                    with m.Else():
+                    with m.If(zi != zm1):
                         m.d.sync += [zi.eq(zi + 1), a_plane.eq(a_plane + axi_zs),
                                      a_row.eq(a_plane + axi_zs), s_plane.eq(s_plane + sram_zs),
                                      s_row.eq(s_plane + sram_zs)]
@@ -221,24 +260,15 @@ class DmaEngine(wiring.Component):
             lanes = Const((1 << W) - 1, W)
             return ((lanes << lo)[:W]) & (lanes >> (W - 1 - hi)[:lw + 1])[:W]
 
-        def record(resp_bad, resp):
-            with m.If(resp_bad & ~err_seen):
-                m.d.sync += [err_seen.eq(1),
-                             err.eq(Mux(resp == RESP_DECERR, DmaError.DECERR, DmaError.SLVERR))]
-
         # --- LOAD data path: R beats -> SRAM writes ----------------------------------
         rbeat = Signal(8)
         r_fire = ax.rvalid & ax.rready
-        r_take = r_fire & info.r_rdy & ~store
+        r_take = r_fire & info.r_rdy & ~dp_store
         r_end = r_take & (rbeat == ih.beats_m1)
         sw_addr, sw_we, sw_strb, sw_data = Signal(swb), Signal(), Signal(W), Signal(8 * W)
         m.d.comb += ax.rready.eq(1)
-        m.d.sync += [sw_we.eq(r_take & (ax.rresp == RESP_OKAY) & ~err_seen),
-                     sw_addr.eq(ih.sword + rbeat), sw_strb.eq(strobe(rbeat, ih)),
-                     sw_data.eq(ax.rdata)]
         with m.If(r_take):
             m.d.sync += rbeat.eq(Mux(rbeat == ih.beats_m1, 0, rbeat + 1))
-            record(ax.rresp != RESP_OKAY, ax.rresp)
 
         # --- STORE data path: SRAM reads -> W beats -----------------------------------
         wl = data.StructLayout({"data": 8 * W, "strb": W, "last": 1})
@@ -246,7 +276,7 @@ class DmaEngine(wiring.Component):
         sbeat = Signal(8)
         inflight = Signal()
         pend_strb, pend_last = Signal(W), Signal()
-        can_read = store & info.r_rdy & (wf.level + inflight < 3)
+        can_read = dp_store & info.r_rdy & (wf.level + inflight < 3)
         s_end = can_read & (sbeat == ih.beats_m1)
         sr_addr = Signal(swb)
         m.d.comb += sr_addr.eq(ih.sword + sbeat)
@@ -260,43 +290,85 @@ class DmaEngine(wiring.Component):
         wh = wl(wf.r_data)
         m.d.comb += [ax.wvalid.eq(wf.r_rdy), ax.wdata.eq(wh.data), ax.wstrb.eq(wh.strb),
                      ax.wlast.eq(wh.last), wf.r_en.eq(ax.wready), ax.bready.eq(1)]
-        b_take = ax.bvalid & ax.bready & store & (outstanding != 0)
-        with m.If(b_take):
-            record(ax.bresp != RESP_OKAY, ax.bresp)
+        b_take = ax.bvalid & ax.bready & dp_store & (outstanding != 0)
 
         m.d.comb += info.r_en.eq(r_end | s_end)
-        m.d.sync += outstanding.eq(outstanding + load_ax - (r_end | b_take))
+        burst_done = r_end | b_take
+        m.d.sync += outstanding.eq(outstanding + load_ax - burst_done)
+
+        # --- per-descriptor completion ------------------------------------------------
+        # Bursts complete in issue order (one ID), so every response belongs to the
+        # oldest descriptor with bursts outstanding. It retires when its completed
+        # bursts reach its count in bc: `stale` if that happened in an earlier cycle
+        # (its count arrived late), `fin` with this cycle's burst. In a stale cycle the
+        # response belongs to the next descriptor and starts its record afresh.
+        resp = Mux(dp_store, ax.bresp, ax.rresp)
+        bad = ((r_take & (ax.rresp != RESP_OKAY)) | (b_take & (ax.bresp != RESP_OKAY)))
+        code_now = Mux(resp == RESP_DECERR, DmaError.DECERR, DmaError.SLVERR)
+        stale = bc.r_rdy & (done_cnt == bc.r_data)
+        fin = bc.r_rdy & ~stale & ((done_cnt + burst_done) == bc.r_data)
+        retire = stale | fin
+        ctx_err_seen = c_err_seen & ~stale          # error state of this cycle's response
+        rq_push, rq_code = Signal(), Signal(4)
+        # registered push: the completion leaves after the last SRAM write (sw_we below)
+        m.d.sync += [rq_push.eq(retire),
+                     rq_code.eq(Mux(stale | c_err_seen | ~bad, c_err, code_now))]
+        m.d.comb += [bc.r_en.eq(retire), rq.w_en.eq(rq_push), rq.w_data.eq(rq_code)]
+        m.d.sync += pend.eq(pend + run_end - retire)
+        with m.If(stale):
+            m.d.sync += [done_cnt.eq(burst_done), c_err_seen.eq(bad),
+                         c_err.eq(Mux(bad, code_now, DmaError.OK))]
+        with m.Elif(fin):
+            m.d.sync += [done_cnt.eq(0), c_err_seen.eq(0), c_err.eq(DmaError.OK)]
+        with m.Else():
+            m.d.sync += done_cnt.eq(done_cnt + burst_done)
+            with m.If(bad & ~c_err_seen):
+                m.d.sync += [c_err_seen.eq(1), c_err.eq(code_now)]
+        m.d.sync += [sw_we.eq(r_take & (ax.rresp == RESP_OKAY) & ~ctx_err_seen),
+                     sw_addr.eq(ih.sword + rbeat), sw_strb.eq(strobe(rbeat, ih)),
+                     sw_data.eq(ax.rdata)]
+
+        # completions in descriptor order: a rejected descriptor's code is final at once,
+        # an accepted one waits for its result in rq
+        ch = cq_l(cq.r_data)
+        need_rq = ch.code == DmaError.OK
+        done_fire = self.o_done.valid & self.o_done.ready
+        m.d.comb += [
+            self.o_done.valid.eq(cq.r_rdy & (~need_rq | rq.r_rdy)),
+            self.o_done.payload.tag.eq(ch.tag),
+            self.o_done.payload.err.eq(Mux(need_rq, rq.r_data, ch.code)),
+            cq.r_en.eq(done_fire), rq.r_en.eq(done_fire & need_rq),
+        ]
 
         # --- SRAM port -------------------------------------------------------------------
         m.d.comb += [
-            self.o_sram_addr.eq(Mux(store, sr_addr, sw_addr)), self.o_sram_re.eq(can_read),
+            self.o_sram_addr.eq(Mux(dp_store, sr_addr, sw_addr)), self.o_sram_re.eq(can_read),
             self.o_sram_we.eq(sw_we), self.o_sram_wstrb.eq(sw_strb),
             self.o_sram_wdata.eq(sw_data),
         ]
 
-        # --- control -----------------------------------------------------------------------
+        # --- front end: fetch -> check -> generate ---------------------------------------
         drained = ~ax_valid & (outstanding == 0) & ~info.r_rdy & ~wf.r_rdy & ~inflight
-        m.d.comb += self.o_done.payload.tag.eq(d.tag)
-        m.d.comb += self.o_done.payload.err.eq(err)
         # explicit state register and `assign`-style decodes: an FSM's always @* decode
         # is never evaluated by Icarus when the state never changes after time 0
-        IDLE, CHECK, RUN, DONE = range(4)
+        IDLE, CHECK, RUN = range(3)
         state = Signal(2)
-        m.d.comb += [run.eq(state == RUN), self.o_done.valid.eq(state == DONE),
-                     dq.r_en.eq((state == IDLE) & dq.r_rdy)]
-        with m.If((state == IDLE) & dq.r_rdy):
-            m.d.sync += [d.eq(dq.r_data), err.eq(0), err_seen.eq(0), gen_done.eq(0),
-                         state.eq(CHECK)]
-        with m.If(state == CHECK):
-            with m.If(check != DmaError.OK):
-                m.d.sync += [err.eq(check), state.eq(DONE)]
-            with m.Else():
-                m.d.sync += [a_row.eq(axi_base), a_plane.eq(axi_base), s_row.eq(sram_base),
-                             s_plane.eq(sram_base), off.eq(0), yi.eq(0), zi.eq(0),
-                             state.eq(RUN)]
-        with m.If(run & (gen_done | err_seen) & drained):
-            m.d.sync += state.eq(DONE)
-        with m.If((state == DONE) & self.o_done.ready):
+        rejected = check != DmaError.OK
+        dir_ok = (d.dir == dp_store) | drained
+        accept = (state == CHECK) & cq.w_rdy & (rejected | dir_ok)
+        cq_in = Signal(cq_l)
+        m.d.comb += [cq_in.tag.eq(d.tag), cq_in.code.eq(check),
+                     cq.w_data.eq(cq_in), cq.w_en.eq(accept)]
+        # the next descriptor is fetched in the cycle the current one stops generating
+        fetch = dq.r_rdy & ((state == IDLE) | run_end | (accept & rejected))
+        m.d.comb += [run.eq(state == RUN), dq.r_en.eq(fetch)]
+        with m.If(run_end | (accept & rejected)):
             m.d.sync += state.eq(IDLE)
-        m.d.comb += self.o_busy.eq(dq.r_rdy | (state != IDLE) | (outstanding != 0))
+        with m.If(accept & ~rejected):
+            m.d.sync += [a_row.eq(axi_base), a_plane.eq(axi_base), s_row.eq(sram_base),
+                         s_plane.eq(sram_base), off.eq(0), yi.eq(0), zi.eq(0), gcnt.eq(0),
+                         dp_store.eq(d.dir), state.eq(RUN)]
+        with m.If(fetch):
+            m.d.sync += [d.eq(dq.r_data), state.eq(CHECK)]
+        m.d.comb += self.o_busy.eq(dq.r_rdy | (state != IDLE) | cq.r_rdy)
         return m

@@ -7,7 +7,7 @@ model of its timing is :mod:`models.hbm`; docs/memory.md has the full contract.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import HbmConfig
 from rtl.mem.axi import (BURST_FIXED, BURST_INCR, RESP_DECERR, RESP_OKAY, RESP_SLVERR, AxiView,
                          axi4_members)
+from rtl.mem.mux import select
 
 __all__ = ["HbmChannel", "HbmStub", "USER_OK", "USER_SLVERR", "USER_POISON", "USER_DECERR",
            "ERR_OFF", "ERR_SLVERR", "ERR_POISON"]
@@ -97,19 +98,21 @@ class HbmChannel(wiring.Component):
             return (addr + off)[lw:_log2(c.store)]
 
         # --- optional row-buffer timing ------------------------------------------
+        # lookups through `select` (continuous assigns), not Array: see rtl/mem/mux.py
+        lr, lb = _log2(c.row_bytes), _log2(c.banks)
+        open_row = [Signal(max(la - lr - lb, 1), name=f"open_row{i}") for i in range(c.banks)]
+        open_ok = [Signal(name=f"open_ok{i}") for i in range(c.banks)]
+
         def row_extra(addr, fire):
+            """Row-miss penalty of a burst at ``addr``; its row is open after ``fire``."""
             if c.row_miss_cycles == 0:
                 return Const(0, 12)
-            lr, lb = _log2(c.row_bytes), _log2(c.banks)
-            rbits = max(la - lr - lb, 1)
-            if not hasattr(self, "_open"):
-                self._open = Array(Signal(rbits, name=f"open_row{i}") for i in range(c.banks))
-                self._open_ok = Array(Signal(name=f"open_ok{i}") for i in range(c.banks))
             bank = addr[lr:lr + lb] if lb else Const(0, 1)
             row = addr[lr + lb:] if la > lr + lb else Const(0, 1)
-            miss = ~self._open_ok[bank] | (self._open[bank] != row)
-            with m.If(fire):
-                m.d.sync += [self._open[bank].eq(row), self._open_ok[bank].eq(1)]
+            miss = ~select(bank, open_ok) | (select(bank, open_row) != row)
+            for i in range(c.banks):
+                with m.If(fire & (bank == i)):
+                    m.d.sync += [open_row[i].eq(row), open_ok[i].eq(1)]
             return Mux(miss, c.row_miss_cycles, 0)
 
         # --- bandwidth tokens (shared by R and W beats) --------------------------
@@ -200,11 +203,12 @@ class HbmChannel(wiring.Component):
         b_in = Signal(blay)
         w_last = wbeat == awh.len
         blocked = (awh.user == USER_SLVERR) | (awh.user == USER_DECERR)
-        with m.If(self.bd_we):
-            m.d.comb += [wr.addr.eq(self.bd_addr), wr.data.eq(self.bd_wdata), wr.en.eq(~0)]
-        with m.Else():
-            m.d.comb += [wr.addr.eq(word(awh.addr, wbeat, awh.size, awh.burst)),
-                         wr.data.eq(s.wdata), wr.en.eq(Mux(wr_go & ~blocked, s.wstrb, 0))]
+        # a backdoor write owns the port for its cycle (Mux, not a comb m.If: rtl/mem/mux.py)
+        m.d.comb += [
+            wr.addr.eq(Mux(self.bd_we, self.bd_addr, word(awh.addr, wbeat, awh.size, awh.burst))),
+            wr.data.eq(Mux(self.bd_we, self.bd_wdata, s.wdata)),
+            wr.en.eq(Mux(self.bd_we, Const((1 << W) - 1, W), Mux(wr_go & ~blocked, s.wstrb, 0))),
+        ]
         m.d.comb += [
             b_in.id.eq(awh.id),
             b_in.resp.eq(Mux(awh.user == USER_DECERR, RESP_DECERR,
@@ -315,8 +319,9 @@ class HbmStub(wiring.Component):
         ar_sel = Signal(nb)
         m.d.comb += ar_sel.eq(ar_ch)
         aruser = self._verdict(m, s.araddr, s.arlen, s.arsize, s.arburst)
-        arready = Array(v.arready for v in views)
-        m.d.comb += [s.arready.eq(rq.w_rdy & arready[ar_sel]),
+        # every N:1 pick below is a `select` (continuous assigns), never an Array: an
+        # Array is an `always @*` that Icarus leaves X until an input changes (mux.py)
+        m.d.comb += [s.arready.eq(rq.w_rdy & select(ar_sel, [v.arready for v in views])),
                      rq.w_en.eq(s.arvalid & s.arready), rq.w_data.eq(ar_sel)]
         rh = Signal(nb)
         m.d.comb += rh.eq(rq.r_data)
@@ -327,7 +332,7 @@ class HbmStub(wiring.Component):
                 v.arburst.eq(s.arburst), ch.s_axi_aruser.eq(aruser),
                 v.rready.eq(s.rready & rq.r_rdy & (rh == i)),
             ]
-        pick = lambda name: Array(getattr(v, name) for v in views)[rh]   # noqa: E731
+        pick = lambda name: select(rh, [getattr(v, name) for v in views])   # noqa: E731
         m.d.comb += [
             s.rvalid.eq(rq.r_rdy & pick("rvalid")), s.rdata.eq(pick("rdata")),
             s.rid.eq(pick("rid")), s.rresp.eq(pick("rresp")), s.rlast.eq(pick("rlast")),
@@ -341,9 +346,9 @@ class HbmStub(wiring.Component):
         aw_sel = Signal(nb)
         m.d.comb += aw_sel.eq(aw_ch)
         awuser = self._verdict(m, s.awaddr, s.awlen, s.awsize, s.awburst)
-        awready = Array(v.awready for v in views)
         aw_fire = s.awvalid & s.awready
-        m.d.comb += [s.awready.eq(wq.w_rdy & bq.w_rdy & awready[aw_sel]),
+        awready = select(aw_sel, [v.awready for v in views])
+        m.d.comb += [s.awready.eq(wq.w_rdy & bq.w_rdy & awready),
                      wq.w_en.eq(aw_fire), wq.w_data.eq(aw_sel),
                      bq.w_en.eq(aw_fire), bq.w_data.eq(aw_sel)]
         wh, bh = Signal(nb), Signal(nb)
@@ -358,11 +363,11 @@ class HbmStub(wiring.Component):
                 v.bready.eq(s.bready & bq.r_rdy & (bh == i)),
             ]
         m.d.comb += [
-            s.wready.eq(wq.r_rdy & Array(v.wready for v in views)[wh]),
+            s.wready.eq(wq.r_rdy & select(wh, [v.wready for v in views])),
             wq.r_en.eq(s.wvalid & s.wready & s.wlast),
-            s.bvalid.eq(bq.r_rdy & Array(v.bvalid for v in views)[bh]),
-            s.bid.eq(Array(v.bid for v in views)[bh]),
-            s.bresp.eq(Array(v.bresp for v in views)[bh]),
+            s.bvalid.eq(bq.r_rdy & select(bh, [v.bvalid for v in views])),
+            s.bid.eq(select(bh, [v.bid for v in views])),
+            s.bresp.eq(select(bh, [v.bresp for v in views])),
             bq.r_en.eq(s.bvalid & s.bready),
         ]
 
@@ -376,7 +381,7 @@ class HbmStub(wiring.Component):
         for i, ch in enumerate(chans):
             m.d.comb += [ch.bd_addr.eq(bd_local[lw:]), ch.bd_wdata.eq(self.i_bd_wdata),
                          ch.bd_we.eq(self.i_bd_we & (bd_sel == i))]
-        m.d.comb += self.o_bd_rdata.eq(Array(ch.bd_rdata for ch in chans)[bd_sel_q])
+        m.d.comb += self.o_bd_rdata.eq(select(bd_sel_q, [ch.bd_rdata for ch in chans]))
         for name in ("rd_bytes", "wr_bytes", "busy", "stall"):
             total = sum((getattr(ch, f"perf_{name}") for ch in chans), Const(0, 32))
             m.d.comb += getattr(self, f"o_perf_{name}").eq(total[:32])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import cocotb
 from cocotb.triggers import FallingEdge
 from cocotbext.axi import AxiBus, AxiMaster
 
