@@ -79,6 +79,11 @@ def _dma_hbm(cfg: JalapenoConfig):
     return DmaHbm(cfg)
 
 
+def _tensor_core(cfg: JalapenoConfig):
+    from rtl.tensor.core import TensorCore
+    return TensorCore(cfg)
+
+
 def _noc_fabric(cfg: JalapenoConfig):
     from rtl.noc.fabric import NocMemFabric
     return NocMemFabric(cfg.noc)
@@ -97,6 +102,7 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("hbm_stub", _hbm_stub, "N-channel HBM controller stub, one AXI4 slave port"),
     Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
+    Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
 ]}
 
 

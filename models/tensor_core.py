@@ -1,0 +1,304 @@
+"""Golden and cycle models of the tensor core (``rtl.tensor.core.TensorCore``).
+
+State: the three SRAMs as numpy arrays (the RTL's words, bit for bit) and the vector
+unit's per-row softmax state (``models.vector.VectorState``):
+
+* ``act``  uint8  [act_rows, R]: INT8 values (two's complement) or FP8 codes;
+* ``wgt``  uint8  [weight_rows, C];
+* ``acc``  uint32 [acc_rows, C]: INT32 (two's complement) or binary32 bits.
+
+Commands (:class:`models.tensor_cmd.TensorCmd`) execute in order. Each is first checked
+with :func:`models.tensor_cmd.check`; the first illegal one sets the sticky error code
+and it, and every later command, is discarded until :meth:`TensorCoreModel.clear_err`
+(what the RTL does; see docs/tensor_core.md).
+
+MATMUL ``acc[dst + i] (+)= act[src + i] @ W``, W = ``wgt[src2 : src2 + R]``, i < count:
+
+* INT8: exact int64 products and sums, wrapped to int32; accumulate is a wrapping
+  int32 add (``models.systolic.wrap_int32``).
+* FP8: the tile partial is ``models.fp8.gemm_fp8(acts, fmt_a, W, fmt_w, tile_k=R)``
+  (exact products, summed over k = 0..R-1 from +0, one binary32 rounding per add: the
+  array's order); accumulate is ``models.fp32.fp32_add(acc_old, partial)``. A GEMM
+  whose K tiles are issued in increasing k0, the first overwriting and the rest
+  accumulating, therefore equals ``gemm_fp8(x, fmt_a, w, fmt_w, tile_k=R)``.
+* overwrite: ``acc = partial``.
+
+VECTOR commands run ``models.vector.vector_execute`` on the same arrays.
+
+Cycle model (:func:`matmul_cycles`): exact for legal MATMUL sequences sent with no gaps
+(checked by ``tb/tensor/test_tensor_core.py::test_back_to_back_cycles``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.config import JalapenoConfig
+from models.fp32 import fp32_add
+from models.fp8 import E4M3, E5M2, gemm_fp8
+from models.systolic import wrap_int32
+from models.tensor_cmd import ErrCode, TensorCmd, Unit, check
+
+__all__ = ["MEM_ACT", "MEM_WEIGHT", "MEM_ACC", "TensorCoreModel", "matmul_bound_cycles",
+           "matmul_cycles", "PIPELINE_CYCLES", "GemmLayout", "gemm_layout", "gemm_commands",
+           "gemm_images", "gemm_result", "useful_macs"]
+
+MEM_ACT, MEM_WEIGHT, MEM_ACC = 0, 1, 2
+_FMT = (E4M3, E5M2)
+
+
+class TensorCoreModel:
+    """Bit-exact model of one tensor core's SRAMs, error status and vector state.
+
+    Parameters
+    ----------
+    config : JalapenoConfig
+        The config the RTL was built from (array shape and FP8 option, SRAM depths).
+
+    Attributes
+    ----------
+    act, wgt, acc : numpy.ndarray
+        SRAM contents (module docstring).
+    vec : models.vector.VectorState or None
+        Softmax state of the vector unit (None if ``models.vector`` is not available).
+    error : ErrCode
+        Sticky error code (``ErrCode.NONE`` when clear).
+    stats : dict
+        ``matmul``, ``vector`` (commands executed), ``discarded``, ``act`` (activation
+        vectors fed to the array): what the RTL's perf counters count.
+    """
+
+    def __init__(self, config: JalapenoConfig):
+        self.config = config
+        sa, tc = config.systolic, config.tensor
+        self.act = np.zeros((tc.act_rows, sa.rows), np.uint8)
+        self.wgt = np.zeros((tc.weight_rows, sa.cols), np.uint8)
+        self.acc = np.zeros((tc.acc_rows, sa.cols), np.uint32)
+        try:
+            from models.vector import VectorState
+        except ModuleNotFoundError:
+            self.vec = None
+        else:
+            self.vec = VectorState.new(config)
+        self.error = ErrCode.NONE
+        self.stats = {"matmul": 0, "vector": 0, "discarded": 0, "act": 0}
+
+    # --- host port -----------------------------------------------------------------------
+    def _mem(self, mem: int) -> np.ndarray:
+        if mem == MEM_ACT:
+            return self.act
+        if mem == MEM_WEIGHT:
+            return self.wgt
+        if mem == MEM_ACC:
+            return self.acc
+        raise ValueError(f"mem must be 0 (act), 1 (weight) or 2 (acc), got {mem!r}")
+
+    def write(self, mem: int, addr: int, rows) -> None:
+        """Store ``rows`` (2-D, one SRAM word per row) from word ``addr``.
+
+        Activation/weight rows may be int8 or uint8 (stored as bytes); accumulator rows
+        int32, uint32 or float32 (stored as their 32-bit patterns).
+        """
+        dst = self._mem(mem)
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[1] != dst.shape[1]:
+            raise ValueError(f"rows for mem {mem} must have shape (n, {dst.shape[1]}), "
+                             f"got {rows.shape}")
+        if not (0 <= addr and addr + rows.shape[0] <= dst.shape[0]):
+            raise ValueError(f"rows {addr}..{addr + rows.shape[0] - 1} are outside mem {mem} "
+                             f"({dst.shape[0]} words)")
+        if rows.dtype.itemsize != dst.dtype.itemsize or rows.dtype.kind not in "iuf":
+            raise TypeError(f"rows for mem {mem} must be {dst.dtype.itemsize * 8}-bit, "
+                            f"got dtype {rows.dtype}")
+        dst[addr:addr + rows.shape[0]] = rows.view(dst.dtype)
+
+    def read(self, mem: int, addr: int, n: int) -> np.ndarray:
+        """A copy of ``n`` words from ``addr`` (uint8 or uint32 rows)."""
+        src = self._mem(mem)
+        if not (0 <= addr and addr + n <= src.shape[0]):
+            raise ValueError(f"rows {addr}..{addr + n - 1} are outside mem {mem}")
+        return src[addr:addr + n].copy()
+
+    # --- commands ------------------------------------------------------------------------
+    def clear_err(self) -> None:
+        """What a ``clear_err`` pulse does: later commands execute again."""
+        self.error = ErrCode.NONE
+
+    def execute(self, cmds: Iterable[TensorCmd] | TensorCmd) -> ErrCode:
+        """Run ``cmds`` in order; return the (sticky) error code afterwards."""
+        if isinstance(cmds, TensorCmd):
+            cmds = [cmds]
+        for cmd in cmds:
+            if self.error != ErrCode.NONE:
+                self.stats["discarded"] += 1
+                continue
+            code = check(cmd, self.config)
+            if code != ErrCode.NONE:
+                self.error = code
+                self.stats["discarded"] += 1
+                continue
+            if cmd.unit == Unit.MATMUL:
+                self._matmul(cmd)
+                self.stats["matmul"] += 1
+                self.stats["act"] += cmd.count
+            else:
+                if self.vec is None:
+                    raise NotImplementedError("VECTOR commands need models.vector")
+                from models.vector import vector_execute
+                vector_execute(self.config, cmd, self.acc, self.act, self.vec)
+                self.stats["vector"] += 1
+        return self.error
+
+    def _matmul(self, cmd: TensorCmd) -> None:
+        R = self.config.systolic.rows
+        a = self.act[cmd.src:cmd.src + cmd.count]
+        w = self.wgt[cmd.src2:cmd.src2 + R]
+        rows = slice(cmd.dst, cmd.dst + cmd.count)
+        if cmd.fp8:
+            part = gemm_fp8(a, _FMT[cmd.fmt_a], w, _FMT[cmd.fmt_w], tile_k=R)
+            if cmd.accumulate:
+                part = fp32_add(self.acc[rows].view(np.float32), part)
+            self.acc[rows] = part.view(np.uint32)
+        else:
+            part = a.view(np.int8).astype(np.int64) @ w.view(np.int8).astype(np.int64)
+            if cmd.accumulate:
+                part = part + self.acc[rows].view(np.int32)
+            self.acc[rows] = wrap_int32(part).view(np.uint32)
+
+
+# --- cycle models --------------------------------------------------------------------------
+#: Cycles of the core's pipeline outside the array (command queue, dispatch, feeder
+#: read, result write, idle): fixed by the RTL, measured by the cycle-model test.
+PIPELINE_CYCLES = 4
+
+
+def matmul_bound_cycles(cmds: Iterable[TensorCmd]) -> int:
+    """Compute bound: one activation vector per cycle (sum of ``count`` of MATMULs)."""
+    return sum(c.count for c in cmds if c.unit == Unit.MATMUL)
+
+
+def useful_macs(config: JalapenoConfig, cmds: Iterable[TensorCmd]) -> int:
+    """R x C multiply-accumulates per activation vector (padding counts as useful)."""
+    return matmul_bound_cycles(cmds) * config.systolic.peak_macs_per_cycle
+
+
+def matmul_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
+    """Cycles from the first command accepted on ``i_cmd`` to ``idle`` seen high, for
+    legal MATMUL commands sent back to back (no gaps, no stalls).
+
+    Tile k's first activation enters the array R cycles after the previous tile's did
+    at the earliest (its weights load in the shadow registers meanwhile) and after the
+    previous tile's last one: tiles start every ``max(count_k, R)`` cycles. Then the last
+    tile's ``count`` vectors, the array's latency R + C - 1 and the core's pipeline
+    (:data:`PIPELINE_CYCLES`, plus R for the first tile's weights).
+    """
+    counts = [c.count for c in cmds]
+    if not counts or any(c.unit != Unit.MATMUL for c in cmds):
+        raise ValueError("matmul_cycles needs a non-empty list of MATMUL commands")
+    R, C = config.systolic.rows, config.systolic.cols
+    return (PIPELINE_CYCLES + R + sum(max(n, R) for n in counts[:-1]) + counts[-1]
+            + R + C - 1)
+
+
+# --- GEMM helpers (tests, benches) ---------------------------------------------------------
+@dataclass(frozen=True)
+class GemmLayout:
+    """Where a GEMM ``Y[M, N] = X[M, K] @ W[K, N]`` lives in the SRAMs.
+
+    X K-tile ``kt`` row ``i`` is activation word ``act + kt * M + i``; the weight tile
+    ``(kt, nt)`` is weight words ``wgt + (nt * KT + kt) * R ...``; Y N-tile ``nt`` row ``i``
+    is accumulator word ``acc + nt * M + i``. ``r`` is the array's R.
+    """
+
+    m: int
+    k: int
+    n: int
+    kt: int
+    nt: int
+    act: int
+    wgt: int
+    acc: int
+    r: int
+
+    @property
+    def act_words(self) -> int:
+        return self.kt * self.m
+
+    @property
+    def wgt_words(self) -> int:
+        return self.kt * self.nt * self.r
+
+    @property
+    def acc_words(self) -> int:
+        return self.nt * self.m
+
+
+def gemm_layout(config: JalapenoConfig, m: int, k: int, n: int, *, act: int = 0, wgt: int = 0,
+                acc: int = 0) -> GemmLayout:
+    """Lay out an M x K x N GEMM from the given base words; raises if it does not fit."""
+    R, C = config.systolic.rows, config.systolic.cols
+    tc = config.tensor
+    if min(m, k, n) < 1:
+        raise ValueError(f"GEMM dimensions must be >= 1, got M={m} K={k} N={n}")
+    lay = GemmLayout(m, k, n, math.ceil(k / R), math.ceil(n / C), act, wgt, acc, R)
+    for name, base, words, depth in (("activation", act, lay.act_words, tc.act_rows),
+                                     ("weight", wgt, lay.wgt_words, tc.weight_rows),
+                                     ("accumulator", acc, lay.acc_words, tc.acc_rows)):
+        if base < 0 or base + words > depth:
+            raise ValueError(f"{m}x{k}x{n} GEMM needs {name} words {base}..{base + words - 1}, "
+                             f"the SRAM has {depth}")
+    return lay
+
+
+def gemm_images(config: JalapenoConfig, lay: GemmLayout, x, w) -> list[tuple[int, int, np.ndarray]]:
+    """``(mem, addr, rows)`` writes that load X and W (int8 values or uint8 FP8 codes,
+    zero-padded to whole tiles) for :func:`gemm_commands`."""
+    R, C = config.systolic.rows, config.systolic.cols
+    x, w = np.asarray(x), np.asarray(w)
+    if x.shape != (lay.m, lay.k) or w.shape != (lay.k, lay.n):
+        raise ValueError(f"x, w must be {lay.m}x{lay.k} and {lay.k}x{lay.n}, got {x.shape}, {w.shape}")
+    xp = np.zeros((lay.m, lay.kt * R), np.uint8)
+    xp[:, :lay.k] = x.view(np.uint8) if x.dtype.itemsize == 1 else x.astype(np.uint8)
+    wp = np.zeros((lay.kt * R, lay.nt * C), np.uint8)
+    wp[:lay.k, :lay.n] = w.view(np.uint8) if w.dtype.itemsize == 1 else w.astype(np.uint8)
+    acts = xp.reshape(lay.m, lay.kt, R).transpose(1, 0, 2).reshape(lay.kt * lay.m, R)
+    wts = wp.reshape(lay.kt, R, lay.nt, C).transpose(2, 0, 1, 3).reshape(-1, C)
+    return [(MEM_ACT, lay.act, np.ascontiguousarray(acts)),
+            (MEM_WEIGHT, lay.wgt, np.ascontiguousarray(wts))]
+
+
+def gemm_commands(config: JalapenoConfig, lay: GemmLayout, *, chunks=None, fp8: bool = False,
+                  fmt_a: int = 0, fmt_w: int = 0, accumulate_into: bool = False,
+                  order: str = "nkm") -> list[TensorCmd]:
+    """MATMUL commands of the GEMM: for each N tile, the K tiles in increasing k0 (the
+    first overwrites unless ``accumulate_into``, the others accumulate), each split into
+    commands over row chunks of M (``chunks``: list of counts summing to M; default one
+    command of M rows). ``order`` "nkm" issues chunk-minor, "nmk" runs all K tiles of a
+    chunk before the next chunk (both keep k0 increasing per output row)."""
+    R = config.systolic.rows
+    chunks = list(chunks) if chunks is not None else [lay.m]
+    if sum(chunks) != lay.m or min(chunks) < 1:
+        raise ValueError(f"chunks must be positive and sum to M={lay.m}, got {chunks}")
+    starts = np.cumsum([0] + chunks[:-1]).tolist()
+    cmds = []
+    for nt in range(lay.nt):
+        pairs = ([(kt, i) for kt in range(lay.kt) for i in range(len(chunks))] if order == "nkm"
+                 else [(kt, i) for i in range(len(chunks)) for kt in range(lay.kt)])
+        for kt, i in pairs:
+            m0, cnt = starts[i], chunks[i]
+            cmds.append(TensorCmd.matmul(
+                src=lay.act + kt * lay.m + m0, w=lay.wgt + (nt * lay.kt + kt) * R,
+                dst=lay.acc + nt * lay.m + m0, m=cnt, accumulate=kt > 0 or accumulate_into,
+                fp8=fp8, fmt_a=fmt_a, fmt_w=fmt_w))
+    return cmds
+
+
+def gemm_result(config: JalapenoConfig, lay: GemmLayout, acc_rows: np.ndarray) -> np.ndarray:
+    """Y (M x N, uint32 words) out of the accumulator words ``acc .. acc + NT*M - 1``."""
+    C = config.systolic.cols
+    rows = np.asarray(acc_rows)[:lay.acc_words]
+    y = rows.reshape(lay.nt, lay.m, C).transpose(1, 0, 2).reshape(lay.m, lay.nt * C)
+    return y[:, :lay.n].copy()

@@ -1,0 +1,217 @@
+"""Matmul controller of the tensor core: weight feeder, activation feeder, result writer."""
+import math
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from models.config import JalapenoConfig
+from rtl.fp.fp32_add import FP32Adder
+from rtl.systolic.array import SystolicArray
+from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.tensor.fifo import ADDR_BITS, StreamFifo, sram_read_signature, sram_write_signature
+
+__all__ = ["MatmulController", "QUEUE_DEPTH", "result_queue_depth"]
+
+#: Commands the weight and activation feeders hold (the dispatcher runs this far ahead).
+QUEUE_DEPTH = 4
+
+
+def result_queue_depth(config: JalapenoConfig) -> int:
+    """Commands between dispatch and their last result row: the feeders' queues, the
+    one streaming, and as many as the array's latency holds at one tile per R cycles."""
+    R, C = config.systolic.rows, config.systolic.cols
+    return QUEUE_DEPTH + 2 + math.ceil((R + C + 4) / R)
+
+
+_W_INFO = data.StructLayout({"src2": ADDR_BITS, "fp8": 1, "fmt_a": 1, "fmt_w": 1})
+_A_INFO = data.StructLayout({"src": ADDR_BITS, "count": ADDR_BITS})
+_R_INFO = data.StructLayout({"dst": ADDR_BITS, "count": ADDR_BITS, "accumulate": 1, "fp8": 1})
+
+
+class MatmulController(wiring.Component):
+    """Runs legal MATMUL commands on a :class:`rtl.systolic.array.SystolicArray`.
+
+    ``acc[dst + i] (+)= act[src + i] @ W`` for ``i < count``, W = weight rows
+    ``src2 .. src2 + R - 1``. Three decoupled engines, each with a queue of per-command
+    information filled by the dispatcher (``i_cmd``) in one cycle:
+
+    * **weight feeder** (queue of :data:`QUEUE_DEPTH`): reads the R weight rows into
+      ``i_weight``, row 0 carrying the tile mode (INT8, or FP8 with ``fmt_a``/``fmt_w``).
+      The array holds the next tile's rows in its shadow registers, so the feeder runs
+      one command ahead: the next tile's weights load while the current tile streams.
+    * **activation feeder** (queue of :data:`QUEUE_DEPTH`): reads ``count`` rows from
+      ``src`` into ``i_act`` with ``first``/``last``.
+    * **result writer** (queue of :func:`result_queue_depth`): takes one result row per
+      cycle (``o_result`` is always ready, so the array never stalls on it), reads
+      ``acc[dst + i]`` in that cycle and writes the new row in the next: INT32
+      wrap-around add, binary32 ``fp32_add(old, partial)`` (one
+      :class:`rtl.fp.fp32_add.FP32Adder` per lane, FP8 tiles), or the partial itself
+      (overwrite). The accumulator read port must be transparent to ``acc_wr``: a row
+      written in the cycle it is read again (tiles accumulating into overlapping rows
+      back to back) is then read with its new value.
+
+    The feeders use the SRAM read register as their pipeline stage: a read is issued
+    only when the stage is empty or being emptied, and a stalled stage holds its read
+    port (``en`` low), so no skid buffer is needed and every stream keeps its data
+    stable under backpressure.
+
+    Throughput: one activation vector per cycle; tile period max(count, R), so
+    consecutive commands with count >= R keep the array busy with no bubble.
+    Latency from a command's dispatch to its last row written: 2 + R (weights) + count
+    + R + C - 1 (array) + 1 cycles when the array is free.
+
+    Golden model: ``models.tensor_core.TensorCoreModel`` (matmul part).
+
+    Members
+    -------
+    i_cmd : In(stream.Signature(tensor_cmd_layout()))
+        Legal MATMUL commands (the dispatcher checked them).
+    act_rd, wgt_rd, acc_rd : Out(sram_read_signature(...))
+        Activation (R x 8 bits), weight (C x 8) and accumulator (C x 32) read ports.
+    acc_wr : Out(sram_write_signature(C x 32))
+    busy : Out(1)
+        A command is queued or has rows not yet written.
+    act_fire : Out(1)
+        The array accepted an activation vector this cycle.
+    done : Out(1)
+        A command wrote its last row this cycle.
+    """
+
+    def __init__(self, config: JalapenoConfig):
+        self._config = config
+        sa = config.systolic
+        self.array = SystolicArray(sa)
+        super().__init__({
+            "i_cmd": In(stream.Signature(tensor_cmd_layout())),
+            "act_rd": Out(sram_read_signature(sa.rows * 8)),
+            "wgt_rd": Out(sram_read_signature(sa.cols * 8)),
+            "acc_rd": Out(sram_read_signature(sa.cols * 32)),
+            "acc_wr": Out(sram_write_signature(sa.cols * 32)),
+            "busy": Out(1),
+            "act_fire": Out(1),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        sa = self._config.systolic
+        R, C = sa.rows, sa.cols
+        m.submodules.array = arr = self.array
+        m.submodules.w_q = w_q = StreamFifo(_W_INFO, QUEUE_DEPTH)
+        m.submodules.a_q = a_q = StreamFifo(_A_INFO, QUEUE_DEPTH)
+        m.submodules.r_q = r_q = StreamFifo(_R_INFO, result_queue_depth(self._config))
+
+        # --- dispatch: one command into the three queues at once --------------------------
+        cmd = self.i_cmd.payload
+        room = w_q.i.ready & a_q.i.ready & r_q.i.ready
+        push = self.i_cmd.valid & room
+        m.d.comb += [
+            self.i_cmd.ready.eq(room),
+            w_q.i.valid.eq(push), a_q.i.valid.eq(push), r_q.i.valid.eq(push),
+            w_q.i.payload.src2.eq(cmd.src2), w_q.i.payload.fp8.eq(cmd.fp8),
+            w_q.i.payload.fmt_a.eq(cmd.fmt_a), w_q.i.payload.fmt_w.eq(cmd.fmt_w),
+            a_q.i.payload.src.eq(cmd.src), a_q.i.payload.count.eq(cmd.count),
+            r_q.i.payload.dst.eq(cmd.dst), r_q.i.payload.count.eq(cmd.count),
+            r_q.i.payload.accumulate.eq(cmd.accumulate), r_q.i.payload.fp8.eq(cmd.fp8),
+        ]
+
+        # --- weight feeder ------------------------------------------------------------------
+        wq = w_q.o
+        w_row = Signal(range(max(R, 2)))
+        w_v = Signal()                      # the read register holds a row for i_weight
+        w_mode = Signal(3)                  # tile_mode_layout bits: mode, fmt_a, fmt_w
+        w_adv = ~w_v | arr.i_weight.ready
+        w_issue = w_adv & wq.valid
+        w_last = w_row == R - 1
+        m.d.comb += [
+            self.wgt_rd.addr.eq(wq.payload.src2 + w_row),
+            self.wgt_rd.en.eq(w_issue),
+            wq.ready.eq(w_issue & w_last),
+            arr.i_weight.valid.eq(w_v),
+            arr.i_weight.payload.as_value().eq(Cat(self.wgt_rd.data, w_mode)),
+        ]
+        with m.If(w_adv):
+            m.d.sync += [
+                w_v.eq(w_issue),
+                # only row 0's mode matters; other rows carry zeros
+                w_mode.eq(Mux(w_row == 0, Cat(wq.payload.fp8, wq.payload.fmt_a,
+                                              wq.payload.fmt_w), 0)),
+            ]
+        with m.If(w_issue):
+            m.d.sync += w_row.eq(Mux(w_last, 0, w_row + 1))
+
+        # --- activation feeder --------------------------------------------------------------
+        aq = a_q.o
+        a_i = Signal(ADDR_BITS)
+        a_v = Signal()
+        a_flags = Signal(2)                 # first, last
+        a_adv = ~a_v | arr.i_act.ready
+        a_issue = a_adv & aq.valid
+        a_last = a_i == aq.payload.count - 1
+        m.d.comb += [
+            self.act_rd.addr.eq(aq.payload.src + a_i),
+            self.act_rd.en.eq(a_issue),
+            aq.ready.eq(a_issue & a_last),
+            arr.i_act.valid.eq(a_v),
+            arr.i_act.payload.as_value().eq(Cat(self.act_rd.data, a_flags)),
+            self.act_fire.eq(arr.i_act.valid & arr.i_act.ready),
+        ]
+        with m.If(a_adv):
+            m.d.sync += [a_v.eq(a_issue), a_flags.eq(Cat(a_i == 0, a_last))]
+        with m.If(a_issue):
+            m.d.sync += a_i.eq(Mux(a_last, 0, a_i + 1))
+
+        # --- result writer: read in the result's cycle, write in the next -------------------
+        rq = r_q.o
+        res = arr.o_result
+        r_i = Signal(ADDR_BITS)
+        r_last = r_i == rq.payload.count - 1
+        got = res.valid                     # o_result.ready is constant 1
+        s1_v = Signal()
+        s1_last = Signal()
+        s1_addr = Signal(ADDR_BITS)
+        s1_acc = Signal()
+        s1_fp8 = Signal()
+        s1_part = Signal(C * 32)
+        m.d.comb += [
+            res.ready.eq(1),
+            self.acc_rd.addr.eq(rq.payload.dst + r_i),
+            self.acc_rd.en.eq(got),
+            rq.ready.eq(got & r_last),
+        ]
+        with m.If(got):
+            m.d.sync += r_i.eq(Mux(r_last, 0, r_i + 1))
+        m.d.sync += [
+            s1_v.eq(got),
+            s1_last.eq(got & r_last),
+            s1_addr.eq(rq.payload.dst + r_i),
+            s1_acc.eq(rq.payload.accumulate),
+            s1_fp8.eq(rq.payload.fp8),
+        ]
+        with m.If(got):
+            m.d.sync += s1_part.eq(res.payload.data.as_value())
+
+        old = self.acc_rd.data
+        new = Signal(C * 32)
+        for c in range(C):
+            lane = slice(32 * c, 32 * c + 32)
+            isum = Signal(32, name=f"isum_{c}")
+            m.d.comb += isum.eq(old[lane] + s1_part[lane])
+            acc_lane = isum
+            if sa.fp8:
+                add = FP32Adder()
+                m.submodules[f"fadd_{c}"] = add
+                use = s1_v & s1_acc & s1_fp8          # operand isolation otherwise
+                m.d.comb += [add.a.eq(Mux(use, old[lane], 0)),
+                             add.b.eq(Mux(use, s1_part[lane], 0))]
+                acc_lane = Mux(s1_fp8, add.result, isum)
+            m.d.comb += new[lane].eq(Mux(s1_acc, acc_lane, s1_part[lane]))
+        m.d.comb += [
+            self.acc_wr.en.eq(s1_v),
+            self.acc_wr.addr.eq(s1_addr),
+            self.acc_wr.data.eq(new),
+            self.done.eq(s1_v & s1_last),
+            self.busy.eq(w_q.o.valid | a_q.o.valid | r_q.o.valid | s1_v | w_v | a_v),
+        ]
+        return m
