@@ -1,0 +1,95 @@
+"""Attention bench: accuracy of the hardware arithmetic and cycles of the head on the RTL.
+
+Writes
+  build/bench/attention_accuracy.json  path, seq, head_dim, causal, rms_rel, max_rel, ...
+  build/bench/attention.json           cycles of the head measured on the tensor core RTL,
+                                       matmul compute bound, array utilization, share of
+                                       cycles in the vector unit
+
+Accuracy runs the command program on the golden model (models.tensor_core), which the
+RTL matches bit for bit (tests/sim/test_attention_sim.py checks every output word on both
+simulators), against the float64 softmax(Q K^T * scale + mask) V of the same quantized
+inputs. The FP8 path needs an FP8 array; the default preset is INT8-only, so its FP8
+records use the default preset with ``systolic.fp8 = True`` (same SRAMs, same program).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from models import attention as att
+from models.config import get_preset
+from scripts.benchlib import BENCH, print_table, run_records
+
+SEQS = (16, 32, 64, 128, 256)
+HEAD_DIMS = (32, 64)
+#: Spread of the scaled scores (std of Q K^T * scale): 1 is typical, 4 gives peaky rows.
+LOGIT_STDS = (1.0, 4.0)
+#: (seq, head_dim, causal) of the heads timed on the RTL, per preset.
+RTL_HEADS = {"tiny": [(16, 16, False), (64, 32, True)],
+             "default": [(64, 64, False), (256, 64, True), (256, 64, False)]}
+
+
+def accuracy_records(seed: int = 1) -> list[dict]:
+    """Accuracy of both paths over SEQS x HEAD_DIMS x LOGIT_STDS, causal or not."""
+    base = get_preset("default")
+    fp8cfg = replace(base, systolic=replace(base.systolic, fp8=True))
+    out = []
+    for path in att.PATHS:
+        cfg = base if path == "int8" else fp8cfg
+        for seq in SEQS:
+            for d in HEAD_DIMS:
+                for causal, ls in ((c, s) for c in (False, True) for s in LOGIT_STDS):
+                    p = att.AttentionProblem(seq, seq, d, path=path, causal=causal)
+                    rng = np.random.default_rng(seed * 1000 + seq + d)
+                    head = att.random_head(p, rng, logit_std=ls)
+                    o, pl, cmds, _ = att.run_model(cfg, head)
+                    acc = att.accuracy(o, att.reference(head), head)
+                    out.append({"path": path, "seq": seq, "head_dim": d, "causal": causal,
+                                "logit_std": ls,
+                                "preset": cfg.name, "fp8_array": cfg.systolic.fp8,
+                                "query_block": pl.mq, "commands": len(cmds), "seed": seed,
+                                **acc, "meets_target": acc["rms_rel"] <= 0.01
+                                and acc["max_rel"] <= 0.04 and acc["nan"] == 0})
+    return out
+
+
+def rtl_records(preset: str, sim: str, seed: int = 1, heads=None, tag: str = "bench") -> list[dict]:
+    """Run the attention bench cocotb module on ``preset``; one record per head and path.
+
+    ``heads``: list of (seq, head_dim, causal), default ``RTL_HEADS[preset]``.
+    """
+    heads = RTL_HEADS.get(preset, RTL_HEADS["tiny"]) if heads is None else heads
+    return run_records(f"{tag}-attention-{preset}-{sim}", "tensor_core", preset, sim,
+                       "tb.attention.bench_attention",
+                       {"JALAPENO_BENCH_HEADS": json.dumps([list(h) for h in heads])},
+                       seed=seed)
+
+
+def bench(presets, sim) -> list[dict]:
+    t0 = time.monotonic()
+    print("attention: accuracy of both paths on the golden model ...", flush=True)
+    acc = accuracy_records()
+    (BENCH / "attention_accuracy.json").write_text(json.dumps(acc, indent=1))
+    print_table(acc, ["path", "seq", "head_dim", "causal", "logit_std", "rms_rel", "max_rel",
+                      "nan", "meets_target"],
+                "Attention accuracy vs float64 (relative to max|V|; target rms <= 0.01, "
+                "max <= 0.04)")
+    print(f"-> {BENCH / 'attention_accuracy.json'} ({time.monotonic() - t0:.0f} s)")
+    records = []
+    for preset in presets:
+        t1 = time.monotonic()
+        print(f"attention: {preset} preset on {sim}: {len(RTL_HEADS.get(preset, []))} heads ...",
+              flush=True)
+        records += rtl_records(preset, sim)
+        print(f"attention: {preset} done in {time.monotonic() - t1:.0f} s", flush=True)
+    (BENCH / "attention.json").write_text(json.dumps(records, indent=1))
+    print_table(records, ["preset", "path", "seq", "head_dim", "causal", "cycles",
+                          "matmul_bound", "ratio_to_bound", "array_util",
+                          "array_util_in_matmul", "vector_share", "sim_cycles_per_s"],
+                "Attention head on the tensor core RTL (cycles: first command .. idle)")
+    print(f"-> {BENCH / 'attention.json'}")
+    return acc + records
