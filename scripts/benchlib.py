@@ -34,5 +34,5 @@ def print_table(records: list[dict], cols: list[str], title: str) -> None:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:.3f}"
+        return f"{v:.3f}" if v == 0 or abs(v) >= 0.1 else f"{v:.2g}"
     return "" if v is None else str(v)
