@@ -20,7 +20,9 @@ RMS_TARGET, MAX_TARGET = 0.01, 0.04
 # (seq_q, seq_k, head_dim, causal, kv_len, query block) on the tiny preset (4x4 array):
 # several key blocks (online softmax), several query blocks, padding, causal.
 SHAPES = [(16, 16, 32, False, None, None), (20, 24, 32, True, None, 8),
-          (12, 18, 16, False, 13, None), (32, 32, 32, True, None, None)]
+          (12, 18, 16, False, 13, None)]
+#: Added in the nightly tier (half the cycles of the regression's heads together).
+NIGHTLY_SHAPES = [(32, 32, 32, True, None, None), (40, 36, 16, True, 30, 12)]
 
 
 def _rng(tb, i):
@@ -33,8 +35,10 @@ async def _heads(dut, path):
     n = 0
     # Icarus runs this core at a few hundred cycles/s: the regression runs every shape
     # once (alternating stall modes); the nightly tier repeats them with new data.
-    for rep in range(5 if tier() == "nightly" else 1):
-        for i, (sq, sk, d, causal, kv_len, mq) in enumerate(SHAPES):
+    nightly = tier() == "nightly"
+    shapes = SHAPES + NIGHTLY_SHAPES if nightly else SHAPES
+    for rep in range(5 if nightly else 1):
+        for i, (sq, sk, d, causal, kv_len, mq) in enumerate(shapes):
             name, cmd_stall, rd_stall, burst = STALL_MODES[(i + rep) % len(STALL_MODES)]
             tb.set_stalls(cmd_stall, rd_stall, burst)
             p = att.AttentionProblem(sq, sk, d, path=path, causal=causal, kv_len=kv_len)
