@@ -15,6 +15,9 @@ routing: the middle channel carries, per direction, lambda * k / 4 flits per cyc
 (k even; lambda = flits injected per node per cycle), so lambda <= 4 / k. For k odd the
 worst channel carries lambda * (k^2 - 1) / (4k). A k x m mesh is limited by its longer
 dimension and by the one flit per cycle of each injection/ejection port.
+
+Other patterns (transpose, hotspot, neighbour): :func:`pattern_bound` routes the
+traffic matrix XY and takes the most loaded channel or ejection port (brute force).
 """
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from collections import Counter
 
 from models.config import NocConfig
 
-__all__ = ["coords", "node", "hops", "xy_route", "zero_load_latency", "average_zero_load_latency", "line_bound",
-           "uniform_bound", "bound_4_over_k", "hotspot_bound", "channel_loads",
+__all__ = ["coords", "node", "hops", "xy_route", "zero_load_latency",
+           "average_zero_load_latency", "line_bound", "uniform_bound", "bound_4_over_k", "hotspot_bound", "channel_loads",
+           "traffic_matrix", "pattern_bound", "PATTERNS",
            "ROUTER_CYCLES", "HOP_CYCLES"]
 
 HOP_CYCLES = 2          # input buffer write + allocation/switch into the output register
@@ -112,3 +116,44 @@ def channel_loads(cfg: NocConfig, traffic) -> Counter:
                 for a, b in zip(path, path[1:]):
                     load[a, b] += rate
     return load
+
+
+PATTERNS = ("uniform", "transpose", "hotspot", "bursty", "neighbour")
+
+
+def traffic_matrix(cfg: NocConfig, pattern: str, hot_frac: float = 0.2,
+                   hot: tuple[int, int] | None = None) -> list[list[float]]:
+    """``t[s][d]``: fraction of node s's packets that go to d, for the patterns of the
+    traffic generators (tb/noc/traffic.py). Bursty has uniform destinations; hotspot
+    sends ``hot_frac`` to ``hot`` (default: the centre node) and the rest uniformly;
+    transpose maps (x, y) to (y mod cols, x mod rows); neighbour to
+    ((x + 1) mod cols, (y + 1) mod rows)."""
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown traffic pattern {pattern!r}; known: {PATTERNS}")
+    n = cfg.nodes
+    hx, hy = hot if hot is not None else (cfg.cols // 2, cfg.rows // 2)
+    t = [[0.0] * n for _ in range(n)]
+    for s in range(n):
+        x, y = coords(cfg, s)
+        if pattern in ("uniform", "bursty", "hotspot"):
+            share = (1 - hot_frac if pattern == "hotspot" else 1.0) / n
+            for d in range(n):
+                t[s][d] = share
+            if pattern == "hotspot":
+                t[s][node(cfg, hx, hy)] += hot_frac
+        elif pattern == "transpose":
+            t[s][node(cfg, y % cfg.cols, x % cfg.rows)] = 1.0
+        else:
+            t[s][node(cfg, (x + 1) % cfg.cols, (y + 1) % cfg.rows)] = 1.0
+    return t
+
+
+def pattern_bound(cfg: NocConfig, pattern: str, hot_frac: float = 0.2,
+                  hot: tuple[int, int] | None = None) -> float:
+    """Saturation bound (flits/node/cycle, every node injecting the same rate) of a
+    pattern: one flit per cycle on the most loaded link or ejection port, routed XY.
+    Equals :func:`uniform_bound` for uniform traffic."""
+    t = traffic_matrix(cfg, pattern, hot_frac, hot)
+    worst = max(channel_loads(cfg, t).values(), default=0.0)
+    eject = max(sum(t[s][d] for s in range(cfg.nodes)) for d in range(cfg.nodes))
+    return min(1.0, 1.0 / max(worst, eject, 1e-12))

@@ -76,8 +76,10 @@ class NocRouter(wiring.Component):
     Parameters
     ----------
     config : NocConfig
-    x, y : int
-        Position of this router in the mesh.
+    x, y : int or None
+        Position of this router in the mesh. Both ``None``: a position-independent
+        router whose position comes from the ports ``i_x``, ``i_y`` (one Verilog module
+        shared by every router of a mesh, :func:`rtl.noc.shared.shared_instance`).
 
     Members
     -------
@@ -97,29 +99,37 @@ class NocRouter(wiring.Component):
         Packets (or orphan flits) discarded this cycle (bad destination).
     o_overflow : Out(1)
         A flit reached a full input buffer (a credit bug; never set in a correct mesh).
+    i_x, i_y : In(coord_bits)
+        Only when ``x`` and ``y`` are ``None``: this router's position (must be held
+        constant).
 
     Latency: 2 cycles per router at zero load (input buffer write, then allocation and
     switch traversal into the output register); ejection adds 1 (ejection buffer).
     Throughput: one flit per output port per cycle. Golden model: ``models.noc``.
     """
 
-    def __init__(self, config: NocConfig, x: int, y: int):
+    def __init__(self, config: NocConfig, x: int | None = None, y: int | None = None):
         if not isinstance(config, NocConfig):
             raise TypeError(f"NocRouter needs a NocConfig, got {config!r}")
-        if not (0 <= x < config.cols and 0 <= y < config.rows):
+        if (x is None) != (y is None):
+            raise ValueError(f"router position needs both x and y or neither, got ({x}, {y})")
+        if x is not None and not (0 <= x < config.cols and 0 <= y < config.rows):
             raise ValueError(f"router position ({x}, {y}) is outside the "
                              f"{config.cols} x {config.rows} mesh")
         self._config, self.x, self.y = config, x, y
         fl = flit_layout(config)
         V = config.vcs
-        super().__init__({
+        members = {
             "i_link": In(LinkSignature(config)).array(4),
             "o_link": Out(LinkSignature(config)).array(4),
             "i_inject": In(stream.Signature(fl)).array(V),
             "o_eject": Out(stream.Signature(fl)).array(V),
             "o_drop": Out(range(V + 1)),
             "o_overflow": Out(1),
-        })
+        }
+        if x is None:
+            members |= {"i_x": In(config.coord_bits), "i_y": In(config.coord_bits)}
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -128,6 +138,7 @@ class NocRouter(wiring.Component):
         fl = flit_layout(cfg)
         width = fl.size
         P = 5
+        px, py = (self.i_x, self.i_y) if self.x is None else (self.x, self.y)
 
         # --- input buffers ---------------------------------------------------------------
         fifo = {}
@@ -145,7 +156,7 @@ class NocRouter(wiring.Component):
         for v in range(V):
             inj = self.i_inject[v]
             f = Signal(fl, name=f"inject{v}")
-            m.d.comb += [f.eq(inj.payload), f.vc.eq(v), f.src_x.eq(self.x), f.src_y.eq(self.y)]
+            m.d.comb += [f.eq(inj.payload), f.vc.eq(v), f.src_x.eq(px), f.src_y.eq(py)]
             m.d.comb += [
                 fifo[Port.L, v].w_en.eq(inj.valid & fifo[Port.L, v].w_rdy),
                 fifo[Port.L, v].w_data.eq(f),
@@ -167,13 +178,13 @@ class NocRouter(wiring.Component):
                 act = active[p, v] = Signal(name=f"active_{tag}")
                 rreg = Signal(range(DROP + 1), name=f"route_reg_{tag}")
                 rxy = Signal(range(DROP + 1), name=f"route_xy_{tag}")
-                with m.If(fr.dst_x > self.x):
+                with m.If(fr.dst_x > px):
                     m.d.comb += rxy.eq(Port.E)
-                with m.Elif(fr.dst_x < self.x):
+                with m.Elif(fr.dst_x < px):
                     m.d.comb += rxy.eq(Port.W)
-                with m.Elif(fr.dst_y > self.y):
+                with m.Elif(fr.dst_y > py):
                     m.d.comb += rxy.eq(Port.S)
-                with m.Elif(fr.dst_y < self.y):
+                with m.Elif(fr.dst_y < py):
                     m.d.comb += rxy.eq(Port.N)
                 with m.Else():
                     m.d.comb += rxy.eq(Port.L)

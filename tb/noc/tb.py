@@ -15,7 +15,7 @@ from rtl.noc.flit import FlitKind, flit_layout
 from tb.common.clocked import ClockedTB
 from tb.common.stream import Pacer, StreamSink, StreamSource, signal_int
 
-__all__ = ["FlitSource", "PacketScoreboard", "NocTB", "make_packet"]
+__all__ = ["FlitSource", "PacketScoreboard", "NocTB", "make_packet", "noc_mesh_shared"]
 
 
 class FlitSource(StreamSource):
@@ -200,3 +200,10 @@ class NocTB(ClockedTB):
         assert signal_int(self.dut.o_overflow) == 0, "an input buffer overflowed (credit bug)"
         assert self.dropped == self.expected_drops, \
             f"o_dropped = {self.dropped}, expected {self.expected_drops} bad-destination drops"
+
+
+def noc_mesh_shared(cfg):
+    """Runner factory: the mesh with one shared router module (``NocMesh(shared=True)``,
+    as the traffic wrapper and the bench use it), for the same cocotb tests."""
+    from rtl.noc.mesh import NocMesh
+    return NocMesh(cfg.noc, shared=True)

@@ -17,17 +17,19 @@ SHORT = cocotb.SIM_NAME.lower().startswith("icarus")
 
 @cocotb.test()
 async def test_patterns(dut):
-    """Uniform, transpose, hotspot and bursty traffic on both VCs with ejection stalls."""
+    """Uniform, transpose, hotspot, bursty and neighbour traffic on both VCs, with and
+    without ejection stalls, with a source queue per VC and with one shared queue."""
     tb = TrafficTB(dut)
     await tb.reset()
     cfg = tb.cfg
     n = 40 if SHORT else trials(100)
-    for i, pattern in enumerate(("uniform", "transpose", "hotspot", "bursty")):
+    for i, pattern in enumerate(("uniform", "transpose", "hotspot", "bursty", "neighbour")):
         for j, stall in enumerate((0.0, 0.3)):
+            queues = ("per_vc", "one")[(i + j) % 2]
             await tb.run_point(pattern=pattern, offered=0.25, length=(1, 4, 2, 5, 3)[(2 * i + j) % 5],
-                               eject_stall=stall,
+                               eject_stall=stall, queues=queues,
                                hot=(cfg.cols // 2, cfg.rows // 2), warmup=n, measure=2 * n,
-                               drain_bound=5000, label=f"{pattern} stall {stall}")
+                               drain_bound=5000, label=f"{pattern} stall {stall} {queues}")
 
 
 @cocotb.test()
@@ -37,10 +39,11 @@ async def test_saturation_no_deadlock(dut):
     tb = TrafficTB(dut)
     await tb.reset()
     cycles = 400 if SHORT else {"smoke": 1000, "full": 2000, "nightly": 40000}[tier()]
-    for pattern, stall in (("uniform", 0.25), ("hotspot", 0.0), ("transpose", 0.5)):
+    for pattern, stall, queues in (("uniform", 0.25, "per_vc"), ("hotspot", 0.0, "per_vc"),
+                                   ("transpose", 0.5, "one")):
         p = await tb.run_point(pattern=pattern, offered=1.0, length=4, eject_stall=stall,
-                               warmup=cycles // 4, measure=cycles, drain_bound=20000,
-                               label=f"saturation {pattern}")
+                               queues=queues, warmup=cycles // 4, measure=cycles,
+                               drain_bound=40000, label=f"saturation {pattern}")
         # throughput vs the 4/k bound is measured by the bench (scripts/bench_noc.py);
         # here: the saturated network still makes progress and then drains
         assert p.accepted > 0.05, f"{pattern}: accepted only {p.accepted:.3f} flits/node/cycle"

@@ -31,7 +31,7 @@ class Point:
     offered: float          # generated flits / node / cycle in the window
     accepted: float         # ejected flits / node / cycle in the window
     avg_latency: float      # head offered .. tail ejected, cycles, packets ending in window
-    max_latency: int
+    max_latency: int        # the largest of those
     packets: int
     drain_cycles: int
     refused: int
@@ -51,8 +51,9 @@ class TrafficTB:
     async def reset(self):
         d = self.dut
         for name in ("i_enable", "i_rate", "i_pattern", "i_hot_x", "i_hot_y", "i_hot_frac",
-                     "i_bad_frac", "i_vc_mode", "i_eject_stall", "i_load"):
+                     "i_bad_frac", "i_vc_mode", "i_eject_stall", "i_load", "i_clear_max"):
             getattr(d, name).value = 0
+        d.i_queues.value = 1
         d.i_len.value = 4
         d.i_seed.value = self.seed & 0xFFFF
         d.rst.value = 1
@@ -72,8 +73,9 @@ class TrafficTB:
         return c
 
     def configure(self, *, pattern="uniform", offered=0.1, length=4, hot=(0, 0),
-                  hot_frac=0.25, bad_frac=0.0, vc_mode=2, eject_stall=0.0):
-        """Offered load in flits/node/cycle (packets of ``length`` flits)."""
+                  hot_frac=0.25, bad_frac=0.0, vc_mode=2, eject_stall=0.0, queues="per_vc"):
+        """Offered load in flits/node/cycle (packets of ``length`` flits); ``queues``:
+        ``"per_vc"`` (a source queue per VC) or ``"one"`` (one blocking source queue)."""
         d = self.dut
         if pattern not in PATTERNS:
             raise ValueError(f"unknown pattern {pattern!r}; known: {list(PATTERNS)}")
@@ -85,6 +87,9 @@ class TrafficTB:
         d.i_bad_frac.value = round(bad_frac * 256)
         d.i_vc_mode.value = vc_mode
         d.i_eject_stall.value = round(eject_stall * 256)
+        if queues not in ("per_vc", "one"):
+            raise ValueError(f"queues must be 'per_vc' or 'one', got {queues!r}")
+        d.i_queues.value = queues == "per_vc"
 
     async def run_point(self, *, warmup: int, measure: int, drain_bound: int,
                         label: str = "", **kw) -> Point:
@@ -94,7 +99,10 @@ class TrafficTB:
         d.i_enable.value = 1
         await ClockCycles(d.clk, warmup)
         c0 = await self.counters()
-        await ClockCycles(d.clk, measure - 1)
+        d.i_clear_max.value = 1          # max latency of this window only
+        await ClockCycles(d.clk, 1)
+        d.i_clear_max.value = 0
+        await ClockCycles(d.clk, measure - 2)
         c1 = await self.counters()
         d.i_enable.value = 0
         drain = await self.drain(drain_bound, label)

@@ -1,11 +1,13 @@
 """NocConfig validation and the NoC analytical models, checked against brute force."""
+import gc
 import itertools
 
 import pytest
 
 from models.config import ConfigError, JalapenoConfig, NocConfig, get_preset
-from models.noc import (average_zero_load_latency, bound_4_over_k, channel_loads, hops,
-                        hotspot_bound, line_bound, uniform_bound, xy_route, zero_load_latency)
+from models.noc import (PATTERNS, average_zero_load_latency, bound_4_over_k, channel_loads,
+                        hops, hotspot_bound, line_bound, pattern_bound, traffic_matrix,
+                        uniform_bound, xy_route, zero_load_latency)
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -102,3 +104,65 @@ def test_hotspot_bound_below_uniform():
     cfg = NocConfig(cols=4, rows=4)
     assert hotspot_bound(cfg, 0.0) == pytest.approx(uniform_bound(cfg))
     assert hotspot_bound(cfg, 0.25) == pytest.approx(1 / (16 * 0.25 + 0.75))
+
+
+@pytest.mark.parametrize("cols, rows", [(3, 3), (4, 4), (5, 2), (8, 8)])
+def test_traffic_matrices_are_distributions(cols, rows):
+    cfg = NocConfig(cols=cols, rows=rows)
+    for pattern in PATTERNS:
+        t = traffic_matrix(cfg, pattern)
+        assert all(sum(row) == pytest.approx(1.0) for row in t), pattern
+    with pytest.raises(ValueError, match="unknown traffic pattern 'tornado'"):
+        traffic_matrix(cfg, "tornado")
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 8])
+def test_pattern_bounds(k):
+    """Uniform = the 4/k bound; hotspot = the hot node's ejection port (these sizes);
+    transpose on a k x k mesh: the row link next to the diagonal carries k - 1 flows;
+    neighbour: every link carries one flow, so only the ports limit it."""
+    cfg = NocConfig(cols=k, rows=k)
+    assert pattern_bound(cfg, "uniform") == pytest.approx(uniform_bound(cfg))
+    assert pattern_bound(cfg, "bursty") == pytest.approx(uniform_bound(cfg))
+    assert pattern_bound(cfg, "hotspot", 0.2) == pytest.approx(hotspot_bound(cfg, 0.2))
+    assert pattern_bound(cfg, "transpose") == pytest.approx(1 / (k - 1))
+    assert pattern_bound(cfg, "neighbour") == 1.0
+
+
+# these build components only to read their signatures or Verilog
+_unused_ok = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+@_unused_ok
+def test_router_position_validation():
+    """Router parameters (pure Python, no simulation): a position inside the mesh, or no
+    position at all (position on ports, for the shared-module mesh)."""
+    from rtl.noc.router import NocRouter
+    cfg = NocConfig(cols=3, rows=2)
+    with pytest.raises(ValueError, match=r"router position \(3, 0\) is outside the 3 x 2 mesh"):
+        NocRouter(cfg, 3, 0)
+    with pytest.raises(ValueError, match=r"needs both x and y or neither, got \(1, None\)"):
+        NocRouter(cfg, 1, None)
+    with pytest.raises(TypeError, match="NocRouter needs a NocConfig"):
+        NocRouter(get_preset("tiny"), 0, 0)
+    assert "i_x" in NocRouter(cfg).signature.members
+    assert "i_x" not in NocRouter(cfg, 0, 0).signature.members
+    gc.collect()        # the unused-elaboratable warnings fire here, under the filter
+
+
+@_unused_ok
+def test_shared_mesh_emits_one_router_module():
+    """NocMesh(shared=True): one router module, instantiated at every position."""
+    from amaranth.back import verilog
+
+    from rtl.noc.mesh import NocMesh
+    cfg = NocConfig(cols=3, rows=2, data_bits=64)
+    mesh = NocMesh(cfg, shared=True)
+    subs = mesh.verilog_submodules()
+    assert list(subs) == ["noc_mesh_router"]
+    top = verilog.convert(mesh, name="noc_mesh", emit_src=False)
+    assert top.count("noc_mesh_router router_") == cfg.nodes
+    router = verilog.convert(subs["noc_mesh_router"], name="noc_mesh_router", emit_src=False)
+    assert "input [1:0] i_x;" in router
+    assert NocMesh(cfg).verilog_submodules() == {}
+    gc.collect()

@@ -15,10 +15,19 @@ def test_noc_mesh(sim, sim_run):
     assert_passed(sim_run("noc_mesh", "tiny", sim, "tb.noc.test_noc"))
 
 
+def test_noc_mesh_shared(sim, sim_run):
+    """The mesh built from one shared router module (position on ports), as the traffic
+    wrapper and the bench use it: zero-load latency of every pair and the scoreboard."""
+    from tb.noc.tb import noc_mesh_shared
+    assert_passed(sim_run("noc_mesh", "tiny", sim, "tb.noc.test_noc", factory=noc_mesh_shared,
+                          variant="shared",
+                          testcase=["test_zero_load_latency", "test_random_traffic"]))
+
+
 @pytest.mark.smoke
 def test_noc_traffic(sim, sim_run):
     """Synthesizable generators/checkers at every node of the 3x3 mesh: all patterns,
-    saturation then drain, bad destinations under load."""
+    per-VC and shared source queues, saturation then drain, bad destinations under load."""
     from tb.noc.traffic import noc_traffic
     assert_passed(sim_run("noc_mesh", "tiny", sim, "tb.noc.test_traffic",
                           factory=noc_traffic, variant="traffic"))
@@ -26,8 +35,8 @@ def test_noc_traffic(sim, sim_run):
 
 @pytest.mark.nightly
 def test_noc_traffic_4x4(sim, sim_run):
-    """Nightly: the same on the 4x4 mesh (its Verilator build alone takes several minutes;
-    Icarus runs it at ~50 cycles/s, so it is Verilator-only)."""
+    """Nightly: the same on the 4x4 mesh (~4 min on Verilator -O0 with the build; Icarus
+    runs it at ~50 cycles/s, so it is Verilator-only)."""
     from tb.noc.traffic import noc_traffic
     if sim == "icarus":
         pytest.skip("4x4 traffic wrapper: Verilator only")
