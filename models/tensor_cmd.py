@@ -177,14 +177,9 @@ class TensorCmd:
                src2: int = 0, state: int = 0, imm: float | None = None,
                imm2: float | None = None, **kw) -> "TensorCmd":
         """A vector command; ``imm``/``imm2`` given as floats are stored as binary32."""
-        if imm is not None and not isinstance(imm, int):
-            kw["imm"] = f32_bits(imm)
-        elif imm is not None:
-            kw["imm"] = imm & 0xFFFF_FFFF
-        if imm2 is not None and not isinstance(imm2, int):
-            kw["imm2"] = f32_bits(imm2)
-        elif imm2 is not None:
-            kw["imm2"] = imm2 & 0xFFFF_FFFF
+        for name, v in (("imm", imm), ("imm2", imm2)):
+            if v is not None:
+                kw[name] = v & 0xFFFF_FFFF if isinstance(v, int) else f32_bits(v)
         return cls(unit=Unit.VECTOR, op=int(op), src=src, src2=src2, dst=dst, count=count,
                    state=state, **kw)
 

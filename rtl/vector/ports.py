@@ -18,7 +18,26 @@ def _check(name: str, value) -> int:
     return value
 
 
-class MemReadSignature(wiring.Signature):
+class _MemPortSignature(wiring.Signature):
+    """An SRAM port signature fixed by its address and word widths (compared by them)."""
+
+    def __init__(self, addr_bits: int, data_bits: int, members: dict):
+        self.addr_bits = _check("addr_bits", addr_bits)
+        self.data_bits = _check("data_bits", data_bits)
+        super().__init__(members)
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and other.addr_bits == self.addr_bits
+                and other.data_bits == self.data_bits)
+
+    def __hash__(self):
+        return hash((type(self), self.addr_bits, self.data_bits))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.addr_bits}, {self.data_bits})"
+
+
+class MemReadSignature(_MemPortSignature):
     """A synchronous SRAM read port, initiator side.
 
     ``data`` holds the word at ``addr`` in the cycle *after* a cycle with ``en`` high
@@ -38,22 +57,11 @@ class MemReadSignature(wiring.Signature):
     """
 
     def __init__(self, addr_bits: int, data_bits: int):
-        self.addr_bits = _check("addr_bits", addr_bits)
-        self.data_bits = _check("data_bits", data_bits)
-        super().__init__({"addr": Out(addr_bits), "en": Out(1), "data": In(data_bits)})
-
-    def __eq__(self, other):
-        return (type(other) is MemReadSignature and other.addr_bits == self.addr_bits
-                and other.data_bits == self.data_bits)
-
-    def __hash__(self):
-        return hash((MemReadSignature, self.addr_bits, self.data_bits))
-
-    def __repr__(self):
-        return f"MemReadSignature({self.addr_bits}, {self.data_bits})"
+        super().__init__(addr_bits, data_bits,
+                         {"addr": Out(addr_bits), "en": Out(1), "data": In(data_bits)})
 
 
-class MemWriteSignature(wiring.Signature):
+class MemWriteSignature(_MemPortSignature):
     """A synchronous SRAM write port, initiator side: ``data`` is written to ``addr``
     at the clock edge ending a cycle with ``en`` high.
 
@@ -70,16 +78,4 @@ class MemWriteSignature(wiring.Signature):
     """
 
     def __init__(self, addr_bits: int, data_bits: int):
-        self.addr_bits = _check("addr_bits", addr_bits)
-        self.data_bits = _check("data_bits", data_bits)
-        super().__init__({"addr": Out(addr_bits), "data": Out(data_bits), "en": Out(1)})
-
-    def __eq__(self, other):
-        return (type(other) is MemWriteSignature and other.addr_bits == self.addr_bits
-                and other.data_bits == self.data_bits)
-
-    def __hash__(self):
-        return hash((MemWriteSignature, self.addr_bits, self.data_bits))
-
-    def __repr__(self):
-        return f"MemWriteSignature({self.addr_bits}, {self.data_bits})"
+        super().__init__(addr_bits, data_bits, {"addr": Out(addr_bits), "data": Out(data_bits), "en": Out(1)})
