@@ -1,7 +1,7 @@
 """Tensor-core commands: one format for the matmul controller and the vector unit.
 
 A host (the command processor, or a testbench) sends a stream of :class:`TensorCmd` to
-a tensor core (``rtl.tensor.core.TensorCore``); ``rtl.tensor.cmd.tensor_cmd_layout``
+a tensor core (``rtl.tensor.core.TensorCore``); ``rtl.formats.tensor_cmd_layout``
 is the same record as an Amaranth layout, fields in the order below. The golden model
 executes the same list (``models.tensor_core.TensorCoreModel``). This module is pure
 Python (no Amaranth, no numpy) so compilers and reports can use it alone.

@@ -108,9 +108,9 @@ def _yosys() -> str:
 def synth_stat(component, name: str, workdir: Path) -> dict:
     """``synth -flatten; stat; ltp -noff`` of one component: cells (without $scopeinfo),
     flip-flops, longest path in cells."""
-    from tb.runner import emit_verilog
+    from rtl.lib.verilog import write as write_verilog
     src = workdir / f"{name}.v"
-    emit_verilog(component, name, src)
+    write_verilog(component, name, src)
     stat, ltp = workdir / f"{name}.stat.txt", workdir / f"{name}.ltp.txt"
     script = (f"read_verilog {src}; synth -flatten -top {name}; "
               f"tee -q -o {stat} stat; tee -q -o {ltp} ltp -noff")

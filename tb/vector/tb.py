@@ -22,7 +22,7 @@ from cocotb.triggers import FallingEdge
 
 from models.tensor_cmd import ErrCode, TensorCmd, VecOp, check
 from models.vector import VectorState, vector_execute
-from rtl.tensor.cmd import tensor_cmd_layout
+from rtl.formats import tensor_cmd_layout
 from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSource, signal_int

@@ -1,7 +1,7 @@
 """HBM stub regression: AxiMaster-driven cocotb tests on both simulators.
 
 Plus a structural check of the emitted Verilog of the memory blocks (no simulator): no
-``always @*`` block that Icarus could leave X from time 0 (see rtl/mem/mux.py).
+``always @*`` block that Icarus could leave X from time 0 (see rtl/lib/mux.py).
 """
 import re
 
