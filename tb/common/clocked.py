@@ -16,11 +16,11 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 from models.config import JalapenoConfig, get_preset
 
-__all__ = ["ClockedTB", "run_config", "tier", "trials", "CLOCK_NS"]
+__all__ = ["ClockedTB", "run_config", "tier", "trials", "bounded", "CLOCK_NS"]
 
 CLOCK_NS = 10
 _TIER_SCALE = {"smoke": 1, "full": 4, "nightly": 20}
@@ -42,6 +42,20 @@ def tier() -> str:
 def trials(smoke: int) -> int:
     """Number of random trials: ``smoke`` in the smoke tier, scaled up in the others."""
     return smoke * _TIER_SCALE[tier()]
+
+
+async def bounded(awaitable, *, cycles: int, what: str):
+    """Await ``awaitable`` (a coroutine, task or trigger, e.g. a cocotbext-axi read) for at
+    most ``cycles`` clock periods; past that raise ``AssertionError`` naming ``what``.
+
+    Every wait of a testbench goes through this, :meth:`ClockedTB.wait_until` or a
+    ``with_timeout`` of its own: a DUT that never answers fails the test, never hangs it.
+    """
+    try:
+        return await with_timeout(awaitable, cycles * CLOCK_NS, "ns")
+    except SimTimeoutError:
+        raise AssertionError(f"timeout after {cycles} cycles waiting for {what} "
+                             f"(seed {cocotb.RANDOM_SEED})") from None
 
 
 class ClockedTB:
