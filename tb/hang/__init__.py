@@ -1,0 +1,1 @@
+"""Test-only DUT that never finishes, to prove that no test can hang the regression."""
