@@ -33,20 +33,20 @@ class CmdCheck(wiring.Component):
 
     Members
     -------
-    cmd : In(tensor_cmd_layout())
-    code : Out(4)
+    i_cmd : In(tensor_cmd_layout())
+    o_code : Out(ERR_CODE_BITS)
         ``ErrCode`` value (0 = legal).
     """
 
     def __init__(self, config: JalapenoConfig):
         self._config = config
-        super().__init__({"cmd": In(tensor_cmd_layout()), "code": Out(ERR_CODE_BITS)})
+        super().__init__({"i_cmd": In(tensor_cmd_layout()), "o_code": Out(ERR_CODE_BITS)})
 
     def elaborate(self, platform):
         m = Module()
         tc, sa = self._config.tensor, self._config.systolic
-        c = self.cmd
-        code = self.code
+        c = self.i_cmd
+        code = self.o_code
         n = c.count
 
         def over(base, length, limit):

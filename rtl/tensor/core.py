@@ -1,15 +1,15 @@
 """Tensor core: systolic array + activation/weight/accumulator SRAMs + command controller."""
-from amaranth import Module, Mux, Signal
-from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
 from models.tensor_cmd import Unit
+from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
+from rtl.lib.stream import Queue
 from rtl.tensor.check import ERR_CODE_BITS, CmdCheck
-from rtl.formats import tensor_cmd_layout
-from rtl.tensor.fifo import ADDR_BITS, StreamFifo
 from rtl.tensor.matmul import MatmulController
+from rtl.vector.unit import VectorUnit
 
 __all__ = ["TensorCore", "MemSel", "host_data_bits", "host_wr_layout", "host_rd_layout",
            "host_rdata_layout", "perf_layout", "RD_BUFFER"]
@@ -34,12 +34,13 @@ def host_data_bits(config: JalapenoConfig) -> int:
 
 def host_wr_layout(config: JalapenoConfig) -> data.StructLayout:
     """Host write: ``data`` (low bits) is stored in row ``addr`` of SRAM ``mem``."""
-    return data.StructLayout({"mem": MemSel, "addr": ADDR_BITS, "data": host_data_bits(config)})
+    return data.StructLayout({"mem": MemSel, "addr": SRAM_ADDR_BITS,
+                              "data": host_data_bits(config)})
 
 
 def host_rd_layout() -> data.StructLayout:
     """Host read request: row ``addr`` of SRAM ``mem``."""
-    return data.StructLayout({"mem": MemSel, "addr": ADDR_BITS})
+    return data.StructLayout({"mem": MemSel, "addr": SRAM_ADDR_BITS})
 
 
 def host_rdata_layout(config: JalapenoConfig) -> data.StructLayout:
@@ -60,25 +61,50 @@ def perf_layout() -> data.StructLayout:
                               "discarded": 32})
 
 
-def _vector_unit(config: JalapenoConfig):
-    """The vector unit (``rtl.vector.unit.VectorUnit``)."""
-    from rtl.vector.unit import VectorUnit
-    return VectorUnit(config)
+def _initiator(signature: wiring.Signature, name: str):
+    """An interface on the initiator side of an SRAM port signature (what a block's
+    ``m_*`` member is), for the host port's accesses."""
+    return signature.flip().create(path=(name,))
+
+
+def _share_read(m: Module, port: memory.ReadPort, clients: list) -> None:
+    """Memory read ``port`` shared by initiator ports ``clients``, highest priority first
+    (their enables never overlap): the first enabled client's address (the last client's
+    when none is), any client's enable; every client sees the data.
+
+    Not ``wiring.connect``, even for one client: the clients carry
+    :data:`rtl.formats.SRAM_ADDR_BITS`-bit addresses and the memory uses the low bits.
+    """
+    addr = clients[-1].addr
+    for c in reversed(clients[:-1]):
+        addr = Mux(c.en, c.addr, addr)
+    m.d.comb += [port.addr.eq(addr), port.en.eq(Cat(*[c.en for c in clients]).any())]
+    m.d.comb += [c.data.eq(port.data) for c in clients]
+
+
+def _share_write(m: Module, port: memory.WritePort, clients: list) -> None:
+    """Memory write ``port`` shared by initiator ports ``clients`` (as :func:`_share_read`)."""
+    addr, wdata = clients[-1].addr, clients[-1].data
+    for c in reversed(clients[:-1]):
+        addr, wdata = Mux(c.en, c.addr, addr), Mux(c.en, c.data, wdata)
+    m.d.comb += [port.addr.eq(addr), port.data.eq(wdata),
+                 port.en.eq(Cat(*[c.en for c in clients]).any())]
 
 
 class TensorCore(wiring.Component):
     """One tensor core: array, SRAMs, command queue, dispatcher, matmul and vector units.
 
-    Commands (``i_cmd``, :class:`models.tensor_cmd.TensorCmd`) enter a FIFO of
+    Commands (``i_cmd``, :class:`models.tensor_cmd.TensorCmd`) enter a queue of
     ``config.tensor.cmd_depth``. The dispatcher checks the command at its head with the
     rules of ``models.tensor_cmd.check`` (:class:`rtl.tensor.check.CmdCheck`) and sends
     legal MATMULs to the :class:`rtl.tensor.matmul.MatmulController`, legal VECTORs to
     the vector unit. Ordering: MATMULs pipeline freely behind each other; a VECTOR waits
     until every earlier MATMUL has written its last row; a MATMUL waits until the vector
-    unit is idle (a fence at every switch of unit). An illegal command latches ``error``
-    and ``err_code`` (first error wins) and is discarded, and so is every later command
-    that reaches the dispatcher until ``clear_err`` pulses; the queue keeps draining at
-    one command per cycle, so ``i_cmd`` never blocks for long and nothing hangs.
+    unit is idle (a fence at every switch of unit). An illegal command latches
+    ``o_error`` and ``o_err_code`` (first error wins) and is discarded, and so is every
+    later command that reaches the dispatcher until ``i_clear_err`` pulses; the queue
+    keeps draining at one command per cycle, so ``i_cmd`` never blocks for long and
+    nothing hangs.
 
     SRAMs (``amaranth.lib.memory``, initialised to zero, one-cycle reads):
 
@@ -89,15 +115,15 @@ class TensorCore(wiring.Component):
       and vector port B), both transparent to its one write port.
 
     Host port (testbenches, later the DMA): ``i_wr`` writes a row, ``i_rd`` reads one,
-    answered in order on ``o_rd``. Both are served only while ``idle`` (ready low
-    otherwise), so host traffic never races with commands: wait for ``idle`` before
+    answered in order on ``o_rd``. Both are served only while ``o_idle`` (ready low
+    otherwise), so host traffic never races with commands: wait for ``o_idle`` before
     reading results, and send commands only after the writes they depend on were
     accepted. Addresses past the SRAM's end (and ``mem`` = 3) are ignored by writes and
     read as zero.
 
     Latency and throughput: see :class:`rtl.tensor.matmul.MatmulController`; a sequence
     of MATMULs sent back to back takes ``models.tensor_core.matmul_cycles`` cycles from
-    the first command accepted to ``idle``.
+    the first command accepted to ``o_idle``.
 
     Golden model: ``models.tensor_core.TensorCoreModel`` (bit-exact SRAM contents and
     error codes).
@@ -106,6 +132,9 @@ class TensorCore(wiring.Component):
     ----------
     config : JalapenoConfig
         ``systolic`` (array shape, FP8) and ``tensor`` (SRAM depths, queue depth).
+    matmul : callable, optional
+        ``factory(config)`` of the matmul controller (default
+        :class:`rtl.tensor.matmul.MatmulController`; tests substitute a faulty one).
     vector_unit : callable, optional
         ``factory(config)`` of the vector unit (default ``rtl.vector.unit.VectorUnit``).
 
@@ -115,111 +144,124 @@ class TensorCore(wiring.Component):
     i_wr : In(stream.Signature(host_wr_layout(config)))
     i_rd : In(stream.Signature(host_rd_layout()))
     o_rd : Out(stream.Signature(host_rdata_layout(config)))
-    idle : Out(1)
+    o_idle : Out(1)
         No command queued or executing, every result written.
-    error : Out(1)
-        Sticky: an illegal command was seen (cleared by ``clear_err``).
-    err_code : Out(4)
+    o_error : Out(1)
+        Sticky: an illegal command was seen (cleared by ``i_clear_err``).
+    o_err_code : Out(4)
         The ``models.tensor_cmd.ErrCode`` of the first illegal command (0 if none).
-    clear_err : In(1)
-        Pulse: clear ``error``/``err_code``; the dispatcher pauses in that cycle.
-    perf : Out(perf_layout())
+    i_clear_err : In(1)
+        Pulse: clear ``o_error``/``o_err_code``; the dispatcher pauses in that cycle.
+    o_perf : Out(perf_layout())
     """
 
-    def __init__(self, config: JalapenoConfig, *, vector_unit=None):
+    def __init__(self, config: JalapenoConfig, *, matmul=MatmulController,
+                 vector_unit=VectorUnit):
         if not isinstance(config, JalapenoConfig):
             raise TypeError(f"TensorCore needs a JalapenoConfig, got {config!r}")
         self._config = config
-        self.matmul = MatmulController(config)
-        self.vector = (vector_unit or _vector_unit)(config)
+        self.matmul = matmul(config)
+        self.vector = vector_unit(config)
         super().__init__({
             "i_cmd": In(stream.Signature(tensor_cmd_layout())),
             "i_wr": In(stream.Signature(host_wr_layout(config))),
             "i_rd": In(stream.Signature(host_rd_layout())),
             "o_rd": Out(stream.Signature(host_rdata_layout(config))),
-            "idle": Out(1),
-            "error": Out(1),
-            "err_code": Out(ERR_CODE_BITS),
-            "clear_err": In(1),
-            "perf": Out(perf_layout()),
+            "o_idle": Out(1),
+            "o_error": Out(1),
+            "o_err_code": Out(ERR_CODE_BITS),
+            "i_clear_err": In(1),
+            "o_perf": Out(perf_layout()),
         })
 
     @property
     def config(self) -> JalapenoConfig:
         return self._config
 
-    def verilog_submodules(self) -> dict[str, wiring.Component]:
-        """Shared modules (the array's PEs) written once next to the core's Verilog."""
-        subs = dict(self.matmul.array.verilog_submodules())
-        extra = getattr(self.vector, "verilog_submodules", None)
-        if extra is not None:
-            subs.update(extra())
-        return subs
-
     def elaborate(self, platform):
         m = Module()
+        m.submodules.matmul = self.matmul
+        m.submodules.vector = self.vector
+        idle, discard, vec_done = self._dispatcher(m)
+        host = self._host_port(m, idle)
+        self._srams(m, host)
+        self._counters(m, idle, discard, vec_done)
+        return m
+
+    def _dispatcher(self, m: Module):
+        """Command queue, legality check, sticky error and the fences between the units.
+
+        Returns ``(idle, discard, vec_done)``: the core is idle; the head command is
+        dropped this cycle; a VECTOR command completed this cycle.
+        """
         cfg = self._config
-        tc, sa = cfg.tensor, cfg.systolic
-        R, C = sa.rows, sa.cols
-        m.submodules.matmul = mm = self.matmul
-        m.submodules.vector = vu = self.vector
-        m.submodules.cmd_q = cmd_q = StreamFifo(tensor_cmd_layout(), tc.cmd_depth)
+        mm, vu = self.matmul, self.vector
+        m.submodules.cmd_q = cmd_q = Queue(tensor_cmd_layout(), cfg.tensor.cmd_depth)
         m.submodules.check = chk = CmdCheck(cfg)
-
-        # --- SRAMs ------------------------------------------------------------------------
-        m.submodules.act_mem = act_mem = Memory(shape=R * 8, depth=tc.act_rows, init=[])
-        m.submodules.wgt_mem = wgt_mem = Memory(shape=C * 8, depth=tc.weight_rows, init=[])
-        m.submodules.acc_mem = acc_mem = Memory(shape=C * 32, depth=tc.acc_rows, init=[])
-        act_w, act_r = act_mem.write_port(), act_mem.read_port()
-        wgt_w, wgt_r = wgt_mem.write_port(), wgt_mem.read_port()
-        acc_w = acc_mem.write_port()
-        acc_ra = acc_mem.read_port(transparent_for=(acc_w,))
-        acc_rb = acc_mem.read_port(transparent_for=(acc_w,))
-
-        # --- dispatcher ---------------------------------------------------------------------
         wiring.connect(m, wiring.flipped(self.i_cmd), cmd_q.i)
         head = cmd_q.o
         error = Signal()
         err_code = Signal(ERR_CODE_BITS)
         vec_sent = Signal()      # a VECTOR was handed over last cycle (its idle may lag)
-        vu_quiet = vu.idle & ~vec_sent
-        legal = chk.code == 0
+        vu_quiet = vu.o_idle & ~vec_sent
+        legal = chk.o_code == 0
         is_mm = head.payload.unit == int(Unit.MATMUL)
-        go = head.valid & ~self.clear_err & ~error & legal
-        discard = head.valid & ~self.clear_err & (error | ~legal)
+        go = head.valid & ~self.i_clear_err & ~error & legal
+        discard = head.valid & ~self.i_clear_err & (error | ~legal)
         m.d.comb += [
-            chk.cmd.eq(head.payload),
+            chk.i_cmd.eq(head.payload),
             mm.i_cmd.payload.eq(head.payload),
             mm.i_cmd.valid.eq(go & is_mm & vu_quiet),
             vu.i_cmd.payload.eq(head.payload),
-            vu.i_cmd.valid.eq(go & ~is_mm & ~mm.busy),
+            vu.i_cmd.valid.eq(go & ~is_mm & ~mm.o_busy),
             head.ready.eq(discard | (mm.i_cmd.valid & mm.i_cmd.ready)
                           | (vu.i_cmd.valid & vu.i_cmd.ready)),
-            self.error.eq(error),
-            self.err_code.eq(err_code),
+            self.o_error.eq(error),
+            self.o_err_code.eq(err_code),
         ]
         vec_fire = vu.i_cmd.valid & vu.i_cmd.ready
         m.d.sync += vec_sent.eq(vec_fire)
         # the vector unit takes one command at a time: it completes when idle returns
         vu_idle_q = Signal(init=1)
-        m.d.sync += vu_idle_q.eq(vu.idle)
-        vec_done = vu.idle & ~vu_idle_q
-        with m.If(self.clear_err):
+        m.d.sync += vu_idle_q.eq(vu.o_idle)
+        vec_done = vu.o_idle & ~vu_idle_q
+        with m.If(self.i_clear_err):
             m.d.sync += [error.eq(0), err_code.eq(0)]
         with m.Elif(head.valid & ~error & ~legal):
-            m.d.sync += [error.eq(1), err_code.eq(chk.code)]
-        idle = ~head.valid & ~mm.busy & vu_quiet
-        m.d.comb += self.idle.eq(idle)
+            m.d.sync += [error.eq(1), err_code.eq(chk.o_code)]
+        idle = ~head.valid & ~mm.o_busy & vu_quiet
+        m.d.comb += self.o_idle.eq(idle)
+        return idle, discard, vec_done
 
-        # --- host port (only while idle) ----------------------------------------------------
+    def _host_port(self, m: Module, idle) -> dict:
+        """Host writes and reads, served only while ``idle``.
+
+        Returns the host's initiator ports on the SRAMs, ``{"act_rd": ..., "act_wr": ...,
+        "wgt_rd", "wgt_wr", "acc_rd", "acc_wr"}``, for :meth:`_srams` to share.
+        """
+        cfg = self._config
+        tc, sa = cfg.tensor, cfg.systolic
+        rows = {MemSel.ACT: tc.act_rows, MemSel.WEIGHT: tc.weight_rows, MemSel.ACC: tc.acc_rows}
+        bits = {MemSel.ACT: sa.rows * 8, MemSel.WEIGHT: sa.cols * 8, MemSel.ACC: sa.cols * 32}
+        names = {MemSel.ACT: "act", MemSel.WEIGHT: "wgt", MemSel.ACC: "acc"}
+        host = {}
+        for sel, name in names.items():
+            host[f"{name}_rd"] = _initiator(memory.ReadPort.Signature(
+                addr_width=SRAM_ADDR_BITS, shape=bits[sel]), f"host_{name}_rd")
+            host[f"{name}_wr"] = _initiator(memory.WritePort.Signature(
+                addr_width=SRAM_ADDR_BITS, shape=bits[sel]), f"host_{name}_wr")
+
+        # writes: addresses past the end are dropped
         wr = self.i_wr.payload
         m.d.comb += self.i_wr.ready.eq(idle)
         wr_fire = self.i_wr.valid & idle
-        host_act_w = wr_fire & (wr.mem == MemSel.ACT) & (wr.addr < tc.act_rows)
-        host_wgt_w = wr_fire & (wr.mem == MemSel.WEIGHT) & (wr.addr < tc.weight_rows)
-        host_acc_w = wr_fire & (wr.mem == MemSel.ACC) & (wr.addr < tc.acc_rows)
+        for sel, name in names.items():
+            port = host[f"{name}_wr"]
+            m.d.comb += [port.addr.eq(wr.addr), port.data.eq(wr.data),
+                         port.en.eq(wr_fire & (wr.mem == sel) & (wr.addr < rows[sel]))]
 
-        m.submodules.rd_q = rd_q = StreamFifo(host_rdata_layout(cfg), RD_BUFFER)
+        # reads: one cycle in the SRAM, then a queue of RD_BUFFER; past the end reads 0
+        m.submodules.rd_q = rd_q = Queue(host_rdata_layout(cfg), RD_BUFFER)
         wiring.connect(m, rd_q.o, wiring.flipped(self.o_rd))
         rq = self.i_rd.payload
         rd_infl = Signal()
@@ -227,56 +269,54 @@ class TensorCore(wiring.Component):
         rd_zero = Signal()
         m.d.comb += self.i_rd.ready.eq(idle & (rd_q.level + rd_infl < RD_BUFFER))
         rd_fire = self.i_rd.valid & self.i_rd.ready
-        host_act_r = rd_fire & (rq.mem == MemSel.ACT)
-        host_wgt_r = rd_fire & (rq.mem == MemSel.WEIGHT)
-        host_acc_r = rd_fire & (rq.mem == MemSel.ACC)
+        for sel, name in names.items():
+            port = host[f"{name}_rd"]
+            m.d.comb += [port.addr.eq(rq.addr), port.en.eq(rd_fire & (rq.mem == sel))]
         in_range = Mux(rq.mem == MemSel.ACT, rq.addr < tc.act_rows,
                        Mux(rq.mem == MemSel.WEIGHT, rq.addr < tc.weight_rows,
                            Mux(rq.mem == MemSel.ACC, rq.addr < tc.acc_rows, 0)))
         m.d.sync += rd_infl.eq(rd_fire)
         with m.If(rd_fire):
             m.d.sync += [rd_sel.eq(rq.mem), rd_zero.eq(~in_range)]
-        rdata = Mux(rd_sel == MemSel.ACT, act_r.data,
-                    Mux(rd_sel == MemSel.WEIGHT, wgt_r.data, acc_ra.data))
+        rdata = Mux(rd_sel == MemSel.ACT, host["act_rd"].data,
+                    Mux(rd_sel == MemSel.WEIGHT, host["wgt_rd"].data, host["acc_rd"].data))
         m.d.comb += [rd_q.i.valid.eq(rd_infl),
                      rd_q.i.payload.data.eq(Mux(rd_zero, 0, rdata))]
+        return host
 
-        # --- SRAM port muxes (owners never overlap: host only when idle, vector unit
-        # and matmul controller separated by the dispatcher's fences) --------------------
-        m.d.comb += [
-            act_r.addr.eq(Mux(host_act_r, rq.addr, mm.act_rd.addr)),
-            act_r.en.eq(host_act_r | mm.act_rd.en),
-            mm.act_rd.data.eq(act_r.data),
-            wgt_r.addr.eq(Mux(host_wgt_r, rq.addr, mm.wgt_rd.addr)),
-            wgt_r.en.eq(host_wgt_r | mm.wgt_rd.en),
-            mm.wgt_rd.data.eq(wgt_r.data),
-            wgt_w.addr.eq(wr.addr), wgt_w.data.eq(wr.data), wgt_w.en.eq(host_wgt_w),
-            act_w.addr.eq(Mux(vu.act_wr.en, vu.act_wr.addr, wr.addr)),
-            act_w.data.eq(Mux(vu.act_wr.en, vu.act_wr.data, wr.data)),
-            act_w.en.eq(vu.act_wr.en | host_act_w),
-            acc_ra.addr.eq(Mux(vu.acc_rd_a.en, vu.acc_rd_a.addr,
-                               Mux(host_acc_r, rq.addr, mm.acc_rd.addr))),
-            acc_ra.en.eq(vu.acc_rd_a.en | host_acc_r | mm.acc_rd.en),
-            mm.acc_rd.data.eq(acc_ra.data),
-            vu.acc_rd_a.data.eq(acc_ra.data),
-            acc_rb.addr.eq(vu.acc_rd_b.addr),
-            acc_rb.en.eq(vu.acc_rd_b.en),
-            vu.acc_rd_b.data.eq(acc_rb.data),
-            acc_w.addr.eq(Mux(vu.acc_wr.en, vu.acc_wr.addr,
-                              Mux(mm.acc_wr.en, mm.acc_wr.addr, wr.addr))),
-            acc_w.data.eq(Mux(vu.acc_wr.en, vu.acc_wr.data,
-                              Mux(mm.acc_wr.en, mm.acc_wr.data, wr.data))),
-            acc_w.en.eq(vu.acc_wr.en | mm.acc_wr.en | host_acc_w),
-        ]
+    def _srams(self, m: Module, host: dict) -> None:
+        """The three SRAMs and their port muxes. Owners never overlap: the host only
+        while idle, the vector unit and the matmul controller separated by the
+        dispatcher's fences."""
+        tc, sa = self._config.tensor, self._config.systolic
+        mm, vu = self.matmul, self.vector
+        m.submodules.act_mem = act_mem = memory.Memory(shape=sa.rows * 8, depth=tc.act_rows,
+                                                       init=[])
+        m.submodules.wgt_mem = wgt_mem = memory.Memory(shape=sa.cols * 8,
+                                                       depth=tc.weight_rows, init=[])
+        m.submodules.acc_mem = acc_mem = memory.Memory(shape=sa.cols * 32, depth=tc.acc_rows,
+                                                       init=[])
+        act_w, act_r = act_mem.write_port(), act_mem.read_port()
+        wgt_w, wgt_r = wgt_mem.write_port(), wgt_mem.read_port()
+        acc_w = acc_mem.write_port()
+        acc_ra = acc_mem.read_port(transparent_for=(acc_w,))
+        acc_rb = acc_mem.read_port(transparent_for=(acc_w,))
+        _share_read(m, act_r, [host["act_rd"], mm.m_act_rd])
+        _share_read(m, wgt_r, [host["wgt_rd"], mm.m_wgt_rd])
+        _share_write(m, wgt_w, [host["wgt_wr"]])
+        _share_write(m, act_w, [vu.m_act_wr, host["act_wr"]])
+        _share_read(m, acc_ra, [vu.m_acc_rd_a, host["acc_rd"], mm.m_acc_rd])
+        _share_read(m, acc_rb, [vu.m_acc_rd_b])
+        _share_write(m, acc_w, [vu.m_acc_wr, mm.m_acc_wr, host["acc_wr"]])
 
-        # --- performance counters -----------------------------------------------------------
-        p = self.perf
+    def _counters(self, m: Module, idle, discard, vec_done) -> None:
+        """The performance counters (:func:`perf_layout`)."""
+        mm, vu = self.matmul, self.vector
+        p = self.o_perf
         m.d.sync += [
             p.busy.eq(p.busy + ~idle),
-            p.act.eq(p.act + mm.act_fire),
-            p.vector.eq(p.vector + ~vu.idle),
-            p.cmds.eq(p.cmds + mm.done + vec_done),
+            p.act.eq(p.act + mm.o_act_fire),
+            p.vector.eq(p.vector + ~vu.o_idle),
+            p.cmds.eq(p.cmds + mm.o_done + vec_done),
             p.discarded.eq(p.discarded + discard),
         ]
-        return m
-

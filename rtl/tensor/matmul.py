@@ -2,14 +2,14 @@
 import math
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
+from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.fp.fp32_add import FP32Adder
+from rtl.lib.stream import Queue
 from rtl.systolic.array import SystolicArray
-from rtl.formats import tensor_cmd_layout
-from rtl.tensor.fifo import ADDR_BITS, StreamFifo, sram_read_signature, sram_write_signature
 
 __all__ = ["MatmulController", "QUEUE_DEPTH", "result_queue_depth"]
 
@@ -24,9 +24,10 @@ def result_queue_depth(config: JalapenoConfig) -> int:
     return QUEUE_DEPTH + 2 + math.ceil((R + C + 4) / R)
 
 
-_W_INFO = data.StructLayout({"src2": ADDR_BITS, "fp8": 1, "fmt_a": 1, "fmt_w": 1})
-_A_INFO = data.StructLayout({"src": ADDR_BITS, "count": ADDR_BITS})
-_R_INFO = data.StructLayout({"dst": ADDR_BITS, "count": ADDR_BITS, "accumulate": 1, "fp8": 1})
+_W_INFO = data.StructLayout({"src2": SRAM_ADDR_BITS, "fp8": 1, "fmt_a": 1, "fmt_w": 1})
+_A_INFO = data.StructLayout({"src": SRAM_ADDR_BITS, "count": SRAM_ADDR_BITS})
+_R_INFO = data.StructLayout({"dst": SRAM_ADDR_BITS, "count": SRAM_ADDR_BITS, "accumulate": 1,
+                             "fp8": 1})
 
 
 class MatmulController(wiring.Component):
@@ -47,7 +48,7 @@ class MatmulController(wiring.Component):
       ``acc[dst + i]`` in that cycle and writes the new row in the next: INT32
       wrap-around add, binary32 ``fp32_add(old, partial)`` (one
       :class:`rtl.fp.fp32_add.FP32Adder` per lane, FP8 tiles), or the partial itself
-      (overwrite). The accumulator read port must be transparent to ``acc_wr``: a row
+      (overwrite). The accumulator read port must be transparent to ``m_acc_wr``: a row
       written in the cycle it is read again (tiles accumulating into overlapping rows
       back to back) is then read with its new value.
 
@@ -63,46 +64,64 @@ class MatmulController(wiring.Component):
 
     Golden model: ``models.tensor_core.TensorCoreModel`` (matmul part).
 
+    Parameters
+    ----------
+    config : JalapenoConfig
+        ``systolic``: the array's shape and FP8 option.
+
     Members
     -------
     i_cmd : In(stream.Signature(tensor_cmd_layout()))
         Legal MATMUL commands (the dispatcher checked them).
-    act_rd, wgt_rd, acc_rd : Out(sram_read_signature(...))
-        Activation (R x 8 bits), weight (C x 8) and accumulator (C x 32) read ports.
-    acc_wr : Out(sram_write_signature(C x 32))
-    busy : Out(1)
+    m_act_rd, m_wgt_rd, m_acc_rd : In(memory.ReadPort.Signature(addr_width=SRAM_ADDR_BITS, ...))
+        Activation (R x 8 bits), weight (C x 8) and accumulator (C x 32) read ports
+        (``en`` is always driven).
+    m_acc_wr : In(memory.WritePort.Signature(addr_width=SRAM_ADDR_BITS, shape=C x 32))
+    o_busy : Out(1)
         A command is queued or has rows not yet written.
-    act_fire : Out(1)
+    o_act_fire : Out(1)
         The array accepted an activation vector this cycle.
-    done : Out(1)
+    o_done : Out(1)
         A command wrote its last row this cycle.
     """
 
     def __init__(self, config: JalapenoConfig):
+        if not isinstance(config, JalapenoConfig):
+            raise TypeError(f"MatmulController needs a JalapenoConfig, got {config!r}")
         self._config = config
         sa = config.systolic
         self.array = SystolicArray(sa)
+
+        def rd(bits):
+            return In(memory.ReadPort.Signature(addr_width=SRAM_ADDR_BITS, shape=bits))
+
         super().__init__({
             "i_cmd": In(stream.Signature(tensor_cmd_layout())),
-            "act_rd": Out(sram_read_signature(sa.rows * 8)),
-            "wgt_rd": Out(sram_read_signature(sa.cols * 8)),
-            "acc_rd": Out(sram_read_signature(sa.cols * 32)),
-            "acc_wr": Out(sram_write_signature(sa.cols * 32)),
-            "busy": Out(1),
-            "act_fire": Out(1),
-            "done": Out(1),
+            "m_act_rd": rd(sa.rows * 8),
+            "m_wgt_rd": rd(sa.cols * 8),
+            "m_acc_rd": rd(sa.cols * 32),
+            "m_acc_wr": In(memory.WritePort.Signature(addr_width=SRAM_ADDR_BITS,
+                                                      shape=sa.cols * 32)),
+            "o_busy": Out(1),
+            "o_act_fire": Out(1),
+            "o_done": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        sa = self._config.systolic
-        R, C = sa.rows, sa.cols
         m.submodules.array = arr = self.array
-        m.submodules.w_q = w_q = StreamFifo(_W_INFO, QUEUE_DEPTH)
-        m.submodules.a_q = a_q = StreamFifo(_A_INFO, QUEUE_DEPTH)
-        m.submodules.r_q = r_q = StreamFifo(_R_INFO, result_queue_depth(self._config))
+        m.submodules.w_q = w_q = Queue(_W_INFO, QUEUE_DEPTH)
+        m.submodules.a_q = a_q = Queue(_A_INFO, QUEUE_DEPTH)
+        m.submodules.r_q = r_q = Queue(_R_INFO, result_queue_depth(self._config))
+        self._dispatch(m, w_q, a_q, r_q)
+        w_v = self._weight_feeder(m, arr, w_q.o)
+        a_v = self._act_feeder(m, arr, a_q.o)
+        s1_v = self._result_writer(m, arr, r_q.o)
+        m.d.comb += self.o_busy.eq(w_q.o.valid | a_q.o.valid | r_q.o.valid | s1_v | w_v | a_v)
+        return m
 
-        # --- dispatch: one command into the three queues at once --------------------------
+    def _dispatch(self, m, w_q, a_q, r_q):
+        """One command into the three queues at once."""
         cmd = self.i_cmd.payload
         room = w_q.i.ready & a_q.i.ready & r_q.i.ready
         push = self.i_cmd.valid & room
@@ -116,8 +135,9 @@ class MatmulController(wiring.Component):
             r_q.i.payload.accumulate.eq(cmd.accumulate), r_q.i.payload.fp8.eq(cmd.fp8),
         ]
 
-        # --- weight feeder ------------------------------------------------------------------
-        wq = w_q.o
+    def _weight_feeder(self, m, arr, wq):
+        """R weight rows per command into ``i_weight``; returns the stage's valid."""
+        R = self._config.systolic.rows
         w_row = Signal(range(max(R, 2)))
         w_v = Signal()                      # the read register holds a row for i_weight
         w_mode = Signal(3)                  # tile_mode_layout bits: mode, fmt_a, fmt_w
@@ -125,11 +145,11 @@ class MatmulController(wiring.Component):
         w_issue = w_adv & wq.valid
         w_last = w_row == R - 1
         m.d.comb += [
-            self.wgt_rd.addr.eq(wq.payload.src2 + w_row),
-            self.wgt_rd.en.eq(w_issue),
+            self.m_wgt_rd.addr.eq(wq.payload.src2 + w_row),
+            self.m_wgt_rd.en.eq(w_issue),
             wq.ready.eq(w_issue & w_last),
             arr.i_weight.valid.eq(w_v),
-            arr.i_weight.payload.as_value().eq(Cat(self.wgt_rd.data, w_mode)),
+            arr.i_weight.payload.as_value().eq(Cat(self.m_wgt_rd.data, w_mode)),
         ]
         with m.If(w_adv):
             m.d.sync += [
@@ -140,44 +160,49 @@ class MatmulController(wiring.Component):
             ]
         with m.If(w_issue):
             m.d.sync += w_row.eq(Mux(w_last, 0, w_row + 1))
+        return w_v
 
-        # --- activation feeder --------------------------------------------------------------
-        aq = a_q.o
-        a_i = Signal(ADDR_BITS)
+    def _act_feeder(self, m, arr, aq):
+        """``count`` activation rows per command into ``i_act``; returns the stage's valid."""
+        a_i = Signal(SRAM_ADDR_BITS)
         a_v = Signal()
         a_flags = Signal(2)                 # first, last
         a_adv = ~a_v | arr.i_act.ready
         a_issue = a_adv & aq.valid
         a_last = a_i == aq.payload.count - 1
         m.d.comb += [
-            self.act_rd.addr.eq(aq.payload.src + a_i),
-            self.act_rd.en.eq(a_issue),
+            self.m_act_rd.addr.eq(aq.payload.src + a_i),
+            self.m_act_rd.en.eq(a_issue),
             aq.ready.eq(a_issue & a_last),
             arr.i_act.valid.eq(a_v),
-            arr.i_act.payload.as_value().eq(Cat(self.act_rd.data, a_flags)),
-            self.act_fire.eq(arr.i_act.valid & arr.i_act.ready),
+            arr.i_act.payload.as_value().eq(Cat(self.m_act_rd.data, a_flags)),
+            self.o_act_fire.eq(arr.i_act.valid & arr.i_act.ready),
         ]
         with m.If(a_adv):
             m.d.sync += [a_v.eq(a_issue), a_flags.eq(Cat(a_i == 0, a_last))]
         with m.If(a_issue):
             m.d.sync += a_i.eq(Mux(a_last, 0, a_i + 1))
+        return a_v
 
-        # --- result writer: read in the result's cycle, write in the next -------------------
-        rq = r_q.o
+    def _result_writer(self, m, arr, rq):
+        """Read the accumulator row in the result's cycle, write it in the next; returns
+        the write stage's valid."""
+        sa = self._config.systolic
+        C = sa.cols
         res = arr.o_result
-        r_i = Signal(ADDR_BITS)
+        r_i = Signal(SRAM_ADDR_BITS)
         r_last = r_i == rq.payload.count - 1
         got = res.valid                     # o_result.ready is constant 1
         s1_v = Signal()
         s1_last = Signal()
-        s1_addr = Signal(ADDR_BITS)
+        s1_addr = Signal(SRAM_ADDR_BITS)
         s1_acc = Signal()
         s1_fp8 = Signal()
         s1_part = Signal(C * 32)
         m.d.comb += [
             res.ready.eq(1),
-            self.acc_rd.addr.eq(rq.payload.dst + r_i),
-            self.acc_rd.en.eq(got),
+            self.m_acc_rd.addr.eq(rq.payload.dst + r_i),
+            self.m_acc_rd.en.eq(got),
             rq.ready.eq(got & r_last),
         ]
         with m.If(got):
@@ -192,7 +217,7 @@ class MatmulController(wiring.Component):
         with m.If(got):
             m.d.sync += s1_part.eq(res.payload.data.as_value())
 
-        old = self.acc_rd.data
+        old = self.m_acc_rd.data
         new = Signal(C * 32)
         for c in range(C):
             lane = slice(32 * c, 32 * c + 32)
@@ -203,15 +228,14 @@ class MatmulController(wiring.Component):
                 add = FP32Adder()
                 m.submodules[f"fadd_{c}"] = add
                 use = s1_v & s1_acc & s1_fp8          # operand isolation otherwise
-                m.d.comb += [add.a.eq(Mux(use, old[lane], 0)),
-                             add.b.eq(Mux(use, s1_part[lane], 0))]
-                acc_lane = Mux(s1_fp8, add.result, isum)
+                m.d.comb += [add.i_a.eq(Mux(use, old[lane], 0)),
+                             add.i_b.eq(Mux(use, s1_part[lane], 0))]
+                acc_lane = Mux(s1_fp8, add.o_result, isum)
             m.d.comb += new[lane].eq(Mux(s1_acc, acc_lane, s1_part[lane]))
         m.d.comb += [
-            self.acc_wr.en.eq(s1_v),
-            self.acc_wr.addr.eq(s1_addr),
-            self.acc_wr.data.eq(new),
-            self.done.eq(s1_v & s1_last),
-            self.busy.eq(w_q.o.valid | a_q.o.valid | r_q.o.valid | s1_v | w_v | a_v),
+            self.m_acc_wr.en.eq(s1_v),
+            self.m_acc_wr.addr.eq(s1_addr),
+            self.m_acc_wr.data.eq(new),
+            self.o_done.eq(s1_v & s1_last),
         ]
-        return m
+        return s1_v

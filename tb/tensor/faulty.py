@@ -13,32 +13,29 @@ __all__ = ["FAULT_ROW", "FaultyMatmul", "faulty_tensor_core"]
 FAULT_ROW = 5
 
 
-class FaultyMatmul(MatmulController):
-    """The real controller (inside) with bit 0 of lane 0 flipped when writing FAULT_ROW."""
+class FaultyMatmul(wiring.Component):
+    """The real controller (inside, same signature) with bit 0 of lane 0 flipped when
+    writing FAULT_ROW."""
 
     def __init__(self, config: JalapenoConfig):
-        super().__init__(config)
         self._inner = MatmulController(config)
-        self.array._MustUse__silence = True      # the outer array is never used
-        self.array = self._inner.array
+        super().__init__(self._inner.signature)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.inner = inner = self._inner
-        wiring.connect(m, wiring.flipped(self.i_cmd), inner.i_cmd)
-        for port in ("act_rd", "wgt_rd", "acc_rd"):
-            wiring.connect(m, wiring.flipped(getattr(self, port)), getattr(inner, port))
+        for name in ("i_cmd", "m_act_rd", "m_wgt_rd", "m_acc_rd"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(inner, name))
         m.d.comb += [
-            self.busy.eq(inner.busy), self.act_fire.eq(inner.act_fire), self.done.eq(inner.done),
-            self.acc_wr.en.eq(inner.acc_wr.en), self.acc_wr.addr.eq(inner.acc_wr.addr),
-            self.acc_wr.data.eq(inner.acc_wr.data ^ Mux(inner.acc_wr.addr == FAULT_ROW, 1, 0)),
+            self.o_busy.eq(inner.o_busy), self.o_act_fire.eq(inner.o_act_fire),
+            self.o_done.eq(inner.o_done),
+            self.m_acc_wr.en.eq(inner.m_acc_wr.en), self.m_acc_wr.addr.eq(inner.m_acc_wr.addr),
+            self.m_acc_wr.data.eq(inner.m_acc_wr.data
+                                  ^ Mux(inner.m_acc_wr.addr == FAULT_ROW, 1, 0)),
         ]
         return m
 
 
 def faulty_tensor_core(cfg: JalapenoConfig) -> TensorCore:
-    core = TensorCore(cfg)
-    core.matmul._MustUse__silence = True
-    core.matmul.array._MustUse__silence = True
-    core.matmul = FaultyMatmul(cfg)
-    return core
+    """Runner factory: a tensor core built with :class:`FaultyMatmul`."""
+    return TensorCore(cfg, matmul=FaultyMatmul)

@@ -15,7 +15,7 @@ a test is a list of writes and commands followed by checks of SRAM regions::
 Long runs are not bound by Python work per cycle: the agent loop sleeps while no
 agent has anything to do, or while the only pending item is a command the core does
 not accept yet (it wakes on ``i_cmd.ready`` rising), and :meth:`wait_idle` waits on
-the ``idle`` signal's rising edge. Cycle numbers (``tb.cycle``) come from simulation
+the ``o_idle`` signal's rising edge. Cycle numbers (``tb.cycle``) come from simulation
 time, so they stay right while the loop sleeps.
 
 Host accesses are served only while the core is idle: :meth:`write_rows` and
@@ -85,7 +85,7 @@ class TensorCoreTB(ClockedTB):
         self._wake = Event()
         self._events: list[tuple] = []        # (condition, Event) checked after sampling
         self.loop_cycles = 0                  # cycles the agent loop ran (not slept)
-        self.dut.clear_err.value = 0
+        self.dut.i_clear_err.value = 0
         self.set_stalls(cmd_stall, rd_stall, burst)
 
     # --- cycle loop that sleeps when nothing is pending -------------------------------------
@@ -106,7 +106,7 @@ class TensorCoreTB(ClockedTB):
         for s in self._sources:
             s.clear()
         self._rdata, self._rd_want = [], 0
-        self.dut.clear_err.value = 0
+        self.dut.i_clear_err.value = 0
         self.model.clear_err()
         await super().reset(cycles)
 
@@ -287,7 +287,7 @@ class TensorCoreTB(ClockedTB):
         """Wait until every queued command was accepted and the core is idle again.
 
         Returns the cycles from the first command accepted (since the last :meth:`send`
-        that found the command queue empty) to the first cycle ``idle`` is seen high
+        that found the command queue empty) to the first cycle ``o_idle`` is seen high
         (``models.tensor_core.matmul_cycles`` predicts it). Raises ``AssertionError``
         after ``timeout`` cycles (a hang).
         """
@@ -295,10 +295,10 @@ class TensorCoreTB(ClockedTB):
         await self._until(lambda: self.cmd_src.idle)
         await RisingEdge(self.dut.clk)      # the edge that took the last command
         await ReadOnly()
-        if not signal_int(self.dut.idle):
+        if not signal_int(self.dut.o_idle):
             left = max(1, timeout - (self.cycle - start))
             try:
-                await with_timeout(RisingEdge(self.dut.idle), left * CLOCK_NS, "ns")
+                await with_timeout(RisingEdge(self.dut.o_idle), left * CLOCK_NS, "ns")
             except SimTimeoutError:
                 raise AssertionError(f"tensor core not idle after {timeout} cycles "
                                      f"(status {self.status()}, seed {self.seed})") from None
@@ -311,22 +311,23 @@ class TensorCoreTB(ClockedTB):
         return await self.wait_idle(**kw)
 
     async def clear_error(self) -> None:
-        """Pulse ``clear_err`` for one cycle (the model's error is cleared too). Call it
+        """Pulse ``i_clear_err`` for one cycle (the model's error is cleared too). Call it
         after :meth:`wait_idle` so every command sent before it was discarded."""
         await FallingEdge(self.dut.clk)
-        self.dut.clear_err.value = 1
+        self.dut.i_clear_err.value = 1
         await FallingEdge(self.dut.clk)
-        self.dut.clear_err.value = 0
+        self.dut.i_clear_err.value = 0
         self.model.clear_err()
 
     def status(self) -> dict:
-        """``idle``, ``error`` and ``err_code`` (an ErrCode) as read now."""
-        return {"idle": signal_int(self.dut.idle), "error": signal_int(self.dut.error),
-                "err_code": ErrCode(signal_int(self.dut.err_code))}
+        """``idle``, ``error`` and ``err_code`` (an ErrCode): ``o_idle``, ``o_error``,
+        ``o_err_code`` as read now."""
+        return {"idle": signal_int(self.dut.o_idle), "error": signal_int(self.dut.o_error),
+                "err_code": ErrCode(signal_int(self.dut.o_err_code))}
 
     def perf(self) -> dict:
-        """The perf counters (busy, act, vector, cmds, discarded)."""
-        return {k: int(v) for k, v in self._perf_unpack(signal_int(self.dut.perf)).items()}
+        """The perf counters ``o_perf`` (busy, act, vector, cmds, discarded)."""
+        return {k: int(v) for k, v in self._perf_unpack(signal_int(self.dut.o_perf)).items()}
 
     def finish(self) -> None:
         """End-of-test checks: no stream protocol violation on ``o_rd``."""
