@@ -18,17 +18,27 @@ dimension and by the one flit per cycle of each injection/ejection port.
 
 Other patterns (transpose, hotspot, neighbour): :func:`pattern_bound` routes the
 traffic matrix XY and takes the most loaded channel or ejection port (brute force).
+
+Memory messages (the network interfaces, ``rtl/noc/ni.py``, derive their layouts from
+these definitions): a header (:func:`mem_header_fields`: ``op`` (:class:`MemOp`),
+``addr``, ``len`` = beats - 1, ``id``, packed LSB first into a head flit's payload) and,
+for WRITE and READ_RESP (:func:`has_data`), ``len + 1`` data beats. A response carries
+its status, an AXI :class:`models.axi.Resp` code, in the low :data:`STATUS_BITS` bits of
+``addr`` (:func:`status`).
 """
 from __future__ import annotations
 
+import enum
 from collections import Counter
 
+from models.axi import RESP_BITS, Resp
 from models.config import NocConfig
 
 __all__ = ["coords", "node", "hops", "xy_route", "zero_load_latency",
-           "average_zero_load_latency", "line_bound", "uniform_bound", "bound_4_over_k", "hotspot_bound", "channel_loads",
-           "traffic_matrix", "pattern_bound", "PATTERNS",
-           "ROUTER_CYCLES", "HOP_CYCLES"]
+           "average_zero_load_latency", "line_bound", "uniform_bound", "bound_4_over_k",
+           "hotspot_bound", "channel_loads", "traffic_matrix", "pattern_bound", "PATTERNS",
+           "ROUTER_CYCLES", "HOP_CYCLES",
+           "MemOp", "MEM_OP_BITS", "STATUS_BITS", "has_data", "mem_header_fields", "status"]
 
 HOP_CYCLES = 2          # input buffer write + allocation/switch into the output register
 ROUTER_CYCLES = 2
@@ -157,3 +167,37 @@ def pattern_bound(cfg: NocConfig, pattern: str, hot_frac: float = 0.2,
     worst = max(channel_loads(cfg, t).values(), default=0.0)
     eject = max(sum(t[s][d] for s in range(cfg.nodes)) for d in range(cfg.nodes))
     return min(1.0, 1.0 / max(worst, eject, 1e-12))
+
+
+# --- memory messages --------------------------------------------------------------------
+
+
+class MemOp(enum.IntEnum):
+    """The ``op`` field of a memory message header."""
+
+    READ = 0          # request, no data; answered by READ_RESP with len + 1 beats
+    WRITE = 1         # request with len + 1 beats; answered by WRITE_RESP
+    READ_RESP = 2
+    WRITE_RESP = 3
+
+
+#: Bits of the header's ``op`` field.
+MEM_OP_BITS = 2
+#: A response's status (:class:`models.axi.Resp`) is ``addr`` modulo ``2 ** STATUS_BITS``.
+STATUS_BITS = RESP_BITS
+
+
+def has_data(op: int) -> bool:
+    """The message is followed by ``len + 1`` data beats (WRITE, READ_RESP)."""
+    return op in (MemOp.WRITE, MemOp.READ_RESP)
+
+
+def mem_header_fields(cfg: NocConfig) -> dict[str, int]:
+    """Fields of a memory message header and their widths, LSB first, as packed into the
+    payload of a head flit (``NocConfig`` checks that they fit)."""
+    return {"op": MEM_OP_BITS, "addr": cfg.addr_bits, "len": cfg.len_bits, "id": cfg.id_bits}
+
+
+def status(addr: int) -> Resp:
+    """The status a response carries in its ``addr`` field."""
+    return Resp(addr & ((1 << STATUS_BITS) - 1))

@@ -51,12 +51,12 @@ class NocMemFabric(wiring.Component):
         m.submodules.mesh = mesh = NocMesh(cfg)
         fl = wiring.flipped
         for n in range(cfg.nodes):
-            x, y = n % cfg.cols, n // cfg.cols
-            for vc, (h_in, d_in, h_out, d_out) in enumerate([
-                    (self.i_req_hdr[n], self.i_req_data[n], self.o_mreq_hdr[n], self.o_mreq_data[n]),
-                    (self.i_mresp_hdr[n], self.i_mresp_data[n], self.o_resp_hdr[n],
-                     self.o_resp_data[n])]):
-                pk = m.submodules[f"pack{n}_{vc}"] = NocPacketizer(cfg, x, y, vc)
+            for vc, (h_in, d_in, h_out, d_out) in [
+                    (cfg.VC_REQ, (self.i_req_hdr[n], self.i_req_data[n], self.o_mreq_hdr[n],
+                                  self.o_mreq_data[n])),
+                    (cfg.VC_RESP, (self.i_mresp_hdr[n], self.i_mresp_data[n], self.o_resp_hdr[n],
+                                   self.o_resp_data[n]))]:
+                pk = m.submodules[f"pack{n}_{vc}"] = NocPacketizer(cfg)
                 dp = m.submodules[f"depack{n}_{vc}"] = NocDepacketizer(cfg)
                 wiring.connect(m, fl(h_in), pk.i_hdr)
                 wiring.connect(m, fl(d_in), pk.i_data)

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.config import NocConfig
 
-__all__ = ["FlitKind", "Port", "flit_layout", "LinkSignature", "PORT_NAMES"]
+__all__ = ["FlitKind", "Port", "flit_layout", "LinkSignature"]
 
 
 class FlitKind(enum.IntEnum, shape=2):
@@ -23,7 +23,7 @@ class FlitKind(enum.IntEnum, shape=2):
     SINGLE = 0b11
 
 
-class Port(enum.IntEnum):
+class Port(enum.IntEnum, shape=3):
     """Router port numbers. North is y - 1, south is y + 1, east x + 1, west x - 1."""
 
     N = 0
@@ -31,9 +31,6 @@ class Port(enum.IntEnum):
     S = 2
     W = 3
     L = 4      # local: injection from / ejection to the node's network interface
-
-
-PORT_NAMES = "NESWL"
 
 
 def flit_layout(config: NocConfig) -> data.StructLayout:

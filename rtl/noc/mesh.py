@@ -1,12 +1,17 @@
-"""k x m mesh of :class:`rtl.noc.router.NocRouter` built from the config."""
+# amaranth: UnusedElaboratable=no
+"""k x m mesh of :class:`rtl.noc.router.NocRouter` built from the config.
+
+(The pragma above: a shared mesh creates a router per position for its signature and
+elaborates only the first, :mod:`rtl.lib.shared`.)
+"""
 from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import NocConfig
+from rtl.lib.shared import shared_instance
 from rtl.noc.flit import Port, flit_layout
 from rtl.noc.router import NocRouter
-from rtl.noc.shared import shared_instance
 
 __all__ = ["NocMesh"]
 
@@ -24,12 +29,12 @@ class NocMesh(wiring.Component):
     ----------
     config : NocConfig
     shared : bool
-        Instantiate every router as one shared Verilog module (``noc_mesh_router``,
-        position on ports) instead of one copy per position. Same logic; the Verilog is
-        ~k^2 times smaller, so Verilator builds large meshes much faster (the 4x4 traffic
-        wrapper: 112k -> 19k lines). The top-level component must then hand
-        ``verilog_submodules()`` to the Verilog writer (:func:`tb.runner.emit_verilog`);
-        Amaranth's own simulator cannot run it.
+        Instantiate every router as one shared Verilog module (``noc_router_<hash>``,
+        position on ports; :func:`rtl.lib.shared.shared_instance` with the config as key)
+        instead of one copy per position. Same logic; the Verilog is ~k^2 times smaller,
+        so Verilator builds large meshes much faster (the 4x4 traffic wrapper: 112k ->
+        19k lines). Write it with :func:`rtl.lib.verilog.convert`; Amaranth's own
+        simulator cannot run it.
 
     Members
     -------
@@ -48,8 +53,6 @@ class NocMesh(wiring.Component):
     (``models.noc.zero_load_latency``).
     """
 
-    ROUTER_MODULE = "noc_mesh_router"
-
     def __init__(self, config: NocConfig, *, shared: bool = False):
         if not isinstance(config, NocConfig):
             raise TypeError(f"NocMesh needs a NocConfig, got {config!r}")
@@ -67,10 +70,6 @@ class NocMesh(wiring.Component):
     def config(self) -> NocConfig:
         return self._config
 
-    def verilog_submodules(self) -> dict[str, wiring.Component]:
-        """Modules instantiated by name (the shared router), for the Verilog writer."""
-        return {self.ROUTER_MODULE: NocRouter(self._config)} if self._shared else {}
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
@@ -78,7 +77,7 @@ class NocMesh(wiring.Component):
         for y in range(cfg.rows):
             for x in range(cfg.cols):
                 if self._shared:
-                    r = shared_instance(m, NocRouter(cfg), self.ROUTER_MODULE, f"router_{x}_{y}")
+                    r = shared_instance(m, NocRouter(cfg), f"router_{x}_{y}", key=cfg)
                     m.d.comb += [r.i_x.eq(x), r.i_y.eq(y)]
                 else:
                     r = m.submodules[f"router_{x}_{y}"] = NocRouter(cfg, x, y)

@@ -1,55 +1,57 @@
 """Network interfaces: memory requests/responses <-> packets (docs/noc.md).
 
 A memory message is a header and, for writes and read responses, ``len + 1`` data
-beats. The packetizer turns one into a packet: the head flit carries the header
-(``op``, ``addr``, ``len``, ``id`` packed LSB first into the payload), one body/tail
-flit per data beat follows. Messages without data (read requests, write responses)
-are one SINGLE flit. The depacketizer does the reverse and reports the sender's
-coordinates, which is where a memory sends its response. Responses put their status
-in ``addr[0:2]`` (0 = OKAY, 2 = SLVERR, AXI-style).
+beats; the header's fields, the op codes and the status of a response (an AXI
+``Resp`` in ``addr[0:2]``) are defined in :mod:`models.noc` (``mem_header_fields``,
+``MemOp``, ``status``), and the layouts here are built from them. The packetizer turns a
+message into a packet: the head flit carries the header (packed LSB first into the
+payload), one body/tail flit per data beat follows. Messages without data (read
+requests, write responses) are one SINGLE flit. The depacketizer does the reverse and
+reports the sender's coordinates, which is where a memory sends its response.
 
 Requests travel on VC 0 and responses on VC 1 (``NocConfig.VC_REQ`` / ``VC_RESP``).
 """
+import types
+
 from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from models import noc as noc_model
 from models.config import NocConfig
 from rtl.noc.flit import FlitKind, flit_layout
 
 __all__ = ["MemOp", "mem_header_layout", "ni_header_layout", "beat_layout",
-           "NocPacketizer", "NocDepacketizer", "has_data"]
+           "NocPacketizer", "NocDepacketizer"]
 
-
-class MemOp(enum.IntEnum, shape=2):
-    READ = 0          # request, no data; answered by READ_RESP with len + 1 beats
-    WRITE = 1         # request with len + 1 beats; answered by WRITE_RESP
-    READ_RESP = 2
-    WRITE_RESP = 3
-
-
-def has_data(op: int) -> bool:
-    return op in (MemOp.WRITE, MemOp.READ_RESP)
+#: :class:`models.noc.MemOp` as an Amaranth enum of ``models.noc.MEM_OP_BITS`` bits.
+MemOp = types.new_class(
+    "MemOp", (enum.IntEnum,), {"shape": noc_model.MEM_OP_BITS},
+    lambda ns: [ns.__setitem__(op.name, op.value) for op in noc_model.MemOp])
 
 
 def mem_header_layout(config: NocConfig) -> data.StructLayout:
-    """The header as carried in a head flit's payload."""
-    return data.StructLayout({
-        "op": MemOp, "addr": config.addr_bits, "len": config.len_bits, "id": config.id_bits,
-    })
+    """The header as carried in a head flit's payload (``models.noc.mem_header_fields``)."""
+    return data.StructLayout({name: MemOp if name == "op" else bits
+                              for name, bits in noc_model.mem_header_fields(config).items()})
 
 
 def ni_header_layout(config: NocConfig) -> data.StructLayout:
     """The header on the NI streams: plus the other end's coordinates (destination on
     the packetizer, source on the depacketizer)."""
-    return data.StructLayout({
-        "op": MemOp, "addr": config.addr_bits, "len": config.len_bits, "id": config.id_bits,
-        "node_x": config.coord_bits, "node_y": config.coord_bits,
-    })
+    return data.StructLayout({**dict(mem_header_layout(config).members),
+                              "node_x": config.coord_bits, "node_y": config.coord_bits})
 
 
 def beat_layout(config: NocConfig) -> data.StructLayout:
+    """One data beat; ``last`` marks the message's final beat."""
     return data.StructLayout({"data": config.data_bits, "last": 1})
+
+
+def _copy_header(dst, src, config: NocConfig) -> list:
+    """Assignments of every header field of ``src`` to ``dst``."""
+    return [getattr(dst, name).eq(getattr(src, name))
+            for name in noc_model.mem_header_fields(config)]
 
 
 class NocPacketizer(wiring.Component):
@@ -58,9 +60,6 @@ class NocPacketizer(wiring.Component):
     Parameters
     ----------
     config : NocConfig
-    x, y : int
-        This node (the router stamps it into every flit's ``src``).
-    vc : int
 
     Members
     -------
@@ -69,13 +68,13 @@ class NocPacketizer(wiring.Component):
         ``len + 1`` beats after a WRITE / READ_RESP header (``last`` is not needed: the
         length comes from the header).
     o_flit : Out(stream.Signature(flit_layout(config)))
-        To ``NocMesh.i_inject[node][vc]``.
+        To ``NocMesh.i_inject[node][vc]`` (the router stamps ``vc`` and ``src``).
 
     Latency: combinational (a flit per cycle, no bubble between packets).
     """
 
-    def __init__(self, config: NocConfig, x: int, y: int, vc: int):
-        self._config, self.x, self.y, self.vc = config, x, y, vc
+    def __init__(self, config: NocConfig):
+        self._config = config
         super().__init__({
             "i_hdr": In(stream.Signature(ni_header_layout(config))),
             "i_data": In(stream.Signature(beat_layout(config))),
@@ -91,11 +90,10 @@ class NocPacketizer(wiring.Component):
         dst_x = Signal(cfg.coord_bits)
         dst_y = Signal(cfg.coord_bits)
         h = self.i_hdr.payload
-        op = Value.cast(h.op)
-        with_data = (op == MemOp.WRITE) | (op == MemOp.READ_RESP)
+        with_data = Value.cast(h.op).matches(*[op for op in MemOp if noc_model.has_data(op)])
         f = self.o_flit.payload
         hdr = Signal(mem_header_layout(cfg))
-        m.d.comb += [hdr.op.eq(h.op), hdr.addr.eq(h.addr), hdr.len.eq(h.len), hdr.id.eq(h.id)]
+        m.d.comb += _copy_header(hdr, h, cfg)
         # vc and src are stamped by the router on injection (NocRouter.i_inject)
         fire = self.o_flit.valid & self.o_flit.ready
         with m.If(~in_data):
@@ -128,6 +126,10 @@ class NocPacketizer(wiring.Component):
 class NocDepacketizer(wiring.Component):
     """Flits of one VC -> header (with the sender's coordinates) + data beats.
 
+    Parameters
+    ----------
+    config : NocConfig
+
     Members
     -------
     i_flit : In(stream.Signature(flit_layout(config)))
@@ -155,8 +157,8 @@ class NocDepacketizer(wiring.Component):
         hdr = Signal(mem_header_layout(cfg))
         m.d.comb += hdr.eq(f.payload[:hdr.shape().size])
         o = self.o_hdr.payload
-        m.d.comb += [o.op.eq(hdr.op), o.addr.eq(hdr.addr), o.len.eq(hdr.len), o.id.eq(hdr.id),
-                     o.node_x.eq(f.src_x), o.node_y.eq(f.src_y),
+        m.d.comb += _copy_header(o, hdr, cfg)
+        m.d.comb += [o.node_x.eq(f.src_x), o.node_y.eq(f.src_y),
                      self.o_data.payload.data.eq(f.payload), self.o_data.payload.last.eq(kind[1])]
         with m.If(kind[0]):
             m.d.comb += [self.o_hdr.valid.eq(self.i_flit.valid),

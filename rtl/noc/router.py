@@ -4,12 +4,19 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import NocConfig
-from rtl.noc.fifo import FlitFifo
+from rtl.lib.arbiter import round_robin
+from rtl.lib.stream import Queue
 from rtl.noc.flit import LinkSignature, Port, flit_layout
 
-__all__ = ["NocRouter", "xy_allowed", "rr_arbiter"]
+__all__ = ["NocRouter", "xy_allowed"]
 
 DROP = 5          # pseudo output port: the flit is consumed and discarded
+_P = len(Port)    # ports: N, E, S, W, local
+
+
+def _tag(port: int, v: int) -> str:
+    """Signal-name suffix of a port and VC (``N0``, ``L1``)."""
+    return f"{Port(port).name}{v}"
 
 
 def xy_allowed(inp: int, out: int) -> bool:
@@ -26,29 +33,6 @@ def xy_allowed(inp: int, out: int) -> bool:
     if inp in (Port.N, Port.S):
         return out == {Port.N: Port.S, Port.S: Port.N}[inp]
     return out != inp            # from E/W: straight on or turn onto Y
-
-
-def rr_arbiter(m: Module, reqs: list, name: str) -> list:
-    """Round-robin arbiter: one-hot grants for ``reqs``; the winner gets lowest priority next.
-
-    A thermometer mask marks the requesters after the last winner; the lowest masked
-    request wins, else the lowest request. Grants are combinational, the mask a register.
-    """
-    n = len(reqs)
-    if n == 1:
-        return [reqs[0]]
-    req = Signal(n, name=f"{name}_req")
-    mask = Signal(n, name=f"{name}_mask", init=(1 << n) - 1)
-    sel = Signal(n, name=f"{name}_sel")
-    grant = Signal(n, name=f"{name}_grant")
-    m.d.comb += [
-        req.eq(Cat(*reqs)),
-        sel.eq(Mux((req & mask).any(), req & mask, req)),
-        grant.eq(sel & (~sel + 1)[:n]),          # lowest set bit
-    ]
-    with m.If(req.any()):
-        m.d.sync += mask.eq(~(grant | (grant - 1))[:n])   # requesters above the winner
-    return [grant[i] for i in range(n)]
 
 
 class NocRouter(wiring.Component):
@@ -79,7 +63,7 @@ class NocRouter(wiring.Component):
     x, y : int or None
         Position of this router in the mesh. Both ``None``: a position-independent
         router whose position comes from the ports ``i_x``, ``i_y`` (one Verilog module
-        shared by every router of a mesh, :func:`rtl.noc.shared.shared_instance`).
+        shared by every router of a mesh, :func:`rtl.lib.shared.shared_instance`).
 
     Members
     -------
@@ -133,140 +117,173 @@ class NocRouter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        V, D = self._config.vcs, self._config.buffer_depth
+        fl = flit_layout(self._config)
+        pos = (self.i_x, self.i_y) if self.x is None else (self.x, self.y)
+        # output VC state: owned by a packet (head to tail), credits held downstream
+        lock = {(o, v): Signal(name=f"lock_{_tag(o, v)}") for o in range(_P) for v in range(V)}
+        credit = {(o, v): Signal(range(D + 1), init=D, name=f"credit_{_tag(o, v)}")
+                  for o in range(_P) for v in range(V)}
+        out_valid = [Signal(name=f"out_valid_{Port(o).name}") for o in range(_P)]
+        out_flit = [Signal(fl, name=f"out_flit_{Port(o).name}") for o in range(_P)]
+
+        queues = self._input_buffers(m, pos)
+        inputs = self._routes(m, queues, pos)
+        grants = self._allocate(m, queues, inputs, lock, credit)
+        eject_credit = self._eject(m, out_valid, out_flit)
+        self._crossbar(m, grants, inputs, lock, credit, out_valid, out_flit, eject_credit)
+        n_drop = self._pop(m, queues, inputs, grants)
+        m.d.comb += [
+            self.o_drop.eq(sum(n_drop)),
+            # only link inputs can overflow: injection is flow-controlled by ready
+            self.o_overflow.eq(Cat(*[q.i.valid & ~q.i.ready for (p, v), q in queues.items()
+                                     if p != Port.L]).any()),
+        ]
+        return m
+
+    def _input_buffers(self, m: Module, pos) -> dict:
+        """One queue per input port and VC, ``{(port, vc): Queue}``. Link flits are
+        written without looking at ``ready`` (the sender held a credit; a write into a
+        full queue is lost and counted by ``o_overflow``); injected flits get their VC
+        and source stamped."""
         cfg = self._config
         V, D = cfg.vcs, cfg.buffer_depth
         fl = flit_layout(cfg)
-        width = fl.size
-        P = 5
-        px, py = (self.i_x, self.i_y) if self.x is None else (self.x, self.y)
-
-        # --- input buffers ---------------------------------------------------------------
-        fifo = {}
-        for p in range(P):
+        queues = {}
+        for p in range(_P):
             for v in range(V):
-                fifo[p, v] = m.submodules[f"in_{'NESWL'[p]}{v}"] = FlitFifo(fl, D)
+                queues[p, v] = m.submodules[f"in_{_tag(p, v)}"] = Queue(fl, D)
         for p in range(4):
             link = self.i_link[p]
             for v in range(V):
+                q = queues[p, v]
                 m.d.comb += [
-                    fifo[p, v].w_en.eq(link.valid & (link.flit.vc == v)),
-                    fifo[p, v].w_data.eq(link.flit),
-                    link.credit[v].eq(fifo[p, v].r_en),
+                    q.i.valid.eq(link.valid & (link.flit.vc == v)),
+                    q.i.payload.eq(link.flit),
+                    link.credit[v].eq(q.o.ready),
                 ]
         for v in range(V):
             inj = self.i_inject[v]
             f = Signal(fl, name=f"inject{v}")
-            m.d.comb += [f.eq(inj.payload), f.vc.eq(v), f.src_x.eq(px), f.src_y.eq(py)]
-            m.d.comb += [
-                fifo[Port.L, v].w_en.eq(inj.valid & fifo[Port.L, v].w_rdy),
-                fifo[Port.L, v].w_data.eq(f),
-                inj.ready.eq(fifo[Port.L, v].w_rdy),
-            ]
+            m.d.comb += [f.eq(inj.payload), f.vc.eq(v), f.src_x.eq(pos[0]), f.src_y.eq(pos[1])]
+            q = queues[Port.L, v]
+            m.d.comb += [q.i.valid.eq(inj.valid), q.i.payload.eq(f), inj.ready.eq(q.i.ready)]
+        return queues
 
-        # --- route computation and per-input-VC packet state --------------------------------
-        lock = {(o, v): Signal(name=f"lock_{'NESWL'[o]}{v}") for o in range(P) for v in range(V)}
-        credit = {(o, v): Signal(range(D + 1), init=D, name=f"credit_{'NESWL'[o]}{v}")
-                  for o in range(P) for v in range(V)}
-        route, front, active, head, tail, drop = {}, {}, {}, {}, {}, {}
-        for p in range(P):
-            for v in range(V):
-                tag = f"{'NESWL'[p]}{v}"
-                q = fifo[p, v]
-                fr = front[p, v] = q.r_data
-                kind = Value.cast(fr.kind)
-                head[p, v], tail[p, v] = kind[0], kind[1]
-                act = active[p, v] = Signal(name=f"active_{tag}")
-                rreg = Signal(range(DROP + 1), name=f"route_reg_{tag}")
-                rxy = Signal(range(DROP + 1), name=f"route_xy_{tag}")
-                with m.If(fr.dst_x > px):
-                    m.d.comb += rxy.eq(Port.E)
-                with m.Elif(fr.dst_x < px):
-                    m.d.comb += rxy.eq(Port.W)
-                with m.Elif(fr.dst_y > py):
-                    m.d.comb += rxy.eq(Port.S)
-                with m.Elif(fr.dst_y < py):
-                    m.d.comb += rxy.eq(Port.N)
-                with m.Else():
-                    m.d.comb += rxy.eq(Port.L)
-                r = route[p, v] = Signal(range(DROP + 1), name=f"route_{tag}")
-                if p == Port.L:       # only injected flits can be malformed or misaddressed
-                    bad = (fr.dst_x >= cfg.cols) | (fr.dst_y >= cfg.rows) | ~head[p, v]
-                    m.d.comb += r.eq(Mux(act, rreg, Mux(bad, DROP, rxy)))
-                    drop[p, v] = q.r_valid & (r == DROP)
-                else:
-                    m.d.comb += r.eq(Mux(act, rreg, rxy))
-                    drop[p, v] = Const(0)
-                route[p, v, "reg"] = rreg
+    def _routes(self, m: Module, queues: dict, pos) -> dict:
+        """Route computation and per-input-VC packet state.
 
-        # --- switch + VC allocation: one round-robin arbiter per output -------------------
-        grants = {}          # (o, p, v) -> grant signal
-        for o in range(P):
-            cands = [(p, v) for p in range(P) for v in range(V) if xy_allowed(p, o)]
+        Returns ``{(port, vc): dict}`` with ``front`` (the flit at the head of the
+        queue), ``head``/``tail`` (its kind bits), ``active`` (a packet is under way:
+        body flits follow ``route_reg``), ``route`` (the output port this cycle, or
+        ``DROP``), ``route_reg`` and ``drop`` (the front flit is discarded).
+        """
+        cfg = self._config
+        px, py = pos
+        inputs = {}
+        for (p, v), q in queues.items():
+            tag = _tag(p, v)
+            fr = q.o.payload
+            kind = Value.cast(fr.kind)
+            act = Signal(name=f"active_{tag}")
+            rreg = Signal(range(DROP + 1), name=f"route_reg_{tag}")
+            rxy = Signal(range(DROP + 1), name=f"route_xy_{tag}")
+            with m.If(fr.dst_x > px):
+                m.d.comb += rxy.eq(Port.E)
+            with m.Elif(fr.dst_x < px):
+                m.d.comb += rxy.eq(Port.W)
+            with m.Elif(fr.dst_y > py):
+                m.d.comb += rxy.eq(Port.S)
+            with m.Elif(fr.dst_y < py):
+                m.d.comb += rxy.eq(Port.N)
+            with m.Else():
+                m.d.comb += rxy.eq(Port.L)
+            r = Signal(range(DROP + 1), name=f"route_{tag}")
+            if p == Port.L:       # only injected flits can be malformed or misaddressed
+                bad = (fr.dst_x >= cfg.cols) | (fr.dst_y >= cfg.rows) | ~kind[0]
+                m.d.comb += r.eq(Mux(act, rreg, Mux(bad, DROP, rxy)))
+                drop = q.o.valid & (r == DROP)
+            else:
+                m.d.comb += r.eq(Mux(act, rreg, rxy))
+                drop = Const(0)
+            inputs[p, v] = dict(front=fr, head=kind[0], tail=kind[1], active=act, route=r,
+                                route_reg=rreg, drop=drop)
+        return inputs
+
+    def _allocate(self, m: Module, queues: dict, inputs: dict, lock: dict, credit: dict) -> dict:
+        """Switch and VC allocation: one round-robin arbiter per output over the input
+        VCs XY routing lets reach it. Returns ``{(out, port, vc): grant}``."""
+        V = self._config.vcs
+        grants = {}
+        for o in range(_P):
+            cands = [(p, v) for p in range(_P) for v in range(V) if xy_allowed(p, o)]
             reqs = []
             for p, v in cands:
-                req = Signal(name=f"req_{'NESWL'[p]}{v}_to_{'NESWL'[o]}")
-                m.d.comb += req.eq(fifo[p, v].r_valid & (route[p, v] == o) & (credit[o, v] != 0)
-                                   & (active[p, v] | ~lock[o, v]))
+                req = Signal(name=f"req_{_tag(p, v)}_to_{Port(o).name}")
+                inp = inputs[p, v]
+                m.d.comb += req.eq(queues[p, v].o.valid & (inp["route"] == o)
+                                   & (credit[o, v] != 0) & (inp["active"] | ~lock[o, v]))
                 reqs.append(req)
-            for (p, v), g in zip(cands, rr_arbiter(m, reqs, f"arb_{'NESWL'[o]}")):
+            for (p, v), g in zip(cands, round_robin(m, reqs, f"arb_{Port(o).name}")):
                 grants[o, p, v] = g
+        return grants
 
-        # --- crossbar into the output registers ----------------------------------------------
-        out_valid = [Signal(name=f"out_valid_{'NESWL'[o]}") for o in range(P)]
-        out_flit = [Signal(fl, name=f"out_flit_{'NESWL'[o]}") for o in range(P)]
-        for o in range(P):
+    def _crossbar(self, m: Module, grants: dict, inputs: dict, lock: dict, credit: dict,
+                  out_valid: list, out_flit: list, eject_credit: list) -> None:
+        """The granted flits into the output registers; output VC ownership and credits."""
+        V = self._config.vcs
+        width = flit_layout(self._config).size
+        for o in range(_P):
             gs = [(p, v, g) for (oo, p, v), g in grants.items() if oo == o]
             sel = 0
             for p, v, g in gs:
-                sel = sel | (front[p, v].as_value() & g.replicate(width))
+                sel = sel | (inputs[p, v]["front"].as_value() & g.replicate(width))
             m.d.sync += [out_valid[o].eq(Cat(*[g for _, _, g in gs]).any()), out_flit[o].eq(sel)]
             # the output VC is owned from a head's grant to its tail's grant
             for v in range(V):
                 gv = [(p, g) for p, vv, g in gs if vv == v]
                 won = Cat(*[g for _, g in gv]).any()
-                w_tail = Cat(*[g & tail[p, v] for p, g in gv]).any()
-                w_open = Cat(*[g & ~active[p, v] & ~tail[p, v] for p, g in gv]).any()
+                w_tail = Cat(*[g & inputs[p, v]["tail"] for p, g in gv]).any()
+                w_open = Cat(*[g & ~inputs[p, v]["active"] & ~inputs[p, v]["tail"]
+                               for p, g in gv]).any()
                 with m.If(won & w_tail):
                     m.d.sync += lock[o, v].eq(0)
                 with m.Elif(won & w_open):
                     m.d.sync += lock[o, v].eq(1)
-                inc = self.o_link[o].credit[v] if o < 4 else Signal(name=f"eject_credit{v}")
-                if o == 4:
-                    route[("eject_credit", v)] = inc
+                inc = self.o_link[o].credit[v] if o != Port.L else eject_credit[v]
                 m.d.sync += credit[o, v].eq(credit[o, v] + inc - won)
         for o in range(4):
-            m.d.comb += [self.o_link[o].valid.eq(out_valid[o]), self.o_link[o].flit.eq(out_flit[o])]
+            m.d.comb += [self.o_link[o].valid.eq(out_valid[o]),
+                         self.o_link[o].flit.eq(out_flit[o])]
 
-        # --- pops and packet state updates ------------------------------------------------------
+    def _pop(self, m: Module, queues: dict, inputs: dict, grants: dict) -> list:
+        """Pop granted and dropped flits and update the packet state; returns the
+        drop events of the local port (one per packet or orphan flit)."""
         n_drop = []
-        for p in range(P):
-            for v in range(V):
-                granted = Cat(*[g for (o, pp, vv), g in grants.items() if (pp, vv) == (p, v)]).any()
-                pop = Signal(name=f"pop_{'NESWL'[p]}{v}")
-                m.d.comb += [pop.eq(granted | drop[p, v]), fifo[p, v].r_en.eq(pop)]
-                act = active[p, v]
-                with m.If(pop):
-                    with m.If(~act & head[p, v] & ~tail[p, v]):
-                        m.d.sync += [act.eq(1), route[p, v, "reg"].eq(route[p, v])]
-                    with m.Elif(act & tail[p, v]):
-                        m.d.sync += act.eq(0)
-                if p == Port.L:
-                    n_drop.append(drop[p, v] & ~act)      # once per packet / orphan flit
+        for (p, v), q in queues.items():
+            inp = inputs[p, v]
+            granted = Cat(*[g for (o, pp, vv), g in grants.items() if (pp, vv) == (p, v)]).any()
+            pop = Signal(name=f"pop_{_tag(p, v)}")
+            m.d.comb += [pop.eq(granted | inp["drop"]), q.o.ready.eq(pop)]
+            act = inp["active"]
+            with m.If(pop):
+                with m.If(~act & inp["head"] & ~inp["tail"]):
+                    m.d.sync += [act.eq(1), inp["route_reg"].eq(inp["route"])]
+                with m.Elif(act & inp["tail"]):
+                    m.d.sync += act.eq(0)
+            if p == Port.L:
+                n_drop.append(inp["drop"] & ~act)      # once per packet / orphan flit
+        return n_drop
 
-        # --- ejection buffers ------------------------------------------------------------------
-        for v in range(V):
-            ej = m.submodules[f"eject{v}"] = FlitFifo(fl, D)
-            out = self.o_eject[v]
-            m.d.comb += [
-                ej.w_en.eq(out_valid[Port.L] & (out_flit[Port.L].vc == v)),
-                ej.w_data.eq(out_flit[Port.L]),
-                out.valid.eq(ej.r_valid),
-                out.payload.eq(ej.r_data),
-                ej.r_en.eq(out.valid & out.ready),
-                route[("eject_credit", v)].eq(ej.r_en),
-            ]
-        m.d.comb += [
-            self.o_drop.eq(sum(n_drop)),
-            self.o_overflow.eq(Cat(*[f.overflow for f in fifo.values()]).any()),
-        ]
-        return m
+    def _eject(self, m: Module, out_valid: list, out_flit: list) -> list:
+        """Ejection buffers behind the local output register (one per VC, credit-flow
+        controlled like a link); returns their credit pulses."""
+        cfg = self._config
+        credits = []
+        for v in range(cfg.vcs):
+            ej = m.submodules[f"eject{v}"] = Queue(flit_layout(cfg), cfg.buffer_depth)
+            m.d.comb += [ej.i.valid.eq(out_valid[Port.L] & (out_flit[Port.L].vc == v)),
+                         ej.i.payload.eq(out_flit[Port.L])]
+            wiring.connect(m, ej.o, wiring.flipped(self.o_eject[v]))
+            credits.append(ej.o.valid & ej.o.ready)
+        return credits

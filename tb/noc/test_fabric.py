@@ -12,7 +12,9 @@ from collections import defaultdict, deque
 
 import cocotb
 
-from rtl.noc.ni import MemOp, beat_layout, has_data, ni_header_layout
+from models.axi import Resp
+from models.noc import MemOp, has_data, status
+from rtl.noc.ni import beat_layout, ni_header_layout
 from tb.common.clocked import ClockedTB, trials
 from tb.common.stream import Pacer, StreamSink, StreamSource, signal_int
 
@@ -100,10 +102,10 @@ class FabricTB(ClockedTB):
             self.err(f"initiator {n}: unexpected response from {t}: {h}")
             return
         op, rid, length, data = q.popleft()
-        got = (h["op"], h["id"], h["len"] + 1, h["addr"] & 3)
-        if got != (op, rid, length, 0):
+        got = (h["op"], h["id"], h["len"] + 1, status(h["addr"]))
+        if got != (op, rid, length, Resp.OKAY):
             self.err(f"initiator {n}: response from {t} is (op, id, len, status) = {got}, "
-                     f"expected {(int(op), rid, length, 0)}")
+                     f"expected {(int(op), rid, length, Resp.OKAY)}")
         if has_data(h["op"]):
             self._resp_wait[n].append(list(data or []))
         else:
@@ -144,7 +146,7 @@ class FabricTB(ClockedTB):
 
     def _answer(self, t, h, beats):
         mask = (1 << self.cfg.addr_bits) - 1
-        resp = {"addr": 0, "len": h["len"], "id": h["id"], "node_x": h["node_x"],
+        resp = {"addr": int(Resp.OKAY), "len": h["len"], "id": h["id"], "node_x": h["node_x"],
                 "node_y": h["node_y"]}
         if h["op"] == MemOp.WRITE:
             for i, d in enumerate(beats):

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Test-only wrapper: the mesh with a synthesizable traffic generator and a checker at
 every node, so that saturation runs and the bench cost no Python per cycle.
 
@@ -30,15 +31,18 @@ Counters (``o_*``) are network totals read by cocotb at window boundaries (``o_l
 is the largest latency since ``i_clear_max``); every
 packet delivered exactly once is checked by ``o_id_sum_inj == o_id_sum_ej`` and packet
 counts after the network drained.
+
+(The pragma on the first line: every node creates a NocTrafficNode for its signature;
+only the first is elaborated, :mod:`rtl.lib.shared`.)
 """
 from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig, NocConfig
+from rtl.lib.shared import shared_instance
 from rtl.noc.flit import flit_layout
 from rtl.noc.mesh import NocMesh
-from rtl.noc.shared import shared_instance
 
 __all__ = ["NocTraffic", "NocTrafficNode", "noc_traffic", "PATTERNS"]
 
@@ -120,21 +124,35 @@ class NocTrafficNode(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
-        V, cb = cfg.vcs, cfg.coord_bits
-        n, x, y, cycle, ln = self.i_node, self.i_x, self.i_y, self.i_cycle, self.i_len
+        V = self._config.vcs
+        ra, rc = self._rng(m, 0), self._rng(m, 1)   # generation / VC / bursts; ejection stalls
+        gen, vc_draw, qsel = self._generator(m, ra)
+        eng = [self._engine(m, e, gen, vc_draw, qsel) for e in range(V)]
+        self._inject_ports(m, eng)
+        m.d.comb += [
+            self.o_gen.eq(gen), self.o_refused.eq(Cat(*[g["refused"] for g in eng]).any()),
+            self.o_busy.eq(Cat(*[g["queued"] for g in eng]).any()),
+            self.o_inj_flits.eq(sum(g["fire"] for g in eng)),
+            self.o_inj_pkts.eq(sum(g["pkt"] for g in eng)),
+            self.o_bad.eq(sum(g["bad"] for g in eng)),
+            self.o_id_inj.eq(sum(g["id"] for g in eng)),
+        ]
+        self._checkers(m, rc)
+        return m
 
-        def rng(k):
-            st = Signal(32, init=0x9E3779B9 + k, name=f"rng{k}")
-            with m.If(self.i_load):
-                m.d.sync += st.eq(Cat(self.i_seed ^ (n * 7 + k)[:16], (n * 3 + 0x5A5A + k)[:16]))
-            with m.Else():
-                m.d.sync += st.eq(_xorshift(m, st, f"xs{k}"))
-            return st
+    def _rng(self, m, k):
+        """xorshift32 state ``k`` of this node (reseeded by ``i_load``)."""
+        n = self.i_node
+        st = Signal(32, init=0x9E3779B9 + k, name=f"rng{k}")
+        with m.If(self.i_load):
+            m.d.sync += st.eq(Cat(self.i_seed ^ (n * 7 + k)[:16], (n * 3 + 0x5A5A + k)[:16]))
+        with m.Else():
+            m.d.sync += st.eq(_xorshift(m, st, f"xs{k}"))
+        return st
 
-        ra, rc = rng(0), rng(1)          # generation / VC / bursts; ejection stalls
-
-        # --- generation into the source queues ---------------------------------------------
+    def _generator(self, m, ra):
+        """Packet generation: returns (generate this cycle, drawn VC, source queue)."""
+        V = self._config.vcs
         burst_on = Signal()
         with m.If(ra[17:21] == 0):
             m.d.sync += burst_on.eq(~burst_on)
@@ -147,67 +165,71 @@ class NocTrafficNode(wiring.Component):
         m.d.comb += gen.eq(self.i_enable & (ra[:16] < rate))
         vc_draw = Signal(range(V))
         m.d.comb += vc_draw.eq(Mux(self.i_vc_mode[1], ra[16], self.i_vc_mode[0]))
-        qsel = Mux(self.i_queues, vc_draw, 0)
+        return gen, vc_draw, Mux(self.i_queues, vc_draw, 0)
 
-        # --- injection engines: engine e serves queue e ------------------------------------
-        eng = []
-        refused = []
-        for e in range(V):
-            r = rng(2 + e)               # this engine's destination draws
-            pending = Signal(8, name=f"pending{e}")
-            busy = Signal(name=f"busy{e}")
-            cur_x, cur_y = Signal(cb, name=f"cur_x{e}"), Signal(cb, name=f"cur_y{e}")
-            cur_vc = Signal(range(V), name=f"cur_vc{e}")
-            cur_bad = Signal(name=f"cur_bad{e}")
-            idx = Signal(4, name=f"idx{e}")
-            ts = Signal(16, name=f"ts{e}")
-            seq = Signal(15, name=f"seq{e}")
-            last = idx == ln - 1
-            ready = Signal(name=f"ready{e}")
-            m.d.comb += ready.eq(Cat(*[self.o_inject[v].ready & (cur_vc == v)
-                                       for v in range(V)]).any())
-            fire = busy & ready
-            done = fire & last
-            # the next packet starts as the last flit leaves: packets back to back, as
-            # the network interfaces send them (no idle cycle between packets)
-            start = (~busy | done) & (pending != 0)
-            full = pending == 255
-            enq = gen & (qsel == e)
-            m.d.sync += pending.eq(pending + (enq & ~full) - start)
-            refused.append(enq & full)
+    def _engine(self, m, e, gen, vc_draw, qsel) -> dict:
+        """Source queue ``e`` (a count of pending packets) and its injection engine."""
+        cfg = self._config
+        V, cb = cfg.vcs, cfg.coord_bits
+        n, x, y, cycle, ln = self.i_node, self.i_x, self.i_y, self.i_cycle, self.i_len
+        r = self._rng(m, 2 + e)              # this engine's destination draws
+        pending = Signal(8, name=f"pending{e}")
+        busy = Signal(name=f"busy{e}")
+        cur_x, cur_y = Signal(cb, name=f"cur_x{e}"), Signal(cb, name=f"cur_y{e}")
+        cur_vc = Signal(range(V), name=f"cur_vc{e}")
+        cur_bad = Signal(name=f"cur_bad{e}")
+        idx = Signal(4, name=f"idx{e}")
+        ts = Signal(16, name=f"ts{e}")
+        seq = Signal(15, name=f"seq{e}")
+        last = idx == ln - 1
+        ready = Signal(name=f"ready{e}")
+        m.d.comb += ready.eq(Cat(*[self.o_inject[v].ready & (cur_vc == v)
+                                   for v in range(V)]).any())
+        fire = busy & ready
+        done = fire & last
+        # the next packet starts as the last flit leaves: packets back to back, as
+        # the network interfaces send them (no idle cycle between packets)
+        start = (~busy | done) & (pending != 0)
+        full = pending == 255
+        enq = gen & (qsel == e)
+        m.d.sync += pending.eq(pending + (enq & ~full) - start)
 
-            dx, dy = Signal(cb, name=f"dx{e}"), Signal(cb, name=f"dy{e}")
-            ux, uy = _scale(r[16:24], cfg.cols), _scale(r[24:32], cfg.rows)
-            with m.Switch(self.i_pattern):
-                with m.Case(PATTERNS["transpose"]):
-                    m.d.comb += [dx.eq(y if cfg.rows <= cfg.cols else y % cfg.cols),
-                                 dy.eq(x if cfg.cols <= cfg.rows else x % cfg.rows)]
-                with m.Case(PATTERNS["hotspot"]):
-                    hot = r[:8] < self.i_hot_frac
-                    m.d.comb += [dx.eq(Mux(hot, self.i_hot_x, ux)),
-                                 dy.eq(Mux(hot, self.i_hot_y, uy))]
-                with m.Case(PATTERNS["neighbour"]):
-                    m.d.comb += [dx.eq(_mod(x + 1, cfg.cols)), dy.eq(_mod(y + 1, cfg.rows))]
-                with m.Default():
-                    m.d.comb += [dx.eq(ux), dy.eq(uy)]
-            bad_now = r[8:16] < self.i_bad_frac
+        dx, dy = Signal(cb, name=f"dx{e}"), Signal(cb, name=f"dy{e}")
+        ux, uy = _scale(r[16:24], cfg.cols), _scale(r[24:32], cfg.rows)
+        with m.Switch(self.i_pattern):
+            with m.Case(PATTERNS["transpose"]):
+                m.d.comb += [dx.eq(y if cfg.rows <= cfg.cols else y % cfg.cols),
+                             dy.eq(x if cfg.cols <= cfg.rows else x % cfg.rows)]
+            with m.Case(PATTERNS["hotspot"]):
+                hot = r[:8] < self.i_hot_frac
+                m.d.comb += [dx.eq(Mux(hot, self.i_hot_x, ux)),
+                             dy.eq(Mux(hot, self.i_hot_y, uy))]
+            with m.Case(PATTERNS["neighbour"]):
+                m.d.comb += [dx.eq(_mod(x + 1, cfg.cols)), dy.eq(_mod(y + 1, cfg.rows))]
+            with m.Default():
+                m.d.comb += [dx.eq(ux), dy.eq(uy)]
+        bad_now = r[8:16] < self.i_bad_frac
 
-            with m.If(fire):
-                m.d.sync += idx.eq(idx + 1)
-                with m.If(last):
-                    m.d.sync += busy.eq(0)
-            with m.If(start):           # after the fire block: a start overrides its update
-                # one queue: the VC is drawn at the head of the queue; per-VC queues: e
-                m.d.sync += [busy.eq(1), idx.eq(0), cur_vc.eq(Mux(self.i_queues, e, vc_draw)),
-                             cur_bad.eq(bad_now), cur_x.eq(Mux(bad_now, cfg.cols, dx)),
-                             cur_y.eq(dy), ts.eq(cycle + 1), seq.eq(seq + 1)]
-            sid = Cat(seq, Const(e, 1))
-            kind = Cat(idx == 0, last)
-            payload = Mux(idx == 0, Cat(ts, sid), _body_payload(n, sid, idx, cfg.data_bits))
-            eng.append(dict(busy=busy, vc=cur_vc, x=cur_x, y=cur_y, kind=kind, payload=payload,
-                            fire=fire, pkt=done & ~cur_bad, bad=done & cur_bad,
-                            id=Mux(done & ~cur_bad, Cat(sid, n), 0), queued=busy | (pending != 0)))
+        with m.If(fire):
+            m.d.sync += idx.eq(idx + 1)
+            with m.If(last):
+                m.d.sync += busy.eq(0)
+        with m.If(start):           # after the fire block: a start overrides its update
+            # one queue: the VC is drawn at the head of the queue; per-VC queues: e
+            m.d.sync += [busy.eq(1), idx.eq(0), cur_vc.eq(Mux(self.i_queues, e, vc_draw)),
+                         cur_bad.eq(bad_now), cur_x.eq(Mux(bad_now, cfg.cols, dx)),
+                         cur_y.eq(dy), ts.eq(cycle + 1), seq.eq(seq + 1)]
+        sid = Cat(seq, Const(e, 1))
+        kind = Cat(idx == 0, last)
+        payload = Mux(idx == 0, Cat(ts, sid), _body_payload(n, sid, idx, cfg.data_bits))
+        return dict(busy=busy, vc=cur_vc, x=cur_x, y=cur_y, kind=kind, payload=payload,
+                    fire=fire, pkt=done & ~cur_bad, bad=done & cur_bad,
+                    id=Mux(done & ~cur_bad, Cat(sid, n), 0), queued=busy | (pending != 0),
+                    refused=enq & full)
 
+    def _inject_ports(self, m, eng) -> None:
+        """Each VC's injection stream from the engine that is on it."""
+        V = self._config.vcs
         for v in range(V):
             port = self.o_inject[v]
             # at most one engine is on VC v: engine v (per-VC queues) or engine 0 (one
@@ -223,18 +245,13 @@ class NocTrafficNode(wiring.Component):
             m.d.comb += [port.valid.eq(Cat(*on).any()), port.payload.kind.eq(sel["kind"]),
                          port.payload.dst_x.eq(sel["x"]), port.payload.dst_y.eq(sel["y"]),
                          port.payload.payload.eq(sel["payload"]), port.payload.vc.eq(v),
-                         port.payload.src_x.eq(x), port.payload.src_y.eq(y)]
+                         port.payload.src_x.eq(self.i_x), port.payload.src_y.eq(self.i_y)]
 
-        m.d.comb += [
-            self.o_gen.eq(gen), self.o_refused.eq(Cat(*refused).any()),
-            self.o_busy.eq(Cat(*[g["queued"] for g in eng]).any()),
-            self.o_inj_flits.eq(sum(g["fire"] for g in eng)),
-            self.o_inj_pkts.eq(sum(g["pkt"] for g in eng)),
-            self.o_bad.eq(sum(g["bad"] for g in eng)),
-            self.o_id_inj.eq(sum(g["id"] for g in eng)),
-        ]
-
-        # --- checkers, one per VC ------------------------------------------------------------
+    def _checkers(self, m, rc) -> None:
+        """One checker per VC on the ejection streams (random stalls from ``rc``)."""
+        cfg = self._config
+        V = cfg.vcs
+        x, y, cycle, ln = self.i_x, self.i_y, self.i_cycle, self.i_len
         ej_fl, ej_pk, errs, ids = [], [], [], []
         for v in range(V):
             port = self.i_eject[v]
@@ -275,13 +292,14 @@ class NocTrafficNode(wiring.Component):
             ids.append(Mux(pkt_done, Cat(f_seq, f_src), 0))
         m.d.comb += [self.o_ej_flits.eq(sum(ej_fl)), self.o_ej_pkts.eq(sum(ej_pk)),
                      self.o_errors.eq(sum(errs)), self.o_id_ej.eq(sum(ids))]
-        return m
 
 
 class NocTraffic(wiring.Component):
-    """NocMesh (shared routers) + a :class:`NocTrafficNode` per node (see module doc)."""
+    """NocMesh (shared routers) + a :class:`NocTrafficNode` per node (see module doc).
 
-    NODE_MODULE = "noc_traffic_node"
+    Routers and nodes are shared Verilog modules (:func:`rtl.lib.shared.shared_instance`):
+    write it with :func:`rtl.lib.verilog.convert`.
+    """
 
     def __init__(self, config: NocConfig):
         if config.nodes > 256:
@@ -300,9 +318,6 @@ class NocTraffic(wiring.Component):
         })
         self._mesh = NocMesh(config, shared=True)
 
-    def verilog_submodules(self) -> dict[str, wiring.Component]:
-        return {**self._mesh.verilog_submodules(), self.NODE_MODULE: NocTrafficNode(self._config)}
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
@@ -312,7 +327,7 @@ class NocTraffic(wiring.Component):
         nodes = []
         for n in range(cfg.nodes):
             x, y = n % cfg.cols, n // cfg.cols
-            nd = shared_instance(m, NocTrafficNode(cfg), self.NODE_MODULE, f"node{n}")
+            nd = shared_instance(m, NocTrafficNode(cfg), f"node{n}", key=cfg)
             m.d.comb += [getattr(nd, k).eq(getattr(self, k))
                          for k in (*_CONTROLS, "i_hot_x", "i_hot_y")]
             m.d.comb += [nd.i_cycle.eq(cycle[:16]), nd.i_node.eq(n), nd.i_x.eq(x), nd.i_y.eq(y)]

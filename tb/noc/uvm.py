@@ -21,7 +21,7 @@ from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import (ConfigDB, uvm_analysis_port, uvm_driver, uvm_env, uvm_factory,
                    uvm_sequence, uvm_sequence_item, uvm_sequencer, uvm_subscriber, uvm_test)
 
-from rtl.noc.ni import MemOp
+from models.noc import MemOp
 from tb.common.clocked import trials
 from tb.noc.test_fabric import FabricTB
 

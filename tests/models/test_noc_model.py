@@ -1,6 +1,7 @@
 """NocConfig validation and the NoC analytical models, checked against brute force."""
 import gc
 import itertools
+import re
 
 import pytest
 
@@ -152,17 +153,36 @@ def test_router_position_validation():
 
 @_unused_ok
 def test_shared_mesh_emits_one_router_module():
-    """NocMesh(shared=True): one router module, instantiated at every position."""
-    from amaranth.back import verilog
-
+    """NocMesh(shared=True) through the Verilog writer: one router module (named by the
+    config's hash), instantiated at every position; the flat mesh has none."""
+    from rtl.lib.shared import module_name
+    from rtl.lib.verilog import convert
     from rtl.noc.mesh import NocMesh
+    from rtl.noc.router import NocRouter
     cfg = NocConfig(cols=3, rows=2, data_bits=64)
-    mesh = NocMesh(cfg, shared=True)
-    subs = mesh.verilog_submodules()
-    assert list(subs) == ["noc_mesh_router"]
-    top = verilog.convert(mesh, name="noc_mesh", emit_src=False)
-    assert top.count("noc_mesh_router router_") == cfg.nodes
-    router = verilog.convert(subs["noc_mesh_router"], name="noc_mesh_router", emit_src=False)
-    assert "input [1:0] i_x;" in router
-    assert NocMesh(cfg).verilog_submodules() == {}
+    router = module_name(NocRouter(cfg), cfg)
+    assert router.startswith("noc_router_")
+    assert router != module_name(NocRouter(cfg), NocConfig(cols=2, rows=3, data_bits=64))
+    text = convert(NocMesh(cfg, shared=True), "noc_mesh")
+    modules = re.findall(r"^module (\w+)", text, re.M)
+    assert modules.count(router) == 1 and modules[-1] == "noc_mesh", modules
+    assert len(re.findall(rf"^\s*{router} router_\d_\d \(", text, re.M)) == cfg.nodes
+    body = text[text.index(f"module {router}"):text.index("endmodule", text.index(f"module {router}"))]
+    assert "input [1:0] i_x;" in body
+    assert "noc_router_" not in convert(NocMesh(cfg), "noc_mesh")
     gc.collect()
+
+
+def test_mem_header_fits_and_codes():
+    """The memory message definitions the network interfaces derive their layouts from."""
+    from models.axi import Resp
+    from models.noc import MEM_OP_BITS, STATUS_BITS, MemOp, has_data, mem_header_fields, status
+    for name in ("tiny", "default", "jalapeno"):
+        cfg = get_preset(name).noc
+        fields = mem_header_fields(cfg)
+        assert list(fields) == ["op", "addr", "len", "id"]
+        assert sum(fields.values()) <= cfg.data_bits
+    assert max(MemOp) < 1 << MEM_OP_BITS
+    assert [op for op in MemOp if has_data(op)] == [MemOp.WRITE, MemOp.READ_RESP]
+    assert status(0x1234_5602) == Resp.SLVERR and status(0x40) == Resp.OKAY
+    assert max(Resp) < 1 << STATUS_BITS
