@@ -124,7 +124,7 @@ class TensorCoreModel:
 
     # --- commands ------------------------------------------------------------------------
     def clear_err(self) -> None:
-        """What a ``clear_err`` pulse does: later commands execute again."""
+        """What an ``i_clear_err`` pulse does: later commands execute again."""
         self.error = ErrCode.NONE
 
     def execute(self, cmds: Iterable[TensorCmd] | TensorCmd) -> ErrCode:
@@ -186,7 +186,7 @@ def useful_macs(config: JalapenoConfig, cmds: Iterable[TensorCmd]) -> int:
 
 
 def matmul_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
-    """Cycles from the first command accepted on ``i_cmd`` to ``idle`` seen high, for
+    """Cycles from the first command accepted on ``i_cmd`` to ``o_idle`` seen high, for
     legal MATMUL commands sent back to back (no gaps, no stalls).
 
     Tile k's first activation enters the array R cycles after the previous tile's did

@@ -3,7 +3,7 @@
 Shapes come from ``JALAPENO_BENCH_SHAPES`` (JSON list of [M, K, N, fp8]); one record per
 shape is appended to the JSON-lines file ``JALAPENO_BENCH_OUT``. The GEMM is loaded
 through the host port, run as one command per (N tile, K tile), timed from the first
-command accepted to ``idle``, and its result words are checked against the golden
+command accepted to ``o_idle``, and its result words are checked against the golden
 model (bitwise) and the reference GEMM, so no number comes from a wrong result.
 """
 import json

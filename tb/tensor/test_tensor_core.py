@@ -152,7 +152,7 @@ async def test_int32_wraparound(dut):
 @cocotb.test()
 async def test_errors(dut):
     """Every ErrCode: status latched, that command and every later one discarded (their
-    rows untouched), first error wins, clear_err recovers, never hangs."""
+    rows untouched), first error wins, i_clear_err recovers, never hangs."""
     tb = TensorCoreTB(dut)
     await tb.reset()
     R, C, cfg = tb.R, tb.C, tb.config
@@ -180,7 +180,7 @@ async def test_errors(dut):
         st = tb.status()
         assert st["error"] == 0 and st["err_code"] == ErrCode.NONE, st
         await tb.run([good_b])
-        await tb.check_mem(MEM_ACC, 28, 8, f"{code.name}: command after clear_err executed")
+        await tb.check_mem(MEM_ACC, 28, 8, f"{code.name}: command after i_clear_err executed")
     tb.finish()
 
 
