@@ -73,6 +73,10 @@ verilog: $(STAMP)
 lint: $(STAMP)
 	$(RUN) scripts/lint.py --config $(CONFIG)
 
+.PHONY: headers
+headers: $(STAMP)
+	$(RUN) scripts/gen_headers.py
+
 waves: $(STAMP)
 	@test -n "$(TEST)" || { echo "usage: make waves TEST=<cocotb test name> [SIM=icarus|verilator] [CONFIG=tiny]"; exit 2; }
 	$(RUN) scripts/waves.py --test $(TEST) --sim $(if $(filter all,$(SIM)),icarus,$(SIM)) \

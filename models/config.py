@@ -247,6 +247,11 @@ class DmaConfig:
         Largest total size of one descriptor (row_bytes * rows * planes).
     desc_depth : int
         Descriptors queued in front of the engine (1..16).
+    descs_in_flight : int
+        Descriptors accepted and not yet completed (checked, generating, or with bursts
+        in flight; 1..64): the depth of the engine's per-descriptor bookkeeping queues.
+        With ``max_outstanding`` bursts shared by all of them, 8 keeps a stream of
+        >= 1 KiB descriptors data-bound at 100-200 cycle latency (docs/memory.md).
     """
 
     max_burst_beats: int = 16
@@ -254,6 +259,7 @@ class DmaConfig:
     sram_bytes: int = 1 << 20
     max_bytes: int = 1 << 22
     desc_depth: int = 2
+    descs_in_flight: int = 8
 
     def __post_init__(self):
         o = "DmaConfig"
@@ -262,6 +268,7 @@ class DmaConfig:
         _check_pow2(o, "sram_bytes", self.sram_bytes, 256, 1 << 30)
         _check_int(o, "max_bytes", self.max_bytes, 1, (1 << 32) - 1)
         _check_int(o, "desc_depth", self.desc_depth, 1, 16)
+        _check_int(o, "descs_in_flight", self.descs_in_flight, 1, 64)
 
 
 @dataclass(frozen=True)

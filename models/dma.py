@@ -1,4 +1,9 @@
-"""Golden model of the DMA engine (rtl/dma/engine.py): byte-accurate copies.
+"""Golden model of the DMA engine (rtl/dma/engine.py) and its descriptor format.
+
+The descriptor, the completion codes and the copy direction are defined here once
+(:data:`FIELD_BITS`, :class:`DmaError`, :class:`DmaDir`); ``rtl.formats`` derives the
+Amaranth layouts, scripts/gen_headers.py the C header, and :data:`IMAGE` is the
+descriptor's memory image (what a command processor fetches).
 
 The model says, for a descriptor and the memories before it,
 
@@ -6,40 +11,124 @@ The model says, for a descriptor and the memories before it,
   checks as the RTL: BAD_LENGTH, MISALIGNED, WINDOW);
 * exactly which bytes change (:func:`apply`), so a test can assert that everything
   else stayed untouched, byte for byte;
-* the AXI bursts it issues (:func:`plan_bursts`: never across ``burst_chunk``, hence
+* the AXI bursts it issues (:func:`plan_bursts`: never across :func:`burst_chunk`, hence
   never across 4 KiB, with the WSTRB of every beat);
 * when the completions come out (:func:`stream_cycles`: analytic timing of a stream of
   back-to-back loads through the HBM stub, which the bench prints next to the RTL).
 
 Reads the same :class:`models.config.DmaConfig` / ``HbmConfig`` as the RTL. numpy only.
+
+Descriptor fields (all unsigned; LSB first in the RTL layout, in this order):
+
+============ ==== ================================================================
+field        bits meaning
+============ ==== ================================================================
+dir          1    :class:`DmaDir`: LOAD (AXI/HBM -> SRAM) or STORE (SRAM -> AXI/HBM)
+tag          8    returned with the completion
+src, dst     32   first byte of row 0 (AXI or SRAM byte address, according to ``dir``)
+row_bytes    32   bytes per row
+rows         16   rows per plane (1: a 1D copy)
+planes       16   planes (1: a 1D or 2D copy)
+src_ystride  32   byte distance of consecutive source rows (used when rows > 1)
+dst_ystride  32   same, destination
+src_zstride  32   byte distance of consecutive source planes (used when planes > 1)
+dst_zstride  32   same, destination
+============ ==== ================================================================
+
+Row (z, y) is read at ``src + z*src_zstride + y*src_ystride`` and written at
+``dst + z*dst_zstride + y*dst_ystride``; rows are copied z-major, y-minor.
+
+Memory image (:data:`IMAGE`, :data:`IMAGE_BYTES` = 40 bytes = 10 little-endian 32-bit
+words, 8-byte multiple; reserved bits are written 0 and ignored):
+
+====== ============================================================
+offset word contents (bit offset: field)
+====== ============================================================
+0x00   0: dir, 8: tag
+0x04   0: src
+0x08   0: dst
+0x0C   0: row_bytes
+0x10   0: rows, 16: planes
+0x14   0: src_ystride
+0x18   0: dst_ystride
+0x1C   0: src_zstride
+0x20   0: dst_zstride
+0x24   reserved
+====== ============================================================
 """
 from __future__ import annotations
 
+import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from models.axi import BOUNDARY_BYTES
 from models.config import DmaConfig, HbmConfig
+from models.memimage import MemoryImage
 
-__all__ = ["OK", "DECERR", "SLVERR", "WINDOW", "BAD_LENGTH", "MISALIGNED", "ERROR_NAMES",
-           "LOAD", "STORE", "Descriptor", "Burst", "check_descriptor", "rows", "plan_bursts",
-           "apply", "burst_chunk", "stream_cycles", "DESCS_IN_FLIGHT"]
+__all__ = ["DmaError", "DmaDir", "FIELD_BITS", "DONE_BITS", "ERR_BITS", "IMAGE",
+           "IMAGE_BYTES", "Descriptor", "PlannedBurst", "check_descriptor", "rows",
+           "plan_bursts", "apply", "burst_chunk", "stream_cycles", "code_name"]
 
-# mirrors rtl.dma.engine.DESCS_IN_FLIGHT: descriptors accepted and not yet completed
-DESCS_IN_FLIGHT = 8
 
-OK, DECERR, SLVERR, WINDOW, BAD_LENGTH, MISALIGNED = range(6)
-ERROR_NAMES = {OK: "OK", DECERR: "DECERR", SLVERR: "SLVERR", WINDOW: "WINDOW",
-               BAD_LENGTH: "BAD_LENGTH", MISALIGNED: "MISALIGNED"}
-LOAD, STORE = 0, 1
+class DmaError(enum.IntEnum):
+    """Completion codes (``o_done.payload.err``); the up-front checks run in the order
+    BAD_LENGTH, MISALIGNED, WINDOW."""
+
+    OK = 0
+    DECERR = 1          # an AXI response was DECERR
+    SLVERR = 2          # an AXI response was SLVERR (the HBM stub's poison included)
+    WINDOW = 3          # AXI side outside [i_win_base, i_win_limit) or SRAM side outside SRAM
+    BAD_LENGTH = 4      # row_bytes, rows or planes is 0, or the total exceeds max_bytes
+    MISALIGNED = 5      # source and destination differ in byte lane (mod data_bytes)
+
+
+class DmaDir(enum.IntEnum):
+    """Copy direction (descriptor field ``dir``)."""
+
+    LOAD = 0            # AXI (HBM) -> SRAM
+    STORE = 1           # SRAM -> AXI (HBM)
+
+
+#: Descriptor fields and widths, in RTL layout order (LSB first).
+FIELD_BITS: dict[str, int] = {
+    "dir": 1, "tag": 8, "src": 32, "dst": 32, "row_bytes": 32, "rows": 16, "planes": 16,
+    "src_ystride": 32, "dst_ystride": 32, "src_zstride": 32, "dst_zstride": 32,
+}
+#: Bits of a completion code (room for :class:`DmaError` to grow).
+ERR_BITS = 4
+#: Completion record: the descriptor's tag and its :class:`DmaError`.
+DONE_BITS: dict[str, int] = {"tag": FIELD_BITS["tag"], "err": ERR_BITS}
+
+IMAGE_BYTES = 40
+IMAGE = MemoryImage("dma_desc", IMAGE_BYTES, [
+    ("dir", 0x00, 0, 1), ("tag", 0x00, 8, 8),
+    ("src", 0x04, 0, 32), ("dst", 0x08, 0, 32), ("row_bytes", 0x0C, 0, 32),
+    ("rows", 0x10, 0, 16), ("planes", 0x10, 16, 16),
+    ("src_ystride", 0x14, 0, 32), ("dst_ystride", 0x18, 0, 32),
+    ("src_zstride", 0x1C, 0, 32), ("dst_zstride", 0x20, 0, 32),
+], FIELD_BITS)
+
+assert max(DmaError) < 1 << ERR_BITS and max(DmaDir) < 1 << FIELD_BITS["dir"]
+
+
+def code_name(code: int) -> str:
+    """Name of a completion code (the number itself if it is not a :class:`DmaError`)."""
+    return DmaError(code).name if code in DmaError._value2member_map_ else str(code)
 
 
 @dataclass
 class Descriptor:
-    """Mirror of ``rtl.dma.engine.desc_layout`` (unsigned fields)."""
+    """One descriptor (fields: the module docstring and :data:`FIELD_BITS`).
 
-    dir: int = LOAD
+    Positional order is the historical one (``tag`` last); the layout order is
+    :data:`FIELD_BITS`'. Construction checks that every field fits its width
+    (``ValueError``); whether the engine accepts it is :func:`check_descriptor`.
+    """
+
+    dir: int = DmaDir.LOAD
     src: int = 0
     dst: int = 0
     row_bytes: int = 0
@@ -51,10 +140,25 @@ class Descriptor:
     dst_zstride: int = 0
     tag: int = 0
 
+    def __post_init__(self):
+        for name, bits in FIELD_BITS.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << bits:
+                raise ValueError(f"Descriptor.{name} must be an int in [0, 2**{bits}), "
+                                 f"got {v!r}")
+
     def to_payload(self) -> dict:
-        return {k: getattr(self, k) for k in ("dir", "tag", "src", "dst", "row_bytes", "rows",
-                                               "planes", "src_ystride", "dst_ystride",
-                                               "src_zstride", "dst_zstride")}
+        """Field name -> int, for packing with the RTL layout (``tb.common.packing``)."""
+        return {k: int(getattr(self, k)) for k in FIELD_BITS}
+
+    def to_bytes(self) -> bytes:
+        """The :data:`IMAGE_BYTES`-byte memory image (:data:`IMAGE`)."""
+        return IMAGE.pack(self.to_payload())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Descriptor":
+        """Inverse of :meth:`to_bytes` (reserved bits ignored)."""
+        return cls(**IMAGE.unpack(data))
 
     @property
     def total(self) -> int:
@@ -63,26 +167,32 @@ class Descriptor:
     @property
     def axi(self) -> tuple[int, int, int]:
         """(base, ystride, zstride) on the AXI side."""
-        if self.dir == STORE:
+        if self.dir == DmaDir.STORE:
             return self.dst, self.dst_ystride, self.dst_zstride
         return self.src, self.src_ystride, self.src_zstride
 
     @property
     def sram(self) -> tuple[int, int, int]:
-        if self.dir == STORE:
+        if self.dir == DmaDir.STORE:
             return self.src, self.src_ystride, self.src_zstride
         return self.dst, self.dst_ystride, self.dst_zstride
 
 
+assert {f.name for f in fields(Descriptor)} == set(FIELD_BITS)
+
+
 @dataclass
-class Burst:
+class PlannedBurst:
+    """One AXI burst of :func:`plan_bursts`."""
+
     addr: int
     beats: int
     strobes: list[int] = field(default_factory=list)   # one WSTRB per beat
 
 
 def burst_chunk(cfg: DmaConfig, data_bytes: int) -> int:
-    return min(4096, cfg.max_burst_beats * data_bytes)
+    """Bursts never cross a multiple of this many bytes: min(4 KiB, max_burst_beats * W)."""
+    return min(BOUNDARY_BYTES, cfg.max_burst_beats * data_bytes)
 
 
 def _extent(base, ys, zs, d: Descriptor) -> int:
@@ -90,20 +200,20 @@ def _extent(base, ys, zs, d: Descriptor) -> int:
 
 
 def check_descriptor(cfg: DmaConfig, data_bytes: int, d: Descriptor, win_base: int,
-                     win_limit: int) -> int:
+                     win_limit: int) -> DmaError:
     """Completion code of the up-front checks (OK if the copy may start)."""
     if d.row_bytes == 0 or d.rows == 0 or d.planes == 0 or d.total > cfg.max_bytes:
-        return BAD_LENGTH
+        return DmaError.BAD_LENGTH
     W = data_bytes
     if (d.src - d.dst) % W or (d.rows > 1 and (d.src_ystride - d.dst_ystride) % W) or \
             (d.planes > 1 and (d.src_zstride - d.dst_zstride) % W):
-        return MISALIGNED
+        return DmaError.MISALIGNED
     ab, ays, azs = d.axi
     sb, sys_, szs = d.sram
     if ab < win_base or _extent(ab, ays, azs, d) > win_limit or \
             _extent(sb, sys_, szs, d) > cfg.sram_bytes:
-        return WINDOW
-    return OK
+        return DmaError.WINDOW
+    return DmaError.OK
 
 
 def rows(d: Descriptor):
@@ -114,7 +224,7 @@ def rows(d: Descriptor):
                    d.dst + z * d.dst_zstride + y * d.dst_ystride)
 
 
-def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor) -> list[Burst]:
+def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor) -> list[PlannedBurst]:
     """The AXI bursts of an accepted descriptor, in issue order, with per-beat strobes."""
     W, chunk = data_bytes, burst_chunk(cfg, data_bytes)
     out = []
@@ -129,27 +239,27 @@ def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor) -> list[Burst]:
                 for w in range(first, last + 1):
                     lo, hi = max(a, w * W), min(a + n, (w + 1) * W)
                     strobes.append(sum(1 << (i - w * W) for i in range(lo, hi)))
-                out.append(Burst(a, last - first + 1, strobes))
+                out.append(PlannedBurst(a, last - first + 1, strobes))
                 a += n
     return out
 
 
 def apply(d: Descriptor, hbm: np.ndarray, sram: np.ndarray) -> None:
     """Perform an accepted copy in place on byte arrays (row order: later rows win)."""
-    src_mem, dst_mem = (hbm, sram) if d.dir == LOAD else (sram, hbm)
+    src_mem, dst_mem = (hbm, sram) if d.dir == DmaDir.LOAD else (sram, hbm)
     n = d.row_bytes
     for s, t in rows(d):
         dst_mem[t:t + n] = src_mem[s:s + n]
 
 
 def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
-                  latency: int | None = None, in_flight: int = DESCS_IN_FLIGHT) -> list[int]:
+                  latency: int | None = None) -> list[int]:
     """Analytic completion cycle of each descriptor of a back-to-back stream of loads.
 
     Cycle 0 is the one in which the first descriptor is accepted; all are queued then
     and the completion sink is always ready. The engine's front end takes a queued
-    descriptor (1 cycle), checks it (1 cycle; waits while ``in_flight`` descriptors are
-    incomplete), then issues one burst address per cycle (waiting while
+    descriptor (1 cycle), checks it (1 cycle; waits while ``cfg.descs_in_flight`` descriptors
+    are incomplete), then issues one burst address per cycle (waiting while
     ``max_outstanding`` bursts are in flight); the next descriptor is taken in the
     cycle of the last address. An address reaches the stub one cycle after it is
     issued, its first beat ``latency`` cycles later, and the port moves one beat per
@@ -162,7 +272,7 @@ def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
     lat = hbm.read_latency if latency is None else latency
     rate = min(1.0, hbm.channels * hbm.bytes_per_cycle / hbm.data_bytes)
     maxo = min(cfg.max_outstanding, hbm.max_outstanding * hbm.channels)
-    W = hbm.data_bytes
+    W, in_flight = hbm.data_bytes, cfg.descs_in_flight
     fetch = 1.0                 # cycle the front end takes the next descriptor
     data_free = 0.0             # first cycle the read data port is free
     issue = -1.0                # cycle of the latest burst address issue

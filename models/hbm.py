@@ -1,7 +1,9 @@
-"""Models of the HBM stub (rtl/mem/hbm.py): address map and analytic timing.
+"""Models of the HBM stub (rtl/mem/hbm.py): address map, error codes and analytic timing.
 
+* :class:`ErrKind`: the run-time error injection (``i_err_kind``); :class:`User`: the
+  router's per-burst verdict, carried to a channel on AxUSER (:data:`USER_BITS`).
 * :func:`route` / :func:`unroute`: global address <-> (channel, local address).
-* :func:`burst_verdict`: what the stub answers for a burst (OKAY, SLVERR, DECERR).
+* :func:`burst_verdict`: what the stub answers for a burst (:class:`models.axi.Resp`).
 * :func:`transfer_cycles`: analytic cycle count of a stream of read (or write) bursts
   through the stub (latency, bandwidth limit, outstanding limit), which the bench
   compares with the RTL.
@@ -10,15 +12,37 @@ numpy/stdlib only; reads the same :class:`models.config.HbmConfig` as the RTL.
 """
 from __future__ import annotations
 
+import enum
 import math
 
+from models.axi import Burst, Resp
 from models.config import HbmConfig
 
-__all__ = ["route", "unroute", "burst_verdict", "transfer_cycles", "peak_bytes_per_cycle",
-           "OKAY", "SLVERR", "DECERR", "ERR_OFF", "ERR_SLVERR", "ERR_POISON"]
+__all__ = ["ErrKind", "User", "ERR_KIND_BITS", "USER_BITS", "route", "unroute",
+           "burst_verdict", "transfer_cycles"]
 
-OKAY, SLVERR, DECERR = 0, 2, 3
-ERR_OFF, ERR_SLVERR, ERR_POISON = 0, 1, 2
+
+class ErrKind(enum.IntEnum):
+    """``i_err_kind``: error injection on bursts touching ``[i_err_base, i_err_limit)``."""
+
+    OFF = 0
+    SLVERR = 1          # reads and writes answer SLVERR; writes do not land
+    POISON = 2          # reads answer SLVERR with every data bit inverted; writes proceed
+
+
+class User(enum.IntEnum):
+    """The router's verdict on a burst, on the channel's AxUSER. An injected
+    :class:`ErrKind` passes through unchanged, so the shared codes are equal."""
+
+    OK = 0
+    SLVERR = ErrKind.SLVERR     # the channel answers SLVERR, a write does not land
+    POISON = ErrKind.POISON     # SLVERR, read data inverted, a write lands
+    DECERR = 3                  # the channel answers DECERR, a write does not land
+
+
+ERR_KIND_BITS = 2
+USER_BITS = 2
+assert max(ErrKind) < 1 << ERR_KIND_BITS and max(User) < 1 << USER_BITS
 
 
 def route(cfg: HbmConfig, addr: int) -> tuple[int, int]:
@@ -34,24 +58,20 @@ def unroute(cfg: HbmConfig, channel: int, local: int) -> int:
     return ((local // g) * n + channel) * g + local % g
 
 
-def burst_verdict(cfg: HbmConfig, addr: int, beats: int, size: int, burst: int = 1,
-                  err_kind: int = ERR_OFF, err_base: int = 0, err_limit: int = 0) -> int:
+def burst_verdict(cfg: HbmConfig, addr: int, beats: int, size: int, burst: int = Burst.INCR,
+                  err_kind: int = ErrKind.OFF, err_base: int = 0, err_limit: int = 0) -> Resp:
     """AXI response code the stub gives a burst (same rules, same priority as the RTL)."""
     start = addr & ~((1 << size) - 1)
-    span = (1 << size) if burst == 0 else beats << size
+    span = (1 << size) if burst == Burst.FIXED else beats << size
     end = start + span - 1
     g = cfg.interleave_bytes
     if start // g != end // g or end >= cfg.total_bytes:
-        return DECERR
-    if burst > 1 or (1 << size) > cfg.data_bytes:
-        return SLVERR
-    if err_kind != ERR_OFF and start < err_limit and end >= err_base:
-        return SLVERR
-    return OKAY
-
-
-def peak_bytes_per_cycle(cfg: HbmConfig) -> float:
-    return float(cfg.peak_bytes_per_cycle)
+        return Resp.DECERR
+    if burst > Burst.INCR or (1 << size) > cfg.data_bytes:
+        return Resp.SLVERR
+    if err_kind != ErrKind.OFF and start < err_limit and end >= err_base:
+        return Resp.SLVERR
+    return Resp.OKAY
 
 
 def transfer_cycles(cfg: HbmConfig, bursts: list[int], *, outstanding: int,

@@ -38,6 +38,24 @@ imm2        32     VECTOR: binary32 output scale (REQUANT: shift, int32, -31..30
 
 Illegal commands (:func:`check`) are never executed: the core reports the
 :class:`ErrCode` and discards commands until the error is cleared (docs/tensor_core.md).
+
+Memory image (what a command processor fetches; :data:`IMAGE`, :meth:`TensorCmd.to_bytes`):
+:data:`IMAGE_BYTES` = 32 bytes = 8 little-endian 32-bit words (an 8-byte multiple);
+a field never straddles two words; reserved bits are written 0 and ignored.
+
+====== =====================================================================
+offset word contents (bit offset: field)
+====== =====================================================================
+0x00   0: unit, 4: op, 8: out_fmt, 16: accumulate, 17: fp8, 18: fmt_a,
+       19: fmt_w, 20: in_int, 21: bias, 22: dst_act, 23: causal, 24: pad
+0x04   0: src, 16: src2
+0x08   0: dst, 16: count
+0x0C   0: state, 16: q_base
+0x10   0: k_base, 16: kv_len
+0x14   0: imm
+0x18   0: imm2
+0x1C   reserved
+====== =====================================================================
 """
 from __future__ import annotations
 
@@ -45,7 +63,10 @@ import enum
 import struct
 from dataclasses import dataclass, fields
 
-__all__ = ["Unit", "VecOp", "OutFmt", "ErrCode", "TensorCmd", "FIELD_BITS", "check",
+from models.memimage import MemoryImage
+
+__all__ = ["Unit", "VecOp", "OutFmt", "ErrCode", "TensorCmd", "FIELD_BITS", "IMAGE",
+           "IMAGE_BYTES", "check",
            "f32_bits", "bits_f32", "VECTOR_READS_SRC", "VECTOR_READS_SRC2",
            "VECTOR_WRITES", "VECTOR_USES_STATE"]
 
@@ -103,6 +124,18 @@ FIELD_BITS: dict[str, int] = {
     "dst_act": 1, "out_fmt": 3, "causal": 1, "pad": 1, "q_base": 16, "k_base": 16,
     "kv_len": 16, "imm": 32, "imm2": 32,
 }
+
+IMAGE_BYTES = 32
+IMAGE = MemoryImage("tensor_cmd", IMAGE_BYTES, [
+    ("unit", 0x00, 0, 1), ("op", 0x00, 4, 4), ("out_fmt", 0x00, 8, 3),
+    ("accumulate", 0x00, 16, 1), ("fp8", 0x00, 17, 1), ("fmt_a", 0x00, 18, 1),
+    ("fmt_w", 0x00, 19, 1), ("in_int", 0x00, 20, 1), ("bias", 0x00, 21, 1),
+    ("dst_act", 0x00, 22, 1), ("causal", 0x00, 23, 1), ("pad", 0x00, 24, 1),
+    ("src", 0x04, 0, 16), ("src2", 0x04, 16, 16), ("dst", 0x08, 0, 16),
+    ("count", 0x08, 16, 16), ("state", 0x0C, 0, 16), ("q_base", 0x0C, 16, 16),
+    ("k_base", 0x10, 0, 16), ("kv_len", 0x10, 16, 16),
+    ("imm", 0x14, 0, 32), ("imm2", 0x18, 0, 32),
+], FIELD_BITS)
 
 #: Vector ops that read the ``src`` rows / the ``src2`` rows / write ``dst`` / use state.
 VECTOR_READS_SRC = frozenset(VecOp) - {VecOp.STATE_INIT}
@@ -164,6 +197,15 @@ class TensorCmd:
     def as_dict(self) -> dict[str, int]:
         """Field name -> int, for packing with ``tb.common.packing``."""
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+
+    def to_bytes(self) -> bytes:
+        """The :data:`IMAGE_BYTES`-byte memory image (:data:`IMAGE`)."""
+        return IMAGE.pack(self.as_dict())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TensorCmd":
+        """Inverse of :meth:`to_bytes` (reserved bits ignored)."""
+        return cls(**IMAGE.unpack(data))
 
     @classmethod
     def matmul(cls, *, src: int, w: int, dst: int, m: int, accumulate: bool = False,

@@ -26,3 +26,21 @@ def tensor_cmd_layout() -> data.StructLayout:
     decides what a given core accepts.
     """
     return data.StructLayout({name: FIELD_BITS[name] for name in TensorCmd.__dataclass_fields__})
+
+
+# --- DMA (models/dma.py): the command processor and the DMA engine share these --------
+__all__ += ["dma_desc_layout", "dma_done_layout"]
+
+
+def dma_desc_layout() -> data.StructLayout:
+    """One :class:`models.dma.Descriptor`, fields LSB first in the order of
+    :data:`models.dma.FIELD_BITS` (the same for every configuration)."""
+    from models import dma
+    return data.StructLayout(dma.FIELD_BITS)
+
+
+def dma_done_layout() -> data.StructLayout:
+    """One DMA completion: the descriptor's ``tag`` and a :class:`models.dma.DmaError`
+    (:data:`models.dma.DONE_BITS`)."""
+    from models import dma
+    return data.StructLayout(dma.DONE_BITS)

@@ -2,22 +2,25 @@
 from __future__ import annotations
 
 from amaranth import Module
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from models.config import ConfigError, JalapenoConfig
-from rtl.dma.engine import DmaEngine, burst_chunk, desc_layout, done_layout
-from rtl.mem.axi import AxiView, connect_axi
+from models.dma import burst_chunk
+from rtl.dma.engine import DmaEngine
 from rtl.mem.hbm import HbmStub
 
 __all__ = ["DmaHbm"]
 
 
 class DmaHbm(wiring.Component):
-    """:class:`DmaEngine` whose AXI master drives :class:`HbmStub` directly.
+    """:class:`DmaEngine` whose AXI manager port drives :class:`HbmStub` directly.
 
-    Members: the engine's descriptor/completion streams, window and SRAM port, and the
-    stub's error-injection, backdoor and performance-counter ports (same names).
+    Members
+    -------
+    Every member of the engine except ``m_axi`` (descriptor and completion streams,
+    window, SRAM ports, busy) and every member of the stub except ``s_axi`` (error
+    injection, backdoor, performance counters), with the same names and shapes: the
+    signature is built from theirs.
 
     Raises
     ------
@@ -34,39 +37,31 @@ class DmaHbm(wiring.Component):
             raise ConfigError(f"DmaConfig.max_burst_beats * hbm.data_bytes = "
                               f"{burst_chunk(dcfg, W)} exceeds hbm.interleave_bytes "
                               f"{h.interleave_bytes}")
-        self.sram_words = dcfg.sram_bytes // W
-        super().__init__({
-            "i_desc": In(stream.Signature(desc_layout())),
-            "o_done": Out(stream.Signature(done_layout())),
-            "i_win_base": In(32), "i_win_limit": In(32),
-            "o_sram_addr": Out(range(self.sram_words)), "o_sram_we": Out(1),
-            "o_sram_wstrb": Out(W), "o_sram_wdata": Out(8 * W),
-            "o_sram_re": Out(1), "i_sram_rdata": In(8 * W), "o_busy": Out(1),
-            "i_err_kind": In(2), "i_err_base": In(32), "i_err_limit": In(32),
-            "i_bd_addr": In(32), "i_bd_wdata": In(8 * W), "i_bd_we": In(1),
-            "o_bd_rdata": Out(8 * W),
-            "o_perf_rd_bytes": Out(32), "o_perf_wr_bytes": Out(32), "o_perf_busy": Out(32),
-            "o_perf_stall": Out(32),
-        })
+        self._dma = DmaEngine(dcfg, data_bytes=W, id_bits=h.id_bits)
+        self._hbm = HbmStub(h)
+        outer = {**self._dma.signature.members, **self._hbm.signature.members}
+        del outer["m_axi"], outer["s_axi"]
+        super().__init__(outer)
 
     def elaborate(self, platform):
         m = Module()
-        h = self.cfg.hbm
-        m.submodules.dma = dma = DmaEngine(self.cfg.dma, data_bytes=h.data_bytes,
-                                           id_bits=h.id_bits)
-        m.submodules.hbm = hbm = HbmStub(h)
-        connect_axi(m, AxiView(dma, "m_axi"), AxiView(hbm, "s_axi"))
+        m.submodules.dma = dma = self._dma
+        m.submodules.hbm = hbm = self._hbm
+        wiring.connect(m, dma.m_axi, hbm.s_axi)
         wiring.connect(m, wiring.flipped(self.i_desc), dma.i_desc)
         wiring.connect(m, dma.o_done, wiring.flipped(self.o_done))
-        for name in ("i_win_base", "i_win_limit", "i_sram_rdata"):
-            m.d.comb += getattr(dma, name).eq(getattr(self, name))
-        for name in ("o_sram_addr", "o_sram_we", "o_sram_wstrb", "o_sram_wdata", "o_sram_re",
-                     "o_busy"):
-            m.d.comb += getattr(self, name).eq(getattr(dma, name))
-        for name in ("i_err_kind", "i_err_base", "i_err_limit", "i_bd_addr", "i_bd_wdata",
-                     "i_bd_we"):
-            m.d.comb += getattr(hbm, name).eq(getattr(self, name))
-        for name in ("o_bd_rdata", "o_perf_rd_bytes", "o_perf_wr_bytes", "o_perf_busy",
-                     "o_perf_stall"):
-            m.d.comb += getattr(self, name).eq(getattr(hbm, name))
+        wiring.connect(m, wiring.flipped(self.m_sram_rd), dma.m_sram_rd)
+        wiring.connect(m, wiring.flipped(self.m_sram_wr), dma.m_sram_wr)
+        # single signals (no interface to connect)
+        m.d.comb += [
+            dma.i_win_base.eq(self.i_win_base), dma.i_win_limit.eq(self.i_win_limit),
+            self.o_busy.eq(dma.o_busy),
+            hbm.i_err_kind.eq(self.i_err_kind), hbm.i_err_base.eq(self.i_err_base),
+            hbm.i_err_limit.eq(self.i_err_limit),
+            hbm.i_bd_addr.eq(self.i_bd_addr), hbm.i_bd_wdata.eq(self.i_bd_wdata),
+            hbm.i_bd_we.eq(self.i_bd_we), self.o_bd_rdata.eq(hbm.o_bd_rdata),
+            self.o_perf_rd_bytes.eq(hbm.o_perf_rd_bytes),
+            self.o_perf_wr_bytes.eq(hbm.o_perf_wr_bytes),
+            self.o_perf_busy.eq(hbm.o_perf_busy), self.o_perf_stall.eq(hbm.o_perf_stall),
+        ]
         return m

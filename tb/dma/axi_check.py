@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections import deque
 
 from models import dma as model
+from models.axi import BOUNDARY_BYTES, Burst
+from models.dma import DmaDir
 from tb.common.stream import signal_int
 
 __all__ = ["AxiProtocolChecker"]
 
 
 class AxiProtocolChecker:
-    def __init__(self, dut, prefix: str, W: int, max_burst: int):
-        g = lambda n: getattr(dut, f"{prefix}_{n}")   # noqa: E731
+    """Parameters: ``dut``; ``port``, the engine's AXI member (Verilog ports
+    ``<port>__awvalid`` ...); ``W`` data bytes; ``max_burst`` beats."""
+
+    def __init__(self, dut, port: str, W: int, max_burst: int):
+        g = lambda n: getattr(dut, f"{port}__{n}")   # noqa: E731
         self.rst = dut.rst
         self.s = {n: g(n) for n in (
             "awvalid", "awready", "awaddr", "awlen", "awsize", "awburst", "awid",
@@ -33,16 +38,14 @@ class AxiProtocolChecker:
         self.r_left: deque = deque()         # beats per accepted AR
         self.b_left = 0
         self._hold = {}
-        self.bursts = 0
-        self.crossings_avoided = 0
 
     def expect(self, d, cfg, win):
         """Queue the bursts of descriptor ``d`` (None: the engine must issue nothing)."""
         if d is None:
             return
         for b in model.plan_bursts(cfg, self.W, d):
-            self.ax_plan.append((d.dir == model.STORE, b.addr, b.beats, win))
-            if d.dir == model.STORE:
+            self.ax_plan.append((d.dir == DmaDir.STORE, b.addr, b.beats, win))
+            if d.dir == DmaDir.STORE:
                 for i, s in enumerate(b.strobes):
                     self.w_plan.append((s, int(i == b.beats - 1)))
 
@@ -73,10 +76,10 @@ class AxiProtocolChecker:
         beats = signal_int(self.s[p + "len"]) + 1
         size, burst = signal_int(self.s[p + "size"]), signal_int(self.s[p + "burst"])
         W = self.W
-        if 1 << size != W or burst != 1:
+        if 1 << size != W or burst != Burst.INCR:
             self._err(cycle, f"{p}: size {size} burst {burst} (expected full-width INCR)")
         first_word = addr // W
-        if (first_word + beats - 1) * W // 4096 != addr // 4096:
+        if (first_word + beats - 1) * W // BOUNDARY_BYTES != addr // BOUNDARY_BYTES:
             self._err(cycle, f"{p}: burst {addr:#x} x {beats} beats crosses 4 KiB")
         if beats > self.max_burst:
             self._err(cycle, f"{p}: {beats} beats > max {self.max_burst}")
@@ -89,9 +92,6 @@ class AxiProtocolChecker:
                       f"{'aw' if is_w else 'ar'} {eaddr:#x} x {ebeats}")
         if addr < wb or (first_word + beats) * W > -(-wl // W) * W:
             self._err(cycle, f"{p}: burst {addr:#x} x {beats} outside window [{wb:#x}, {wl:#x})")
-        if addr // 4096 != (addr + beats * W) // 4096:
-            self.crossings_avoided += 1
-        self.bursts += 1
         return beats
 
     def drive(self, cycle):

@@ -22,6 +22,7 @@ import time
 import cocotb
 
 from models import dma as model
+from models.dma import DmaDir, DmaError
 from models.hbm import route, unroute
 from tb.dma.tb import DmaTB
 
@@ -40,7 +41,7 @@ def _expected_hbm(h, pre: bytes, size: int) -> bytes:
 def _stream(row, rows, ystride, n, tag0):
     """``n`` equal loads: sources one source extent apart, destinations packed."""
     ext = ystride * (rows - 1) + row if rows > 1 else row
-    return [model.Descriptor(model.LOAD, i * ext, i * row * rows, row, rows, 1,
+    return [model.Descriptor(DmaDir.LOAD, i * ext, i * row * rows, row, rows, 1,
                              ystride if rows > 1 else 0, row if rows > 1 else 0,
                              tag=(tag0 + i) & 0xFF) for i in range(n)]
 
@@ -49,7 +50,7 @@ async def _measure(tb, hbm, descs):
     """Queue ``descs``, wait for all completions, check the data; cycles first..last."""
     n0, a0 = len(tb.done), len(tb.accepts.cycles)
     for d in descs:
-        tb.sb.expect({"tag": d.tag, "err": model.OK})
+        tb.sb.expect({"tag": d.tag, "err": DmaError.OK})
         tb.desc.send(d.to_payload())
     total = sum(d.total for d in descs)
     await tb.wait_until(lambda: len(tb.done) >= n0 + len(descs), timeout=50 * total + 10_000,
@@ -95,7 +96,7 @@ async def bench_dma(dut):
                "bytes_per_cycle": round(bpc, 3), "efficiency": round(bpc / peak, 4),
                "bursts": len(model.plan_bursts(tb.dcfg, W, one[0])), "channels": h.channels,
                "data_bytes": W, "outstanding": tb.dcfg.max_outstanding,
-               "descs_in_flight": model.DESCS_IN_FLIGHT, "checked": True,
+               "descs_in_flight": tb.dcfg.descs_in_flight, "checked": True,
                "sim": cocotb.SIM_NAME,
                "sim_cycles_per_s": round((tb.cycle - c0) / max(wall, 1e-9))}
         tb.log.info("bench %s", rec)

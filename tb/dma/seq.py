@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from models import dma as model
+from models.dma import DmaDir
 
 __all__ = ["random_descriptor", "same_lane"]
 
@@ -17,7 +18,7 @@ def random_descriptor(rng, W: int, hbm_size: int, sram_size: int, *, dims: int |
                       align: str | None = None) -> model.Descriptor:
     """A legal descriptor (same byte lane on both sides) that fits both memories."""
     dims = dims or rng.choice([1, 1, 2, 2, 3])
-    dir = rng.choice([model.LOAD, model.STORE]) if dir is None else dir
+    dir = rng.choice([DmaDir.LOAD, DmaDir.STORE]) if dir is None else dir
     row = rng.choice([1, 2, W - 1, W, W + 1, 2 * W, rng.randint(1, max_row), max_row])
     rows = 1 if dims == 1 else rng.randint(2, 5)
     planes = 1 if dims < 3 else rng.randint(2, 3)
@@ -39,6 +40,6 @@ def random_descriptor(rng, W: int, hbm_size: int, sram_size: int, *, dims: int |
     s = rng.randrange(0, (sram_size - s_ext) // W) * W + a % W
     if s + s_ext > sram_size:
         s -= W
-    if dir == model.LOAD:
+    if dir == DmaDir.LOAD:
         return model.Descriptor(dir, a, s, row, rows, planes, a_ys, s_ys, a_zs, s_zs, tag)
     return model.Descriptor(dir, s, a, row, rows, planes, s_ys, a_ys, s_zs, a_zs, tag)

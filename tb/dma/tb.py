@@ -1,9 +1,10 @@
 """Testbench for the DMA engine (``dma_engine`` with AxiRam, ``dma_hbm`` with the stub).
 
 Agents ticked by the ClockedTB loop: descriptor source, completion sink, the SRAM
-model (1-cycle read latency, byte strobes) and, on ``dma_engine``, an AXI protocol
-checker. The golden model :mod:`models.dma` predicts the completion code and every
-byte of both memories; :meth:`DmaTB.run` checks them (untouched bytes included).
+model behind ``m_sram_rd`` / ``m_sram_wr`` (1-cycle read latency, byte strobes) and, on
+``dma_engine``, an AXI protocol checker on ``m_axi``. The golden model :mod:`models.dma`
+predicts the completion code and every byte of both memories; :meth:`DmaTB.run` checks
+them (untouched bytes included).
 """
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ import logging
 from cocotbext.axi import AxiBus, AxiRam
 
 from models import dma as model
-from rtl.dma.engine import desc_layout, done_layout
+from models.dma import DmaDir, DmaError
+from rtl.formats import dma_desc_layout, dma_done_layout
 from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSink, StreamSource, signal_int
 from tb.dma.axi_check import AxiProtocolChecker
 from tb.hbm.tb import set_pause
 
-__all__ = ["DmaTB", "SramModel", "AcceptLog"]
+__all__ = ["DmaTB", "SramModel", "AcceptLog", "AXI_PREFIX"]
+
+#: cocotbext-axi prefix of the engine's ``m_axi`` port (Verilog ``m_axi__awaddr`` ...).
+AXI_PREFIX = "m_axi_"
+#: Codes of descriptors that pass the up-front checks (their bursts are issued).
+ISSUED = (DmaError.OK, DmaError.SLVERR, DmaError.DECERR)
 
 
 class AcceptLog:
@@ -37,32 +44,33 @@ class AcceptLog:
 
 
 class SramModel:
-    """On-chip SRAM behind the engine's SRAM port: a bytearray, strobed writes."""
+    """On-chip SRAM behind the engine's ``m_sram_rd`` / ``m_sram_wr`` ports (amaranth.lib
+    memory port signatures): a bytearray, read data one cycle after ``en``, byte-strobed
+    writes (``m_sram_wr__en`` has a bit per byte)."""
 
     def __init__(self, dut, size: int, W: int):
         self.dut, self.W = dut, W
         self.mem = bytearray(size)
-        self.nwords = size // W
         self._rd = None
-        self.writes = 0
-        self.enabled = True
-        dut.i_sram_rdata.value = 0
-        self._s = [dut.o_sram_we, dut.o_sram_re, dut.o_sram_addr]
+        self._rdata = dut.m_sram_rd__data
+        self._rdata.value = 0
+        self._s = [dut.m_sram_rd__en, dut.m_sram_rd__addr, dut.m_sram_wr__en,
+                   dut.m_sram_wr__addr]
+        self._wdata = dut.m_sram_wr__data
 
     def drive(self, cycle):
         if self._rd is not None:
             a = self._rd * self.W
-            self.dut.i_sram_rdata.value = int.from_bytes(self.mem[a:a + self.W], "little")
+            self._rdata.value = int.from_bytes(self.mem[a:a + self.W], "little")
             self._rd = None
 
     def sample(self, cycle):
-        we, re, addr = (signal_int(s) for s in self._s)
+        re, raddr, strb, addr = (signal_int(s) for s in self._s)
         if re:
-            self._rd = addr
-        if we and self.enabled:
+            self._rd = raddr
+        if strb:
             W = self.W
-            strb = signal_int(self.dut.o_sram_wstrb)
-            data = signal_int(self.dut.o_sram_wdata).to_bytes(W, "little")
+            data = signal_int(self._wdata).to_bytes(W, "little")
             a = addr * W
             if strb == (1 << W) - 1:
                 self.mem[a:a + W] = data
@@ -70,7 +78,6 @@ class SramModel:
                 for i in range(W):
                     if strb >> i & 1:
                         self.mem[a + i] = data[i]
-            self.writes += 1
 
 
 class DmaTB(ClockedTB):
@@ -83,9 +90,9 @@ class DmaTB(ClockedTB):
         self.system = hasattr(dut, "i_bd_we")
         self.sb = Scoreboard("dma completions", self.log)
         self.done = []
-        self.desc = self.add(StreamSource(dut, "i_desc", desc_layout()))
+        self.desc = self.add(StreamSource(dut, "i_desc", dma_desc_layout()))
         self.accepts = self.add(AcceptLog(self.desc))
-        self.sink = self.add(StreamSink(dut, "o_done", done_layout(), on_item=self._on_done))
+        self.sink = self.add(StreamSink(dut, "o_done", dma_done_layout(), on_item=self._on_done))
         self.sram = self.add(SramModel(dut, self.dcfg.sram_bytes, self.W))
         self.set_window(0, 0)
         if self.system:
@@ -98,9 +105,10 @@ class DmaTB(ClockedTB):
             self.check = None
         else:
             self.hbm_size = min(self.hcfg.total_bytes, 64 * 1024)
-            self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst,
+            # Amaranth names the ports m_axi__<signal>; cocotb-bus adds the second "_"
+            self.ram = AxiRam(AxiBus.from_prefix(dut, AXI_PREFIX), dut.clk, dut.rst,
                               size=self.hbm_size)
-            logging.getLogger(f"cocotb.{dut._name}.m_axi").setLevel(logging.WARNING)
+            logging.getLogger(f"cocotb.{dut._name}.{AXI_PREFIX}").setLevel(logging.WARNING)
             self.check = self.add(AxiProtocolChecker(dut, "m_axi", self.W,
                                                      self.dcfg.max_burst_beats))
         self.shadow = bytearray(self.hbm_size)     # HBM contents as last written/read back
@@ -151,7 +159,7 @@ class DmaTB(ClockedTB):
         """
         # on the HBM stub a LOAD is proven not to write HBM by its write counter, which
         # saves two backdoor passes over the whole memory per descriptor
-        skip_hbm = self.system and d.dir == model.LOAD
+        skip_hbm = self.system and d.dir == DmaDir.LOAD
         if skip_hbm:
             wr0 = signal_int(self.dut.o_perf_wr_bytes)
             hbm_before = bytes(self.shadow)
@@ -160,12 +168,12 @@ class DmaTB(ClockedTB):
         hbm = bytearray(hbm_before)
         sram = bytearray(self.sram.mem)
         code = model.check_descriptor(self.dcfg, self.W, d, *self.win)
-        if code == model.OK:
+        if code == DmaError.OK:
             model.apply(d, hbm, sram)
-        if expect_err is not None and code == model.OK:
+        if expect_err is not None and code == DmaError.OK:
             code = expect_err
         if self.check is not None:
-            self.check.expect(d if code in (model.OK, model.SLVERR, model.DECERR) else None,
+            self.check.expect(d if code in ISSUED else None,
                               self.dcfg, self.win)
         self.sb.expect({"tag": d.tag, "err": code}, f"descriptor {d}")
         n0 = len(self.done)
@@ -182,16 +190,16 @@ class DmaTB(ClockedTB):
         first = self.desc.last_fire
         cycles = self.done[n0][1] - first + 1
         got = self.done[n0][0]["err"]
-        if check_data and (got == model.OK or got not in (model.SLVERR, model.DECERR)):
+        if check_data and (got == DmaError.OK or got not in (DmaError.SLVERR, DmaError.DECERR)):
             after = hbm if skip_hbm else await self.hbm_read(0, self.hbm_size)
             self.shadow[:] = after
             self._compare("HBM", after, hbm, d)
             self._compare("SRAM", self.sram.mem, sram, d)
-        elif check_data and got in (model.SLVERR, model.DECERR):
+        elif check_data and got in (DmaError.SLVERR, DmaError.DECERR):
             # nothing outside the destination may change; the destination may be partial
             after = hbm_before if skip_hbm else await self.hbm_read(0, self.hbm_size)
             self.shadow[:] = after
-            dst_is_sram = d.dir == model.LOAD
+            dst_is_sram = d.dir == DmaDir.LOAD
             self._compare_outside("SRAM" if dst_is_sram else "HBM",
                                   self.sram.mem if dst_is_sram else after,
                                   sram if dst_is_sram else hbm_before, d)
@@ -218,15 +226,15 @@ class DmaTB(ClockedTB):
         exempt = {"HBM": set(), "SRAM": set()}
         for i, d in enumerate(descs):
             code = model.check_descriptor(self.dcfg, self.W, d, *self.win)
-            if code == model.OK:
+            if code == DmaError.OK:
                 model.apply(d, hbm, sram)
                 if i in errors:
                     code = errors[i]
                     for _s, t in model.rows(d):
-                        exempt["SRAM" if d.dir == model.LOAD else "HBM"].update(
+                        exempt["SRAM" if d.dir == DmaDir.LOAD else "HBM"].update(
                             range(t, t + d.row_bytes))
             if self.check is not None:
-                self.check.expect(d if code in (model.OK, model.SLVERR, model.DECERR) else None,
+                self.check.expect(d if code in ISSUED else None,
                                   self.dcfg, self.win)
             self.sb.expect({"tag": d.tag, "err": code}, f"batch #{i} {d}")
         n0, a0 = len(self.done), len(self.accepts.cycles)

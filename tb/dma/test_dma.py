@@ -8,7 +8,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from models import dma as model
-from models.dma import Descriptor
+from models.dma import Descriptor, DmaDir, DmaError
 from tb.common.clocked import trials
 from tb.dma.seq import random_descriptor
 from tb.dma.tb import DmaTB
@@ -23,7 +23,7 @@ async def _fill(tb):
 
 
 def _directed(W, hbm, sram):
-    L, S = model.LOAD, model.STORE
+    L, S = DmaDir.LOAD, DmaDir.STORE
     yield "1D aligned load", Descriptor(L, 0x100, 0x40, 8 * W, tag=1)
     yield "1D unaligned start+end load", Descriptor(L, 0x203, 0x83 % W + 4 * W, 5 * W + 3, tag=2)
     yield "1D single byte store", Descriptor(S, 0x11, 0x101 + (0x11 - 0x101) % W, 1, tag=3)
@@ -47,7 +47,7 @@ async def test_directed(dut):
         tb.set_stalls(stall, burst)
         for name, d in _directed(tb.W, tb.hbm_size, len(tb.sram.mem)):
             code, cycles = await tb.run(d)
-            assert code == model.OK, f"{name} [{mode}]: {model.ERROR_NAMES.get(code, code)}"
+            assert code == DmaError.OK, f"{name} [{mode}]: {model.code_name(code)}"
             tb.log.info("%-32s [%s]: %d cycles", name, mode, cycles)
     tb.finish()
 
@@ -64,7 +64,7 @@ async def test_random(dut):
         d = random_descriptor(rng, tb.W, tb.hbm_size, len(tb.sram.mem), tag=i & 0xFF,
                               align=rng.choice([None, None, "4k"]))
         code, cycles = await tb.run(d)
-        assert code == model.OK, f"random #{i} {d}: {model.ERROR_NAMES.get(code, code)}"
+        assert code == DmaError.OK, f"random #{i} {d}: {model.code_name(code)}"
     tb.finish()
 
 
@@ -99,30 +99,32 @@ async def test_bad_input(dut):
     await tb.reset()
     await _fill(tb)
     W = tb.W
-    L, S = model.LOAD, model.STORE
+    L, S = DmaDir.LOAD, DmaDir.STORE
     tb.set_window(0x400, 0x2000)
     cases = [
-        ("zero row_bytes", Descriptor(L, 0x400, 0, 0), model.BAD_LENGTH),
-        ("zero rows", Descriptor(L, 0x400, 0, 8, rows=0), model.BAD_LENGTH),
-        ("zero planes", Descriptor(S, 0, 0x400, 8, planes=0), model.BAD_LENGTH),
-        ("oversized", Descriptor(L, 0x400, 0, tb.dcfg.max_bytes + 1), model.BAD_LENGTH),
-        ("oversized 3D", Descriptor(L, 0x400, 0, 1 << 12, 1 << 10, 1 << 10, 0, 0), model.BAD_LENGTH),
-        ("misaligned src/dst", Descriptor(L, 0x401, 0x0, 16), model.MISALIGNED),
-        ("misaligned strides", Descriptor(L, 0x400, 0, 8, 2, 1, 0x100, 0x101), model.MISALIGNED),
-        ("below window", Descriptor(L, 0x3F0, 0x3F0 % W, 32), model.WINDOW),
-        ("above window", Descriptor(S, 0, 0x1FF0, 32), model.WINDOW),
-        ("2D last row out of window", Descriptor(L, 0x1000, 0, 16, 3, 1, 0x800, 16), model.WINDOW),
-        ("SRAM side out of range", Descriptor(L, 0x400, len(tb.sram.mem) - 8, 16), model.WINDOW),
-        ("row wraps 32-bit", Descriptor(S, 0, 0xFFFFFFF0, 0x20), model.WINDOW),
+        ("zero row_bytes", Descriptor(L, 0x400, 0, 0), DmaError.BAD_LENGTH),
+        ("zero rows", Descriptor(L, 0x400, 0, 8, rows=0), DmaError.BAD_LENGTH),
+        ("zero planes", Descriptor(S, 0, 0x400, 8, planes=0), DmaError.BAD_LENGTH),
+        ("oversized", Descriptor(L, 0x400, 0, tb.dcfg.max_bytes + 1), DmaError.BAD_LENGTH),
+        ("oversized 3D", Descriptor(L, 0x400, 0, 1 << 12, 1 << 10, 1 << 10, 0, 0),
+         DmaError.BAD_LENGTH),
+        ("misaligned src/dst", Descriptor(L, 0x401, 0x0, 16), DmaError.MISALIGNED),
+        ("misaligned strides", Descriptor(L, 0x400, 0, 8, 2, 1, 0x100, 0x101), DmaError.MISALIGNED),
+        ("below window", Descriptor(L, 0x3F0, 0x3F0 % W, 32), DmaError.WINDOW),
+        ("above window", Descriptor(S, 0, 0x1FF0, 32), DmaError.WINDOW),
+        ("2D last row out of window", Descriptor(L, 0x1000, 0, 16, 3, 1, 0x800, 16),
+         DmaError.WINDOW),
+        ("SRAM side out of range", Descriptor(L, 0x400, len(tb.sram.mem) - 8, 16), DmaError.WINDOW),
+        ("row wraps 32-bit", Descriptor(S, 0, 0xFFFFFFF0, 0x20), DmaError.WINDOW),
     ]
     for name, d, exp in cases:
         d.tag = exp
         code, _ = await tb.run(d)
-        assert code == exp, f"{name}: got {model.ERROR_NAMES.get(code, code)}, expected " \
-                            f"{model.ERROR_NAMES[exp]}"
-        tb.log.info("%-28s -> %s", name, model.ERROR_NAMES[code])
+        assert code == exp, f"{name}: got {model.code_name(code)}, expected " \
+                            f"{model.code_name(exp)}"
+        tb.log.info("%-28s -> %s", name, model.code_name(code))
     code, _ = await tb.run(Descriptor(L, 0x400, 0, 64, tag=77))   # still works
-    assert code == model.OK
+    assert code == DmaError.OK
     tb.finish()
 
 
@@ -133,7 +135,7 @@ async def test_reset_mid_transfer(dut):
     await tb.reset()
     await _fill(tb)
     W = tb.W
-    d = Descriptor(model.LOAD, 0, 0, min(len(tb.sram.mem), tb.hbm_size) // 2, tag=5)
+    d = Descriptor(DmaDir.LOAD, 0, 0, min(len(tb.sram.mem), tb.hbm_size) // 2, tag=5)
     tb.check.expect(d, tb.dcfg, tb.win)
     tb.desc.send(d.to_payload())
     await ClockCycles(dut.clk, 60)
@@ -146,10 +148,10 @@ async def test_reset_mid_transfer(dut):
     await ClockCycles(dut.clk, 10)
     assert not tb.done, "a completion came out of the aborted transfer"
     assert tb.dut.o_busy.value == 0, "engine busy after reset"
-    for i, dd in enumerate([Descriptor(model.LOAD, 0x100, 0x100, 6 * W + 3, tag=9),
-                            Descriptor(model.STORE, 0x40, 0x900, 3 * W, tag=10)]):
+    for i, dd in enumerate([Descriptor(DmaDir.LOAD, 0x100, 0x100, 6 * W + 3, tag=9),
+                            Descriptor(DmaDir.STORE, 0x40, 0x900, 3 * W, tag=10)]):
         code, _ = await tb.run(dd)
-        assert code == model.OK
+        assert code == DmaError.OK
     tb.finish()
 
 
@@ -163,7 +165,7 @@ async def test_selfcheck_catches_corruption(dut):
     corrupt = bytearray(before)
     corrupt[0x10] ^= 0x5A                   # outside the copy: the check must notice
     try:
-        await tb.run(Descriptor(model.LOAD, 0x200, 0x200, 64, tag=1), hbm_before=bytes(corrupt))
+        await tb.run(Descriptor(DmaDir.LOAD, 0x200, 0x200, 64, tag=1), hbm_before=bytes(corrupt))
     except AssertionError as e:
         tb.log.info("corruption reported as it must be: %s", str(e)[:100])
     else:

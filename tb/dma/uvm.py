@@ -43,16 +43,15 @@ from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_e
                    uvm_subscriber, uvm_test, uvm_tlm_analysis_fifo)
 
 from models import dma as model
-from models.dma import Descriptor
+from models.dma import Descriptor, DmaDir, DmaError
 from tb.common.clocked import trials
 from tb.dma.seq import random_descriptor
-from tb.dma.tb import DmaTB
+from tb.dma.tb import AXI_PREFIX, DmaTB
 
 STALLS = {"none": (0.0, 1), "random": (0.3, 1), "bursty": (0.2, 6)}
 HEAVY_STALL = (0.5, 6)
-FAULT_CODES = {"slverr": model.SLVERR, "decerr": model.DECERR}
-CODE_NAMES = [model.ERROR_NAMES[c] for c in sorted(model.ERROR_NAMES)]
-DIRS = {model.LOAD: "LOAD", model.STORE: "STORE"}
+FAULT_CODES = {"slverr": DmaError.SLVERR, "decerr": DmaError.DECERR}
+CODE_NAMES = [e.name for e in DmaError]
 
 
 # --- classification shared by the coverage model and the steering of the random sequence --
@@ -122,7 +121,7 @@ class DmaDescItem(uvm_sequence_item):
 
     def predict(self, cfg, W) -> int:
         code = model.check_descriptor(cfg, W, self.desc, *self.win)
-        if code == model.OK and self.fault:
+        if code == DmaError.OK and self.fault:
             code = FAULT_CODES[self.fault]
         return code
 
@@ -137,7 +136,7 @@ class DirectedSeq(uvm_sequence):
     async def body(self):
         tb = ConfigDB().get(None, "", "TB")
         W, H, S = tb.W, tb.hbm_size, len(tb.sram.mem)
-        L, ST = model.LOAD, model.STORE
+        L, ST = DmaDir.LOAD, DmaDir.STORE
         lane = lambda a, lo: lo + (a - lo) % W      # noqa: E731  (same byte lane as a)
         cases = [
             ("OK 1D aligned load", Descriptor(L, 0x100, 0x40, 8 * W), {}),
@@ -247,7 +246,7 @@ class DmaDriver(uvm_driver):
         self.tb = ConfigDB().get(self, "", "TB")
         self.faults = _FaultInjector(self.tb.ram)
         # the injected failures make AxiRam warn on every failing beat
-        logging.getLogger(f"cocotb.{self.tb.dut._name}.m_axi").setLevel(logging.ERROR)
+        logging.getLogger(f"cocotb.{self.tb.dut._name}.{AXI_PREFIX}").setLevel(logging.ERROR)
 
     def stalls(self, item):
         return STALLS[item.stall]
@@ -261,12 +260,12 @@ class DmaDriver(uvm_driver):
             tb.set_window(*(item.window or (0, tb.hbm_size)))
             item.win = tb.win
             item.code = item.predict(tb.dcfg, tb.W)
-            if item.code in (model.SLVERR, model.DECERR):
+            if item.code in (DmaError.SLVERR, DmaError.DECERR):
                 plan = model.plan_bursts(tb.dcfg, tb.W, d)
                 b = plan[item.fault_at % len(plan)]
                 lo = b.addr // tb.W * tb.W
                 self.faults.arm(lo, lo + b.beats * tb.W, item.fault == "decerr")
-            accepted = item.code in (model.OK, model.SLVERR, model.DECERR)
+            accepted = item.code in (DmaError.OK, DmaError.SLVERR, DmaError.DECERR)
             tb.check.expect(d if accepted else None, tb.dcfg, tb.win)
             item.hbm_before = await tb.hbm_read(0, tb.hbm_size)
             item.sram_before = bytes(tb.sram.mem)
@@ -276,7 +275,7 @@ class DmaDriver(uvm_driver):
             await tb.wait_until(lambda: tb.sink.received > n0, timeout=self.timeout,
                                 what=f"completion of {item}")
             self.faults.disarm()
-            if item.code in (model.SLVERR, model.DECERR):
+            if item.code in (DmaError.SLVERR, DmaError.DECERR):
                 # after an error response the engine issues no further burst: drop the rest
                 # of the plan (every issued burst has drained before the completion)
                 tb.check.ax_plan.clear()
@@ -298,7 +297,7 @@ class DmaCompletion:
         self.tag, self.err, self.cycle, self.hbm, self.sram = tag, err, cycle, hbm, sram
 
     def __str__(self):
-        return f"completion tag {self.tag} {model.ERROR_NAMES.get(self.err, self.err)}"
+        return f"completion tag {self.tag} {model.code_name(self.err)}"
 
 
 class CompletionMonitor(uvm_component):
@@ -346,19 +345,19 @@ class DmaScoreboard(uvm_component):
         d = item.desc
         code = item.predict(tb.dcfg, tb.W)     # recomputed from the model, not the driver
         if (got.tag, got.err) != (d.tag, code):
-            self.errors.append(f"{item}: got tag {got.tag} {model.ERROR_NAMES.get(got.err)}, "
-                               f"expected tag {d.tag} {model.ERROR_NAMES[code]}")
+            self.errors.append(f"{item}: got tag {got.tag} {model.code_name(got.err)}, "
+                               f"expected tag {d.tag} {model.code_name(code)}")
             return
         self.codes[code] = self.codes.get(code, 0) + 1
         hbm, sram = bytearray(item.hbm_before), bytearray(item.sram_before)
         try:
-            if code == model.OK:
+            if code == DmaError.OK:
                 model.apply(d, hbm, sram)
                 tb._compare("HBM", got.hbm, hbm, d)
                 tb._compare("SRAM", got.sram, sram, d)
-            elif code in (model.SLVERR, model.DECERR):
+            elif code in (DmaError.SLVERR, DmaError.DECERR):
                 # the destination may be partial; nothing else may change
-                load = d.dir == model.LOAD
+                load = d.dir == DmaDir.LOAD
                 tb._compare_outside("SRAM" if load else "HBM", got.sram if load else got.hbm,
                                     sram if load else hbm, d)
                 tb._compare("HBM" if load else "SRAM", got.hbm if load else got.sram,
@@ -386,7 +385,7 @@ class DmaScoreboard(uvm_component):
         assert not self.errors, f"{len(self.errors)} scoreboard errors (seed {tb.seed})"
         assert self.checked, "scoreboard checked no descriptor"
         self.logger.info(f"{self.checked} descriptors matched models.dma: " + ", ".join(
-            f"{model.ERROR_NAMES[c]} {n}" for c, n in sorted(self.codes.items())))
+            f"{model.code_name(c)} {n}" for c, n in sorted(self.codes.items())))
 
 
 class DmaCoverage(uvm_subscriber):
@@ -412,7 +411,7 @@ class DmaCoverage(uvm_subscriber):
     def build_phase(self):
         # one covergroup per test: both tests run in the same simulator process
         self.tag = tag = f"{type(self.get_parent().get_parent()).__name__}.dma"
-        ok = (model.OK, model.SLVERR, model.DECERR)
+        ok = (DmaError.OK, DmaError.SLVERR, DmaError.DECERR)
         xf = {
             "size": lambda it: size_class(it.desc, self.W, self.cfg),
             "dims": lambda it: dims_class(it.desc),
@@ -422,8 +421,8 @@ class DmaCoverage(uvm_subscriber):
             # only for accepted descriptors (a rejected one may have 2^20 rows)
             "cross_4k": lambda it: (("yes" if crosses_4k(it.desc) else "no")
                                     if it.code in ok else None),
-            "dir": lambda it: DIRS[it.desc.dir],
-            "code": lambda it: model.ERROR_NAMES[it.code],
+            "dir": lambda it: DmaDir(it.desc.dir).name,
+            "code": lambda it: model.code_name(it.code),
         }
         points = [CoverPoint(f"{tag}.{name}", xf=xf[name], bins=bins)
                   for name, bins in self.POINTS.items()]
@@ -462,7 +461,7 @@ class DmaCoverage(uvm_subscriber):
         dc = [b for b in dc if b[1] in ("OK", "SLVERR", "DECERR")]
         if dc:
             d, c = rng.choice(dc)
-            t["dir"] = model.LOAD if d == "LOAD" else model.STORE
+            t["dir"] = DmaDir.LOAD if d == "LOAD" else DmaDir.STORE
             t["fault"] = {"SLVERR": "slverr", "DECERR": "decerr"}.get(c)
         elif rng.random() < 0.1:
             t["fault"] = rng.choice(list(FAULT_CODES))

@@ -3,6 +3,8 @@
 The mirror is a plain bytearray of the whole global space that every write updates
 (only when the response says OKAY, except poison which writes normally); reads are
 checked against it, and backdoor readback proves what AXI wrote and what it did not.
+Every AXI call goes through :meth:`HbmTB.axi_call`, bounded in cycles (a stub that never
+answers fails the test with the name of the access).
 """
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ from cocotb.triggers import FallingEdge
 from cocotbext.axi import AxiBus, AxiMaster
 
 from models.hbm import route
-from tb.common.clocked import ClockedTB
+from tb.common.clocked import ClockedTB, bounded
 from tb.common.stream import signal_int
 
-__all__ = ["HbmTB", "AxiHandshakeLog", "pause_gen", "set_pause", "set_master_stalls"]
+__all__ = ["HbmTB", "AxiHandshakeLog", "pause_gen", "set_pause", "set_master_stalls",
+           "AXI_PREFIX"]
+
+#: cocotbext-axi prefix of the stub's ``s_axi`` port: Amaranth names the Verilog ports
+#: ``s_axi__awaddr`` ..., cocotb-bus joins prefix and signal with one more ``_``.
+AXI_PREFIX = "s_axi_"
 
 
 def pause_gen(rng, stall: float, burst: int = 1):
@@ -46,10 +53,11 @@ def set_master_stalls(master, rng, stall: float, burst: int = 1):
 
 
 class AxiHandshakeLog:
-    """Agent: cycle of every AR/AW handshake and R/B beat on port ``prefix``."""
+    """Agent: cycle of every AR/AW handshake and R/B beat on AXI member ``port``
+    (Verilog ports ``<port>__arvalid`` ...)."""
 
-    def __init__(self, dut, prefix: str):
-        g = lambda n: getattr(dut, f"{prefix}_{n}")   # noqa: E731
+    def __init__(self, dut, port: str):
+        g = lambda n: getattr(dut, f"{port}__{n}")   # noqa: E731
         self.sig = {n: g(n) for n in ("arvalid", "arready", "rvalid", "rready", "rlast",
                                       "awvalid", "awready", "bvalid", "bready")}
         self.ar, self.r, self.aw, self.b = [], [], [], []
@@ -77,13 +85,26 @@ class HbmTB(ClockedTB):
         for n in ("i_err_kind", "i_err_base", "i_err_limit", "i_bd_we", "i_bd_addr",
                   "i_bd_wdata"):
             getattr(dut, n).value = 0
-        self.axi = AxiMaster(AxiBus.from_prefix(dut, "s_axi"), dut.clk, dut.rst)
-        logging.getLogger(f"cocotb.{dut._name}.s_axi").setLevel(logging.WARNING)
+        self.axi = AxiMaster(AxiBus.from_prefix(dut, AXI_PREFIX), dut.clk, dut.rst)
+        logging.getLogger(f"cocotb.{dut._name}.{AXI_PREFIX}").setLevel(logging.WARNING)
         self.log_hs = self.add(AxiHandshakeLog(dut, "s_axi"))
         self.mirror = bytearray(self.hcfg.total_bytes)
 
     def set_stalls(self, stall: float, burst: int = 1):
         set_master_stalls(self.axi, self.rng, stall, burst)
+
+    def axi_cycles(self, nbytes: int, bursts: int = 1) -> int:
+        """Generous cycle bound for ``bursts`` AXI bursts moving ``nbytes`` in total, one
+        after the other: latency, row misses, bandwidth and heavy stalls included."""
+        h = self.hcfg
+        per_burst = max(h.read_latency, h.write_latency) + h.row_miss_cycles + 10
+        beats = -(-nbytes // h.bytes_per_cycle) + bursts
+        return 10 * (bursts * per_burst + beats) + 1000
+
+    async def axi_call(self, call, *, nbytes: int, what: str, bursts: int = 1):
+        """Await a cocotbext-axi coroutine ``call`` (e.g. ``self.axi.read(...)``) for at
+        most :meth:`axi_cycles` cycles; a timeout fails naming ``what``."""
+        return await bounded(call, cycles=self.axi_cycles(nbytes, bursts), what=what)
 
     def inject(self, kind: int, base: int = 0, limit: int = 0):
         self.dut.i_err_kind.value = kind
@@ -130,7 +151,8 @@ class HbmTB(ClockedTB):
         resps = []
         off = 0
         for a, k in self.pieces(addr, len(data)):
-            r = await self.axi.write(a, data[off:off + k], **kw)
+            r = await self.axi_call(self.axi.write(a, data[off:off + k], **kw), nbytes=k,
+                                    what=f"AXI write response of {a:#x}+{k}")
             resps.append(int(r.resp))
             off += k
         return resps
@@ -138,7 +160,8 @@ class HbmTB(ClockedTB):
     async def read(self, addr: int, n: int, **kw) -> tuple[bytes, list[int]]:
         out, resps = bytearray(), []
         for a, k in self.pieces(addr, n):
-            r = await self.axi.read(a, k, **kw)
+            r = await self.axi_call(self.axi.read(a, k, **kw), nbytes=k,
+                                    what=f"AXI read data of {a:#x}+{k}")
             out += r.data
             resps.append(int(r.resp))
         return bytes(out), resps

@@ -1,13 +1,18 @@
-"""cocotb tests of the HBM stub (run by tests/sim/test_hbm_sim.py), AxiMaster-driven."""
+"""cocotb tests of the HBM stub (run by tests/sim/test_hbm_sim.py), AxiMaster-driven.
+
+Every AXI access is bounded in cycles (``HbmTB.read``/``write``/``axi_call``): a stub
+that stops answering fails the test naming the access, it never hangs it.
+"""
 import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from models.hbm import ERR_POISON, ERR_SLVERR, burst_verdict
+from models.axi import Resp
+from models.hbm import ErrKind, burst_verdict
 from tb.common.clocked import trials
 from tb.common.stream import signal_int
 from tb.hbm.tb import HbmTB
 
-OKAY, SLVERR, DECERR = 0, 2, 3
+OKAY, SLVERR, DECERR = Resp.OKAY, Resp.SLVERR, Resp.DECERR
 
 
 def _rand_bytes(rng, n):
@@ -77,8 +82,11 @@ async def test_concurrent_outstanding(dut):
     reads = [(rng.randrange(0, 8192 // n) * n, n) for n in sizes]
     tasks = [cocotb.start_soon(tb.axi.read(a, n, arid=i % (1 << h.id_bits)))
              for i, (a, n) in enumerate(reads)]
+    # all in flight at once: each may wait for every burst queued before it
+    total = sum(n for _, n in reads)
     for (a, n), t in zip(reads, tasks):
-        r = await t
+        r = await tb.axi_call(t, nbytes=total, bursts=n_ops,
+                              what=f"concurrent AXI read {a:#x}+{n}")
         assert int(r.resp) == OKAY and bytes(r.data) == bytes(tb.mirror[a:a + n]), \
             f"read {a:#x}+{n}: resp {r.resp}"
     assert len(tb.log_hs.ar) >= n_ops
@@ -98,7 +106,8 @@ async def test_latency_and_rows(dut):
     for addr in (0, 64, 4 * h.row_bytes * h.banks):      # miss, hit, miss (new row)
         tb.log_hs.ar.clear()
         tb.log_hs.r.clear()
-        await tb.axi.read(addr, 8 * W)
+        await tb.axi_call(tb.axi.read(addr, 8 * W), nbytes=8 * W,
+                          what=f"AXI read {addr:#x}+{8 * W}")
         r0 = tb.log_hs.r[0][0]
         lens.append(r0 - tb.log_hs.ar[0])
         cyc = [c for c, _ in tb.log_hs.r]
@@ -119,21 +128,24 @@ async def test_errors(dut):
     h, W, rng = tb.hcfg, tb.W, tb.rng
     await tb.bd_write(0, _rand_bytes(rng, 4096))
     # past the end of the backed space
-    r = await tb.axi.read(h.total_bytes, W)
+    r = await tb.axi_call(tb.axi.read(h.total_bytes, W), nbytes=W,
+                          what="DECERR read past the end")
     assert int(r.resp) == DECERR
-    w = await tb.axi.write(h.total_bytes + 8 * W, bytes(W))
+    w = await tb.axi_call(tb.axi.write(h.total_bytes + 8 * W, bytes(W)), nbytes=W,
+                          what="DECERR write past the end")
     assert int(w.resp) == DECERR
     # SLVERR range: reads and writes get SLVERR, writes do not land
     base, limit = 1280, 1280 + 4 * W        # inside one interleave granule
-    tb.inject(ERR_SLVERR, base, limit)
+    tb.inject(ErrKind.SLVERR, base, limit)
     got, resps = await tb.read(base - W, 2 * W)
     assert resps == [SLVERR], resps
-    assert burst_verdict(h, base - W, 2, (W - 1).bit_length(), 1, ERR_SLVERR, base, limit) == SLVERR
+    size = (W - 1).bit_length()
+    assert burst_verdict(h, base - W, 2, size, 1, ErrKind.SLVERR, base, limit) == SLVERR
     assert set(await tb.write(base, bytes([0xA5]) * W)) == {SLVERR}
     got, resps = await tb.read(0, 64)
     assert resps == [OKAY] and got == bytes(tb.mirror[:64]), "a burst outside the range failed"
     # poison: SLVERR with inverted data on read, writes proceed
-    tb.inject(ERR_POISON, base, limit)
+    tb.inject(ErrKind.POISON, base, limit)
     got, resps = await tb.read(base, W)
     assert resps == [SLVERR]
     assert got == bytes(b ^ 0xFF for b in tb.mirror[base:base + W]), "poisoned data not inverted"

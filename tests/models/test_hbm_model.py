@@ -4,7 +4,8 @@ import random
 import pytest
 
 from models.config import ConfigError, HbmConfig, get_preset
-from models.hbm import DECERR, OKAY, SLVERR, ERR_SLVERR, burst_verdict, route, transfer_cycles, unroute
+from models.axi import Burst, Resp
+from models.hbm import ErrKind, User, burst_verdict, route, transfer_cycles, unroute
 
 
 @pytest.mark.parametrize("preset", ["tiny", "default", "jalapeno"])
@@ -25,13 +26,13 @@ def test_route_is_a_bijection(preset):
 def test_burst_verdicts():
     h = get_preset("tiny").hbm
     W = h.data_bytes
-    assert burst_verdict(h, 0, 4, 3) == OKAY
-    assert burst_verdict(h, h.interleave_bytes - W, 2, 3) == DECERR       # crosses a granule
-    assert burst_verdict(h, h.total_bytes, 1, 3) == DECERR                # past the end
-    assert burst_verdict(h, 0, 1, 3, burst=2) == SLVERR                   # WRAP
-    assert burst_verdict(h, 0, 1, 4) == SLVERR                            # wider than the bus
-    assert burst_verdict(h, 64, 2, 3, 1, ERR_SLVERR, 72, 80) == SLVERR
-    assert burst_verdict(h, 64, 1, 3, 1, ERR_SLVERR, 72, 80) == OKAY      # touches [64, 72)
+    assert burst_verdict(h, 0, 4, 3) == Resp.OKAY
+    assert burst_verdict(h, h.interleave_bytes - W, 2, 3) == Resp.DECERR      # crosses a granule
+    assert burst_verdict(h, h.total_bytes, 1, 3) == Resp.DECERR               # past the end
+    assert burst_verdict(h, 0, 1, 3, burst=Burst.WRAP) == Resp.SLVERR         # WRAP
+    assert burst_verdict(h, 0, 1, 4) == Resp.SLVERR                           # wider than the bus
+    assert burst_verdict(h, 64, 2, 3, 1, ErrKind.SLVERR, 72, 80) == Resp.SLVERR
+    assert burst_verdict(h, 64, 1, 3, 1, ErrKind.SLVERR, 72, 80) == Resp.OKAY  # touches [64, 72)
 
 
 def test_transfer_cycles_bounds():
@@ -65,3 +66,9 @@ def test_config_errors(kw, msg):
     with pytest.raises(ConfigError) as e:
         HbmConfig(**kw)
     assert str(e.value) == msg
+
+
+def test_error_codes_defined_once():
+    """The router passes an injected ErrKind through as the channel's User verdict."""
+    assert (User.SLVERR, User.POISON) == (ErrKind.SLVERR, ErrKind.POISON)
+    assert (User.OK, User.DECERR) == (0, 3) and ErrKind.OFF == 0
