@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """`make waves TEST=<cocotb test>`: run one test with FST dumping, write a GTKWave save file.
 
     python scripts/waves.py --test test_directed [--sim icarus] [--config tiny] [--seed 1]
@@ -86,7 +87,6 @@ def main(argv=None) -> int:
         return 1
     save = res.wave_file.with_suffix(".gtkw")
     component = get_block(block).factory(get_preset(args.config))
-    component._MustUse__silence = True      # only its signature is read, never elaborated
     save.write_text(gtkw(block, component, res.wave_file, args.sim))
     if shutil.which("fst2vcd"):      # proves the FST parses with GTKWave's own reader
         p = subprocess.run(["fst2vcd", "-f", str(res.wave_file)], capture_output=True, text=True)

@@ -31,7 +31,7 @@ def test_one_queue():
              if re.search(r"fifo|queue", c.name, re.I)]
     assert fifos == ["rtl/lib/stream.py::Queue"]
     users = [str(p.relative_to(ROOT)) for p in RTL
-             if re.search(r"\b(SyncFIFO|SyncFIFOBuffered|AsyncFIFO)\b", p.read_text())]
+             if re.search(r"\b(SyncFIFO|SyncFIFOBuffered|AsyncFIFO)\(|import.*\bfifo\b", p.read_text())]
     assert users == ["rtl/lib/stream.py"]
 
 
