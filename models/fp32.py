@@ -15,12 +15,29 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "CANONICAL_NAN_BITS", "f32_to_bits", "bits_to_f32", "canonicalize_nan",
-    "fp32_add", "fp32_add_bits",
+    "MAN_BITS", "EXP_BITS", "EXP_BIAS", "EXP_MAX", "SIGN_BIT",
+    "POS_INF_BITS", "NEG_INF_BITS", "ONE_BITS", "CANONICAL_NAN_BITS",
+    "f32_to_bits", "bits_to_f32", "canonicalize_nan", "fp32_add", "fp32_add_bits",
 ]
 
+# --- binary32 bit layout: sign (bit 31) | exponent (bits 30..23) | fraction (22..0) ---
+#: Fraction (mantissa) field width; the exponent field starts at this bit.
+MAN_BITS = 23
+#: Exponent field width.
+EXP_BITS = 8
+#: Exponent bias (a normal value is ``1.f * 2**(e - EXP_BIAS)``).
+EXP_BIAS = 127
+#: The all-ones exponent field: infinities (fraction 0) and NaNs (fraction != 0).
+EXP_MAX = (1 << EXP_BITS) - 1
+#: The sign bit (``x ^ SIGN_BIT`` negates, ``x | SIGN_BIT`` is ``-|x|``).
+SIGN_BIT = 1 << (MAN_BITS + EXP_BITS)
+
+# --- values the datapaths use, as bit patterns ---------------------------------------
+POS_INF_BITS = EXP_MAX << MAN_BITS                 # 0x7F800000
+NEG_INF_BITS = SIGN_BIT | POS_INF_BITS             # 0xFF800000
+ONE_BITS = EXP_BIAS << MAN_BITS                    # 0x3F800000
 #: The only NaN the hardware produces: sign 0, exponent all ones, quiet bit set.
-CANONICAL_NAN_BITS = 0x7FC0_0000
+CANONICAL_NAN_BITS = POS_INF_BITS | 1 << (MAN_BITS - 1)    # 0x7FC00000
 
 
 def f32_to_bits(x) -> np.ndarray:

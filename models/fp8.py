@@ -48,10 +48,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.fp32 import CANONICAL_NAN_BITS, canonicalize_nan
+from models.fp32 import CANONICAL_NAN_BITS, POS_INF_BITS, SIGN_BIT, canonicalize_nan
 
 __all__ = [
-    "FP8Format", "E4M3", "E5M2", "FORMATS", "decode", "encode",
+    "FP8Format", "E4M3", "E5M2", "FORMATS", "FMT_E4M3", "FMT_E5M2", "decode", "encode",
     "fp8_product_f32", "gemm_fp8",
 ]
 
@@ -114,6 +114,10 @@ class FP8Format:
 E4M3 = FP8Format("e4m3", exp_bits=4, man_bits=3, bias=7, has_inf=False)
 E5M2 = FP8Format("e5m2", exp_bits=5, man_bits=2, bias=15, has_inf=True)
 FORMATS = {"e4m3": E4M3, "e5m2": E5M2}
+#: The one-bit format select of the hardware (FP8 units, PE tile mode, ``fmt_a`` /
+#: ``fmt_w`` of MATMUL commands).
+FMT_E4M3 = 0
+FMT_E5M2 = 1
 
 _TABLES: dict[FP8Format, np.ndarray] = {}
 
@@ -203,9 +207,9 @@ def encode(x, fmt, *, saturate: bool = True) -> np.ndarray:
         raise TypeError(f"encode expects float32 input, got dtype {x.dtype}: cast explicitly")
     bits = x.view(np.uint32).astype(np.int64)
     sign = (bits >> 31) << 7
-    mag = bits & 0x7FFF_FFFF
-    is_nan = mag > 0x7F80_0000
-    is_inf = mag == 0x7F80_0000
+    mag = bits & ~SIGN_BIT
+    is_nan = mag > POS_INF_BITS
+    is_inf = mag == POS_INF_BITS
     e32 = mag >> 23
     sig = np.where(e32 == 0, mag & 0x7F_FFFF, (mag & 0x7F_FFFF) | 0x80_0000)
     unbiased = np.maximum(e32, 1) - 127          # value = sig * 2**(unbiased - 23)

@@ -198,7 +198,7 @@ def array_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     (the next tile's R weight rows load while the current tile's M vectors stream),
     then the last tile's M vectors and the pipeline latency R + C - 1.
     """
-    R, C = config.rows, config.cols
+    R = config.rows
     folds = config.folds(k, n)
     return R + (folds - 1) * max(m, R) + m + config.latency
 

@@ -88,7 +88,8 @@ from fractions import Fraction
 import numpy as np
 
 from models.fp8 import E4M3, E5M2, decode, encode
-from models.fp32 import CANONICAL_NAN_BITS, canonicalize_nan, fp32_add
+from models.fp32 import (
+    CANONICAL_NAN_BITS, EXP_MAX, POS_INF_BITS, SIGN_BIT, canonicalize_nan, fp32_add)
 from models.tensor_cmd import OutFmt, TensorCmd, VecOp, VECTOR_READS_SRC2
 
 __all__ = [
@@ -97,7 +98,8 @@ __all__ = [
     "exp_approx", "recip_approx", "gelu_approx", "to_int8", "to_bf16", "requant",
     "srdhm", "rounding_divide_by_pot",
     "EXP_LUT", "RECIP_LUT", "LOG2E_F32", "GELU_K_F32", "EXP_FRAC_BITS", "EXP_IDX_BITS",
-    "RECIP_IDX_BITS", "BF16_MAX_BITS",
+    "RECIP_IDX_BITS", "EXP_T_MIN", "BF16_MAX_BITS", "BF16_INF_BITS", "BF16_NAN_BITS",
+    "INT32_MIN", "INT32_MAX",
 ]
 
 f32 = np.float32
@@ -105,13 +107,20 @@ f32 = np.float32
 #: exp_approx: fraction bits of ``t = x * log2(e)`` kept, and table index bits.
 EXP_FRAC_BITS = 16
 EXP_IDX_BITS = 6
+#: exp_approx: ``t = x * log2(e)`` below this gives ``+0`` (no subnormal results).
+EXP_T_MIN = -126
 #: recip_approx: table index bits (from the top of the 23-bit mantissa).
 RECIP_IDX_BITS = 6
 #: binary32 constants of the datapath.
 LOG2E_F32 = f32(1.4426950408889634)        # 0x3FB8AA3B
 GELU_K_F32 = f32(1.702)                     # 0x3FD9DB23
-#: Largest finite bfloat16 (0x7F7F), the saturation value of the BF16 output.
-BF16_MAX_BITS = 0x7F7F
+#: bfloat16 is the top half of binary32: +inf, canonical NaN, largest finite (the
+#: saturation value of the BF16 output).
+BF16_INF_BITS = POS_INF_BITS >> 16                  # 0x7F80
+BF16_NAN_BITS = CANONICAL_NAN_BITS >> 16            # 0x7FC0
+BF16_MAX_BITS = BF16_INF_BITS - 1                   # 0x7F7F
+#: int32 range (REQUANT saturation).
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _exp_table() -> np.ndarray:
@@ -172,7 +181,7 @@ def fadd(a, b) -> np.ndarray:
 def fneg(x) -> np.ndarray:
     """Sign-bit flip (exact, also of NaN and zeros)."""
     x = np.array(_f32(x), copy=True)
-    _bits(x)[...] ^= np.uint32(0x8000_0000)
+    _bits(x)[...] ^= np.uint32(SIGN_BIT)
     return x
 
 
@@ -238,7 +247,7 @@ def exp_approx(x) -> np.ndarray:
     nan = np.isnan(x)
     xc = np.where(nan | (x > 0), f32(0.0), x).astype(np.float32)
     t = fmul(xc, LOG2E_F32)
-    zero = t < -126
+    zero = t < EXP_T_MIN
     tt = np.where(zero, 0.0, t.astype(np.float64))
     T = np.floor(tt * (1 << EXP_FRAC_BITS)).astype(np.int64)   # exact
     n = T >> EXP_FRAC_BITS
@@ -281,10 +290,10 @@ def recip_approx(x) -> np.ndarray:
     ex = np.where(exact, 254 - e, 253 - e)
     man = np.where(exact, 0, r - (1 << 23))
     mag = np.where(ex <= 0, 0, (ex << 23) | man)
-    mag = np.where(e == 0, 0x7F80_0000, mag)            # zero or subnormal -> inf
-    mag = np.where((e == 0xFF) & (mt == 0), 0, mag)     # inf -> 0
+    mag = np.where(e == 0, POS_INF_BITS, mag)            # zero or subnormal -> inf
+    mag = np.where((e == EXP_MAX) & (mt == 0), 0, mag)   # inf -> 0
     bits = (sign << 31) | mag
-    bits = np.where((e == 0xFF) & (mt != 0), CANONICAL_NAN_BITS, bits)
+    bits = np.where((e == EXP_MAX) & (mt != 0), CANONICAL_NAN_BITS, bits)
     return np.asarray(bits, np.int64).astype(np.uint32).view(np.float32).reshape(x.shape)
 
 
@@ -306,7 +315,7 @@ def gelu_approx(a) -> np.ndarray:
     a = _f32(a)
     z = fmul(a, GELU_K_F32)
     negabs = np.array(z, np.float32, copy=True)
-    _bits(negabs)[...] |= np.uint32(0x8000_0000)
+    _bits(negabs)[...] |= np.uint32(SIGN_BIT)
     e = exp_approx(negabs)
     d = fadd(np.ones_like(e), e)
     r = recip_approx(d)
@@ -334,18 +343,17 @@ def to_bf16(x) -> np.ndarray:
     ``±inf`` itself, become ``±max finite``.
     """
     b = _bits(_f32(x)).astype(np.int64)
-    sign = b & 0x8000_0000
-    mag = b & 0x7FFF_FFFF
-    nan = mag > 0x7F80_0000
+    sign = b & SIGN_BIT
+    mag = b & ~SIGN_BIT
+    nan = mag > POS_INF_BITS
     r = (mag + 0x7FFF + ((mag >> 16) & 1)) >> 16
-    r = np.where(r >= 0x7F80, BF16_MAX_BITS, r)
+    r = np.where(r >= BF16_INF_BITS, BF16_MAX_BITS, r)
     r = (sign >> 16) | r
-    r = np.where(nan, 0x7FC0, r)
+    r = np.where(nan, BF16_NAN_BITS, r)
     return np.asarray(r, np.int64).astype(np.uint16)
 
 
 # --- REQUANT (TFLite / gemmlowp fixed point) ------------------------------------------
-_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _wrap32(v) -> np.ndarray:
@@ -365,7 +373,7 @@ def srdhm(a, b) -> np.ndarray:
     ab = a * b
     v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
     q = np.where(v >= 0, v >> 31, -((-v) >> 31))
-    q = np.where((a == _I32_MIN) & (b == _I32_MIN), _I32_MAX, q)
+    q = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
     return q.astype(np.int32)
 
 
@@ -399,7 +407,7 @@ def requant(acc, multiplier, shift) -> np.ndarray:
     shift = np.asarray(shift, np.int64)
     left = np.clip(shift, 0, 31)
     right = np.clip(-shift, 0, 31)
-    v = np.clip(acc << left, _I32_MIN, _I32_MAX)
+    v = np.clip(acc << left, INT32_MIN, INT32_MAX)
     v = srdhm(v, multiplier)
     v = rounding_divide_by_pot(v, right)
     return np.clip(v, -128, 127).astype(np.int8)

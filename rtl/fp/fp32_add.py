@@ -3,7 +3,8 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp32 import CANONICAL_NAN_BITS
+from models.fp32 import CANONICAL_NAN_BITS, POS_INF_BITS
+from rtl.fp.f32 import exponent, fraction, inf, is_inf, is_nan, magnitude, sign, zero
 
 __all__ = ["FP32Adder"]
 
@@ -12,7 +13,7 @@ _W = 24 + _GRS    # aligned significand width (leading one at bit 26)
 
 
 class FP32Adder(wiring.Component):
-    """IEEE 754 binary32 addition, ``result = a + b``.
+    """IEEE 754 binary32 addition, ``o_result = i_a + i_b``.
 
     * Rounding: to nearest, ties to even. Subnormal inputs and outputs are exact
       IEEE (no flush to zero).
@@ -30,39 +31,35 @@ class FP32Adder(wiring.Component):
 
     Members
     -------
-    a, b : In(32)
+    i_a, i_b : In(32)
         binary32 operand bits.
-    result : Out(32)
+    o_result : Out(32)
         binary32 bits of the rounded sum.
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "b": In(32), "result": Out(32)})
+        super().__init__({"i_a": In(32), "i_b": In(32), "o_result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
-        a, b = self.a, self.b
-
-        def unpack(x):
-            e, frac = x[23:31], x[:23]
-            return (x[31], e, frac, (e == 0xFF) & (frac != 0), (e == 0xFF) & (frac == 0))
-
-        sa, ea, fa, nan_a, inf_a = unpack(a)
-        sb, eb, fb, nan_b, inf_b = unpack(b)
+        a, b = self.i_a, self.i_b
+        sa, nan_a, inf_a = sign(a), is_nan(a), is_inf(a)
+        sb, nan_b, inf_b = sign(b), is_nan(b), is_inf(b)
 
         # Order by magnitude (the 31 low bits compare like the values): |x| >= |y|.
         swap = Signal()
         x = Signal(32)
         y = Signal(32)
-        m.d.comb += [swap.eq(b[:31] > a[:31]), x.eq(Mux(swap, b, a)), y.eq(Mux(swap, a, b))]
-        sx, sy = x[31], y[31]
+        m.d.comb += [swap.eq(magnitude(b) > magnitude(a)), x.eq(Mux(swap, b, a)),
+                     y.eq(Mux(swap, a, b))]
+        sx, sy = sign(x), sign(y)
         # Subnormals: exponent 1 and no hidden bit.
         ex = Signal(8)
         ey = Signal(8)
-        m.d.comb += [ex.eq(Mux(x[23:31] == 0, 1, x[23:31])),
-                     ey.eq(Mux(y[23:31] == 0, 1, y[23:31]))]
-        mx = Cat(x[:23], x[23:31] != 0)           # 24-bit significands
-        my = Cat(y[:23], y[23:31] != 0)
+        m.d.comb += [ex.eq(Mux(exponent(x) == 0, 1, exponent(x))),
+                     ey.eq(Mux(exponent(y) == 0, 1, exponent(y)))]
+        mx = Cat(fraction(x), exponent(x) != 0)   # 24-bit significands
+        my = Cat(fraction(y), exponent(y) != 0)
 
         # Align y: shift right by d; every bit shifted out ORs into the sticky LSB.
         d = Signal(8)
@@ -110,14 +107,14 @@ class FP32Adder(wiring.Component):
         m.d.comb += packed.eq(((exp - 1) << 23) + sig_r)
 
         with m.If(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))):
-            m.d.comb += self.result.eq(CANONICAL_NAN_BITS)
+            m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
         with m.Elif(inf_a | inf_b):
-            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), sx))
+            m.d.comb += self.o_result.eq(inf(sx))
         with m.Elif(s == 0):
             # Exact zero: -0 only when both operands are -0 (RNE rule).
-            m.d.comb += self.result.eq(Cat(Const(0, 31), sx & sy))
-        with m.Elif(packed >= 0x7F80_0000):
-            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), sx))
+            m.d.comb += self.o_result.eq(zero(sx & sy))
+        with m.Elif(packed >= POS_INF_BITS):
+            m.d.comb += self.o_result.eq(inf(sx))
         with m.Else():
-            m.d.comb += self.result.eq(Cat(packed[:31], sx))
+            m.d.comb += self.o_result.eq(Cat(magnitude(packed), sx))
         return m

@@ -3,13 +3,14 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp32 import CANONICAL_NAN_BITS
+from models.fp32 import CANONICAL_NAN_BITS, POS_INF_BITS
+from rtl.fp.f32 import exponent, fraction, inf, is_inf, is_nan, magnitude, sign, zero
 
 __all__ = ["FP32Multiplier"]
 
 
 class FP32Multiplier(wiring.Component):
-    """IEEE 754 binary32 multiplication, ``product = a * b``.
+    """IEEE 754 binary32 multiplication, ``o_product = i_a * i_b``.
 
     * Rounding: to nearest, ties to even, once, from the exact 48-bit product.
       Subnormal inputs and outputs are exact IEEE (no flush to zero); a product
@@ -26,30 +27,28 @@ class FP32Multiplier(wiring.Component):
 
     Members
     -------
-    a, b : In(32)
+    i_a, i_b : In(32)
         binary32 operand bits.
-    product : Out(32)
+    o_product : Out(32)
         binary32 bits of the rounded product.
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "b": In(32), "product": Out(32)})
+        super().__init__({"i_a": In(32), "i_b": In(32), "o_product": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
-        a, b = self.a, self.b
-        ea, eb = a[23:31], b[23:31]
-        nan_a = (ea == 0xFF) & (a[:23] != 0)
-        nan_b = (eb == 0xFF) & (b[:23] != 0)
-        inf_a = (ea == 0xFF) & (a[:23] == 0)
-        inf_b = (eb == 0xFF) & (b[:23] == 0)
-        zero_a = a[:31] == 0
-        zero_b = b[:31] == 0
-        sign = a[31] ^ b[31]
+        a, b = self.i_a, self.i_b
+        ea, eb = exponent(a), exponent(b)
+        nan_a, nan_b = is_nan(a), is_nan(b)
+        inf_a, inf_b = is_inf(a), is_inf(b)
+        zero_a = magnitude(a) == 0
+        zero_b = magnitude(b) == 0
+        sgn = sign(a) ^ sign(b)
 
         # value = P * 2**(ea' + eb' - 300), ea' = max(ea, 1) (subnormals: no hidden bit)
-        ma = Cat(a[:23], ea != 0)
-        mb = Cat(b[:23], eb != 0)
+        ma = Cat(fraction(a), ea != 0)
+        mb = Cat(fraction(b), eb != 0)
         p = Signal(48)
         m.d.comb += p.eq(ma * mb)
         esum = Signal(range(2, 511))
@@ -83,11 +82,11 @@ class FP32Multiplier(wiring.Component):
         m.d.comb += packed.eq(((eff_exp - 1) << 23) + sig_r)
 
         with m.If(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)):
-            m.d.comb += self.product.eq(CANONICAL_NAN_BITS)
-        with m.Elif(inf_a | inf_b | (packed >= 0x7F80_0000)):
-            m.d.comb += self.product.eq(Cat(Const(0, 23), Const(0xFF, 8), sign))
+            m.d.comb += self.o_product.eq(CANONICAL_NAN_BITS)
+        with m.Elif(inf_a | inf_b | (packed >= POS_INF_BITS)):
+            m.d.comb += self.o_product.eq(inf(sgn))
         with m.Elif(zero_a | zero_b):
-            m.d.comb += self.product.eq(Cat(Const(0, 31), sign))
+            m.d.comb += self.o_product.eq(zero(sgn))
         with m.Else():
-            m.d.comb += self.product.eq(Cat(packed[:31], sign))
+            m.d.comb += self.o_product.eq(Cat(magnitude(packed), sgn))
         return m

@@ -3,8 +3,9 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp8 import E4M3, E5M2
-from rtl.fp.fp8_mul import FMT_E4M3, FMT_E5M2
+from models.fp8 import E4M3, E5M2, FMT_E5M2
+from models.fp32 import EXP_BIAS, MAN_BITS, POS_INF_BITS
+from rtl.fp.f32 import exponent, fraction, magnitude, sign
 
 __all__ = ["FP8Encoder"]
 
@@ -23,30 +24,30 @@ class FP8Encoder(wiring.Component):
 
     Members
     -------
-    a : In(32)
+    i_a : In(32)
         binary32 bits.
-    fmt : In(1)
-        ``FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
-    code : Out(8)
+    i_fmt : In(1)
+        ``models.fp8.FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
+    o_code : Out(8)
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "fmt": In(1), "code": Out(8)})
+        super().__init__({"i_a": In(32), "i_fmt": In(1), "o_code": Out(8)})
 
     @staticmethod
     def _encode(m, a, f, name):
-        mag = a[:31]
-        is_nan = mag > 0x7F80_0000
-        is_inf = mag == 0x7F80_0000
-        e32 = a[23:31]
-        sig = Cat(a[:23], e32 != 0)
+        mag = magnitude(a)
+        is_nan = mag > POS_INF_BITS
+        is_inf = mag == POS_INF_BITS
+        e32 = exponent(a)
+        sig = Cat(fraction(a), e32 != 0)
         unbiased = Signal(signed(10), name=f"{name}_unb")      # max(e32, 1) - 127
-        m.d.comb += unbiased.eq(Mux(e32 == 0, 1, e32) - 127)
+        m.d.comb += unbiased.eq(Mux(e32 == 0, 1, e32) - EXP_BIAS)
         # shift = 23 - man_bits + max(0, 1 - bias - unbiased); beyond 26 all is sticky
         extra = Signal(signed(11), name=f"{name}_extra")
         m.d.comb += extra.eq(1 - f.bias - unbiased)
         shift = Signal(range(27), name=f"{name}_shift")
-        base = 23 - f.man_bits
+        base = MAN_BITS - f.man_bits
         m.d.comb += shift.eq(Mux(extra <= 0, base, Mux(extra >= 26 - base, 26, base + extra)))
         q = Signal(25, name=f"{name}_q")
         m.d.comb += q.eq(sig >> shift)
@@ -64,15 +65,14 @@ class FP8Encoder(wiring.Component):
         with m.If(is_nan):
             m.d.comb += out.eq(f.nan_code)
         with m.Elif(is_inf | (code > f.max_code)):
-            m.d.comb += out.eq(Cat(Const(f.max_code, 7), a[31]))
+            m.d.comb += out.eq(Cat(Const(f.max_code, 7), sign(a)))
         with m.Else():
-            m.d.comb += out.eq(Cat(code[:7], a[31]))
+            m.d.comb += out.eq(Cat(code[:7], sign(a)))
         return out
 
     def elaborate(self, platform):
         m = Module()
-        e4 = self._encode(m, self.a, E4M3, "e4m3")
-        e5 = self._encode(m, self.a, E5M2, "e5m2")
-        m.d.comb += self.code.eq(Mux(self.fmt == FMT_E5M2, e5, e4))
-        assert FMT_E4M3 == 0
+        e4 = self._encode(m, self.i_a, E4M3, "e4m3")
+        e5 = self._encode(m, self.i_a, E5M2, "e5m2")
+        m.d.comb += self.o_code.eq(Mux(self.i_fmt == FMT_E5M2, e5, e4))
         return m

@@ -3,14 +3,11 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp8 import E4M3, E5M2
-from models.fp32 import CANONICAL_NAN_BITS
+from models.fp8 import E4M3, E5M2, FMT_E4M3, FMT_E5M2
+from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS
+from rtl.fp.f32 import inf, zero
 
-__all__ = ["FP8Multiplier", "FMT_E4M3", "FMT_E5M2"]
-
-#: Values of the ``fmt_a`` / ``fmt_b`` select inputs.
-FMT_E4M3 = 0
-FMT_E5M2 = 1
+__all__ = ["FP8Multiplier"]
 
 # Both formats are unpacked to a 4-bit significand with 3 fraction bits (E5M2's two
 # mantissa bits are left-aligned), so one 4x4 multiplier serves all four format pairs.
@@ -20,8 +17,8 @@ _FRAC = 3
 class FP8Multiplier(wiring.Component):
     """Exact product of two OCP FP8 codes as IEEE binary32 bits.
 
-    Each operand is E4M3 (OCP E4M3FN) or E5M2, chosen at run time by ``fmt_a`` /
-    ``fmt_b``. Every FP8 x FP8 product is exactly representable as a *normal* float32
+    Each operand is E4M3 (OCP E4M3FN) or E5M2, chosen at run time by ``i_fmt_a`` /
+    ``i_fmt_b``. Every FP8 x FP8 product is exactly representable as a *normal* float32
     (at most 8 significant bits, magnitude in ``[2**-32, 2**32)``), so there is no
     rounding, no overflow and no subnormal output.
 
@@ -38,19 +35,19 @@ class FP8Multiplier(wiring.Component):
 
     Members
     -------
-    a, b : In(8)
+    i_a, i_b : In(8)
         FP8 codes.
-    fmt_a, fmt_b : In(1)
-        Format of ``a`` / ``b``: ``FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
-    product : Out(32)
-        binary32 bits of ``a * b``.
+    i_fmt_a, i_fmt_b : In(1)
+        Format of ``i_a`` / ``i_b``: ``models.fp8.FMT_E4M3`` (0) or ``FMT_E5M2`` (1).
+    o_product : Out(32)
+        binary32 bits of ``i_a * i_b``.
     """
 
     def __init__(self):
         super().__init__({
-            "a": In(8), "fmt_a": In(1),
-            "b": In(8), "fmt_b": In(1),
-            "product": Out(32),
+            "i_a": In(8), "i_fmt_a": In(1),
+            "i_b": In(8), "i_fmt_b": In(1),
+            "o_product": Out(32),
         })
 
     @staticmethod
@@ -75,14 +72,14 @@ class FP8Multiplier(wiring.Component):
                     m.d.comb += [is_nan.eq((e == e_max) & (man != 0)),
                                  is_inf.eq((e == e_max) & (man == 0))]
                 else:
-                    m.d.comb += is_nan.eq(code[:7] == 0x7F)
+                    m.d.comb += is_nan.eq(code[:7] == f.nan_code)
         is_zero = code[:7] == 0
         return sign, sig, exp, is_nan, is_inf, is_zero
 
     def elaborate(self, platform):
         m = Module()
-        sa, siga, ea, nan_a, inf_a, zero_a = self._unpack(m, self.a, self.fmt_a, "a")
-        sb, sigb, eb, nan_b, inf_b, zero_b = self._unpack(m, self.b, self.fmt_b, "b")
+        sa, siga, ea, nan_a, inf_a, zero_a = self._unpack(m, self.i_a, self.i_fmt_a, "a")
+        sb, sigb, eb, nan_b, inf_b, zero_b = self._unpack(m, self.i_b, self.i_fmt_b, "b")
         sign = sa ^ sb
 
         # value = prod * 2**(ea + eb - 2*_FRAC); prod has at most 8 bits.
@@ -96,15 +93,15 @@ class FP8Multiplier(wiring.Component):
         norm = Signal(8)                   # prod with its leading one at bit 7
         m.d.comb += norm.eq((prod << lz)[:8])
         exp_field = Signal(signed(10))     # 127 + ea + eb - 6 + lead, always 1..254
-        m.d.comb += exp_field.eq(ea + eb + lead + (127 - 2 * _FRAC))
-        finite = Cat(Const(0, 23 - 7), norm[:7], exp_field[:8], sign)
+        m.d.comb += exp_field.eq(ea + eb + lead + (EXP_BIAS - 2 * _FRAC))
+        finite = Cat(Const(0, MAN_BITS - 7), norm[:7], exp_field[:EXP_BITS], sign)
 
         with m.If(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)):
-            m.d.comb += self.product.eq(CANONICAL_NAN_BITS)
+            m.d.comb += self.o_product.eq(CANONICAL_NAN_BITS)
         with m.Elif(inf_a | inf_b):
-            m.d.comb += self.product.eq(Cat(Const(0, 23), Const(0xFF, 8), sign))
+            m.d.comb += self.o_product.eq(inf(sign))
         with m.Elif(zero_a | zero_b):
-            m.d.comb += self.product.eq(Cat(Const(0, 31), sign))
+            m.d.comb += self.o_product.eq(zero(sign))
         with m.Else():
-            m.d.comb += self.product.eq(finite)
+            m.d.comb += self.o_product.eq(finite)
         return m

@@ -1,10 +1,15 @@
-"""Weight-stationary R x C systolic array with double-buffered weights."""
+# amaranth: UnusedElaboratable=no
+"""Weight-stationary R x C systolic array with double-buffered weights.
+
+(The pragma above: with shared PEs, only the first PE of each Verilog module is
+elaborated; the others are created for their signature, see :mod:`rtl.lib.shared`.)
+"""
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
-from rtl.shared_module import SharedInstance
+from rtl.lib.shared import shared_instance
 from rtl.systolic.pe import FP8Fmt, PEMode, ProcessingElement, tile_mode_layout
 
 __all__ = ["SystolicArray", "weight_layout", "act_layout", "result_layout",
@@ -69,7 +74,9 @@ class SystolicArray(wiring.Component):
     skew) and the mode moves right with it, so each MAC uses the mode of the tile its
     activation belongs to and consecutive tiles of different modes stream without a
     bubble. After reset the mode is INT8. An array built with ``config.fp8 = False``
-    has no FP8 datapath and no mode registers: it ignores ``mode`` (INT8 always). In FP8 mode the partial sums are binary32:
+    has no FP8 datapath and no mode registers: it ignores ``mode`` (INT8 always).
+
+    In FP8 mode the partial sums are binary32:
     row 0 adds its product to +0.0 and each row below adds its own (k increasing),
     which is ``models.fp8.gemm_fp8(..., tile_k=R)`` for one tile; combining the K tiles
     is left to the consumer (accumulator), in increasing k0. K rows past the end of the
@@ -88,6 +95,10 @@ class SystolicArray(wiring.Component):
     ----------
     config : SystolicConfig
         Array shape (R = ``rows``, C = ``cols``) and datapath widths.
+    shared_pe : bool
+        Place the PEs as instances of one shared Verilog module per PE class
+        (:func:`rtl.lib.shared.shared_instance`, keyed by ``config``; default) instead
+        of R x C submodules. Amaranth's Python simulator needs ``False``.
 
     Members
     -------
@@ -109,7 +120,6 @@ class SystolicArray(wiring.Component):
             raise TypeError(f"SystolicArray needs a SystolicConfig, got {config!r}")
         self._config = config
         self._shared_pe = shared_pe
-        self._pe_modules: dict[str, wiring.Component] = {}
         super().__init__({
             "i_weight": In(stream.Signature(weight_layout(config))),
             "i_act": In(stream.Signature(act_layout(config))),
@@ -124,42 +134,34 @@ class SystolicArray(wiring.Component):
         """The PE at (row, col); testbenches override this to inject faults."""
         return ProcessingElement(self._config)
 
-    def verilog_submodules(self) -> dict[str, wiring.Component]:
-        """PE modules the emitted Verilog instantiates (filled in by elaboration)."""
-        return dict(self._pe_modules)
-
-    def _place_pe(self, m: Module, row: int, col: int):
-        """Add the PE at (row, col): a shared Verilog module instance, or a submodule."""
-        pe = self.make_pe(row, col)
-        if not self._shared_pe:
-            m.submodules[f"pe_{row}_{col}"] = pe
-            return pe
-        kind = "".join("_" + ch.lower() if ch.isupper() else ch for ch in type(pe).__name__)
-        module = f"jalapeno{kind}_{'fp8' if self._config.fp8 else 'int8'}"
-        if module in self._pe_modules:
-            pe._MustUse__silence = True     # the first one of its kind is the one emitted
-        else:
-            self._pe_modules[module] = pe
-        inst = SharedInstance(pe, module, f"pe_{row}_{col}")
-        m.submodules[f"pe_{row}_{col}"] = inst.instance()
-        return inst
-
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
-        R, C = cfg.rows, cfg.cols
         en = Signal()
+        act_fire, swap, w_fire, w_row = self._weight_load(m, en)
+        act_mode = self._tile_mode(m, swap, w_fire, w_row)
+        pes = self._pe_grid(m, en)
+        self._feed_acts(m, en, pes, act_fire, swap, act_mode)
+        self._feed_weights(m, en, pes, w_fire, w_row)
+        self._drain_results(m, en, pes, act_fire)
+        return m
 
-        def delayed(sig, n, name):
-            """``sig`` delayed by ``n`` advancing cycles (a shift register under ``en``)."""
-            for i in range(n):
-                reg = Signal.like(sig, name=f"{name}_d{i + 1}")
-                with m.If(en):
-                    m.d.sync += reg.eq(sig)
-                sig = reg
-            return sig
+    @staticmethod
+    def _delayed(m: Module, en, sig, n: int, name: str):
+        """``sig`` delayed by ``n`` advancing cycles (a shift register under ``en``)."""
+        for i in range(n):
+            reg = Signal.like(sig, name=f"{name}_d{i + 1}")
+            with m.If(en):
+                m.d.sync += reg.eq(sig)
+            sig = reg
+        return sig
 
-        # --- weight loading: row counter and the accept rule --------------------------
+    def _weight_load(self, m: Module, en):
+        """Stall policy, the accept rules and the count of shadow rows loaded.
+
+        Returns ``(act_fire, swap, w_fire, w_row)``: an activation accepted, the swap
+        (an accepted ``first`` activation), a weight row accepted, and its row index.
+        """
+        R = self._config.rows
         wcount = Signal(range(R + 1))           # shadow rows loaded for the next tile
         act_fire = self.i_act.valid & self.i_act.ready
         swap = act_fire & self.i_act.payload.first
@@ -177,10 +179,13 @@ class SystolicArray(wiring.Component):
             m.d.sync += wcount.eq(wcount + 1)
         w_row = Signal(range(R))
         m.d.comb += w_row.eq(Mux(swap, 0, wcount))
+        return act_fire, swap, w_fire, w_row
 
-        # --- tile mode: latched from weight row 0, switched in by the swap ------------
+    def _tile_mode(self, m: Module, swap, w_fire, w_row):
+        """The mode of the entering activation: latched from weight row 0, switched in
+        by the swap (constant INT8 without the FP8 datapath)."""
         act_mode = Signal(tile_mode_layout())
-        if cfg.fp8:
+        if self._config.fp8:
             next_mode = Signal(tile_mode_layout())
             cur_mode = Signal(tile_mode_layout())
             with m.If(w_fire & (w_row == 0)):
@@ -188,68 +193,86 @@ class SystolicArray(wiring.Component):
             with m.If(swap):
                 m.d.sync += cur_mode.eq(next_mode)
             m.d.comb += act_mode.eq(Mux(swap, next_mode, cur_mode))
+        return act_mode
 
-        # --- the PE grid ----------------------------------------------------------------
-        pes = [[self._place_pe(m, r, c) for c in range(C)] for r in range(R)]
-        for r in range(R):
-            for c in range(C):
-                pe = pes[r][c]
-                m.d.comb += pe.en.eq(en)
-                left = pes[r][c - 1] if c else None
-                up = pes[r - 1][c] if r else None
-                if left is not None:
-                    m.d.comb += [pe.a_in.eq(left.a_out), pe.swap_in.eq(left.swap_out)]
-                    if cfg.fp8:
-                        m.d.comb += pe.mode_in.eq(left.mode_out)
-                if up is not None:
-                    m.d.comb += pe.p_in.eq(up.p_out)
+    def _pe_grid(self, m: Module, en) -> list:
+        """Place the R x C PEs and connect neighbours: activations, swap tokens and
+        modes move right, partial sums down (row 0 starts from 0)."""
+        cfg = self._config
+        pes = []
+        for r in range(cfg.rows):
+            row = []
+            for c in range(cfg.cols):
+                pe = self.make_pe(r, c)
+                name = f"pe_{r}_{c}"
+                if self._shared_pe:
+                    pe = shared_instance(m, pe, name, key=cfg)
                 else:
-                    m.d.comb += pe.p_in.eq(0)
+                    m.submodules[name] = pe
+                row.append(pe)
+            pes.append(row)
+        for r in range(cfg.rows):
+            for c in range(cfg.cols):
+                pe = pes[r][c]
+                m.d.comb += pe.i_en.eq(en)
+                if c:
+                    left = pes[r][c - 1]
+                    m.d.comb += [pe.i_act.eq(left.o_act), pe.i_swap.eq(left.o_swap)]
+                    if cfg.fp8:
+                        m.d.comb += pe.i_mode.eq(left.o_mode)
+                m.d.comb += pe.i_psum.eq(pes[r - 1][c].o_psum if r else 0)
+        return pes
 
-        # Activations and the swap token enter row r after r cycles of skew.
-        # Empty slots carry zeros so that waveforms show only real data.
-        for r in range(R):
+    def _feed_acts(self, m: Module, en, pes, act_fire, swap, act_mode):
+        """Activations, the swap token and the mode enter row r after r cycles of skew.
+        Empty slots carry zeros so that waveforms show only real data."""
+        cfg = self._config
+        for r in range(cfg.rows):
             a_r = Signal(signed(cfg.act_bits), name=f"a_in_{r}")
             s_r = Signal(name=f"swap_in_{r}")
             m.d.comb += [a_r.eq(Mux(act_fire, self.i_act.payload.data[r], 0)), s_r.eq(swap)]
             m.d.comb += [
-                pes[r][0].a_in.eq(delayed(a_r, r, f"a_skew_{r}")),
-                pes[r][0].swap_in.eq(delayed(s_r, r, f"swap_skew_{r}")),
+                pes[r][0].i_act.eq(self._delayed(m, en, a_r, r, f"a_skew_{r}")),
+                pes[r][0].i_swap.eq(self._delayed(m, en, s_r, r, f"swap_skew_{r}")),
             ]
             if cfg.fp8:
                 md_r = Signal(tile_mode_layout(), name=f"mode_in_{r}")
                 m.d.comb += md_r.eq(act_mode)
-                m.d.comb += pes[r][0].mode_in.eq(delayed(md_r, r, f"mode_skew_{r}"))
+                m.d.comb += pes[r][0].i_mode.eq(self._delayed(m, en, md_r, r, f"mode_skew_{r}"))
 
-        # Weight rows: column c is written c cycles after the beat (diagonal load).
-        for c in range(C):
+    def _feed_weights(self, m: Module, en, pes, w_fire, w_row):
+        """Weight rows: column c is written c cycles after the beat (diagonal load)."""
+        cfg = self._config
+        for c in range(cfg.cols):
             wd = Signal(signed(cfg.weight_bits), name=f"w_data_{c}")
             we = Signal(name=f"w_we_{c}")
-            wr = Signal(range(R), name=f"w_row_{c}")
+            wr = Signal(range(cfg.rows), name=f"w_row_{c}")
             m.d.comb += [wd.eq(self.i_weight.payload.data[c]), we.eq(w_fire), wr.eq(w_row)]
-            wd, we, wr = (delayed(s, c, f"{s.name}_skew") for s in (wd, we, wr))
-            for r in range(R):
-                m.d.comb += [pes[r][c].w_data.eq(wd), pes[r][c].w_we.eq(we & (wr == r))]
+            wd, we, wr = (self._delayed(m, en, s, c, f"{s.name}_skew") for s in (wd, we, wr))
+            for r in range(cfg.rows):
+                m.d.comb += [pes[r][c].i_w_data.eq(wd), pes[r][c].i_w_we.eq(we & (wr == r))]
 
-        # Results: column c delayed by C-1-c so that a vector leaves at once.
+    def _drain_results(self, m: Module, en, pes, act_fire):
+        """Column c of the bottom row delayed by C-1-c so that a vector leaves at once;
+        the slot's valid and framing flags delayed by R + C - 1, the pipeline latency."""
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
         out = Signal(self.o_result.payload.data.shape())
         for c in range(C):
             col = Signal(signed(cfg.acc_bits), name=f"p_out_{c}")
-            m.d.comb += col.eq(pes[R - 1][c].p_out)
-            m.d.comb += out[c].eq(delayed(col, C - 1 - c, f"p_deskew_{c}"))
+            m.d.comb += col.eq(pes[R - 1][c].o_psum)
+            m.d.comb += out[c].eq(self._delayed(m, en, col, C - 1 - c, f"p_deskew_{c}"))
 
-        # Slot valid and framing flags: R + C - 1 cycles, the pipeline's latency.
         slot = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
         m.d.comb += [
             slot.valid.eq(act_fire),
             slot.first.eq(self.i_act.payload.first),
             slot.last.eq(self.i_act.payload.last),
         ]
-        slot_out = delayed(slot, R + C - 1, "slot")
+        slot_out = self._delayed(m, en, slot, R + C - 1, "slot")
         m.d.comb += [
             self.o_result.valid.eq(slot_out.valid),
             self.o_result.payload.data.eq(out),
             self.o_result.payload.first.eq(slot_out.first),
             self.o_result.payload.last.eq(slot_out.last),
         ]
-        return m

@@ -4,10 +4,10 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp8 import E4M3, E5M2
-from models.fp32 import CANONICAL_NAN_BITS
-from models.vector import BF16_MAX_BITS
-from rtl.fp.fp8_mul import FMT_E5M2
+from models.fp8 import E4M3, E5M2, FMT_E5M2
+from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS, POS_INF_BITS
+from models.vector import BF16_INF_BITS, BF16_MAX_BITS, BF16_NAN_BITS
+from rtl.fp.f32 import exponent, fraction, inf, is_nan, magnitude, sign, zero
 
 __all__ = ["Int2F32", "F32ToInt8", "F32ToBF16", "FP8Decoder", "leading_one"]
 
@@ -27,23 +27,25 @@ class Int2F32(wiring.Component):
     Golden model: ``models.vector.i2f`` (numpy's int32 -> float32 cast) for width 32;
     exact (no rounding) for ``width <= 25``.
 
+    Latency: 0 cycles.
+
     Members
     -------
-    a : In(width)
+    i_a : In(width)
         Integer bits (two's complement).
-    result : Out(32)
+    o_result : Out(32)
     """
 
     def __init__(self, width: int = 32):
         if not 2 <= width <= 32:
             raise ValueError(f"Int2F32 width must be in [2, 32], got {width}")
         self.width = width
-        super().__init__({"a": In(width), "result": Out(32)})
+        super().__init__({"i_a": In(width), "o_result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        a = self.a
+        a = self.i_a
         neg = a[w - 1]
         mag = Signal(w)
         m.d.comb += mag.eq(Mux(neg, -a, a))      # -(-2**(w-1)) = 2**(w-1) fits unsigned
@@ -62,8 +64,8 @@ class Int2F32(wiring.Component):
             sig_r = Cat(Const(0, 24 - w), norm)
         packed = Signal(32)
         # exponent field 127 + k; a rounding carry into bit 24 adds one more
-        m.d.comb += packed.eq(((126 + k) << 23) + sig_r)
-        m.d.comb += self.result.eq(Mux(mag == 0, 0, Cat(packed[:31], neg)))
+        m.d.comb += packed.eq(((EXP_BIAS - 1 + k) << MAN_BITS) + sig_r)
+        m.d.comb += self.o_result.eq(Mux(mag == 0, 0, Cat(magnitude(packed), neg)))
         return m
 
 
@@ -72,22 +74,24 @@ class F32ToInt8(wiring.Component):
 
     Golden model: ``models.vector.to_int8``.
 
+    Latency: 0 cycles.
+
     Members
     -------
-    a : In(32)
-    result : Out(8)
+    i_a : In(32)
+    o_result : Out(8)
         Two's complement.
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "result": Out(8)})
+        super().__init__({"i_a": In(32), "o_result": Out(8)})
 
     def elaborate(self, platform):
         m = Module()
-        a = self.a
-        e = a[23:31]
-        nan = (e == 0xFF) & (a[:23] != 0)
-        sig = Cat(a[:23], 1)
+        a = self.i_a
+        e = exponent(a)
+        nan = is_nan(a)
+        sig = Cat(fraction(a), 1)
         # |a| * 2**24 = sig << (e - 126) for 126 <= e <= 134 (|a| in [0.5, 512))
         fx = Signal(32)
         m.d.comb += fx.eq(sig << (e - 126)[:4])
@@ -99,8 +103,8 @@ class F32ToInt8(wiring.Component):
         mag = Signal(9)                       # rounded |a|, saturated to 128
         m.d.comb += mag.eq(Mux(e >= 135, 128, Mux(e <= 125, 0, Mux(q_r > 128, 128, q_r))))
         res = Signal(8)
-        m.d.comb += res.eq(Mux(a[31], Mux(mag == 0, 0, -mag), Mux(mag > 127, 127, mag)))
-        m.d.comb += self.result.eq(Mux(nan, 0, res))
+        m.d.comb += res.eq(Mux(sign(a), Mux(mag == 0, 0, -mag), Mux(mag > 127, 127, mag)))
+        m.d.comb += self.o_result.eq(Mux(nan, 0, res))
         return m
 
 
@@ -109,27 +113,29 @@ class F32ToBF16(wiring.Component):
 
     Golden model: ``models.vector.to_bf16``.
 
+    Latency: 0 cycles.
+
     Members
     -------
-    a : In(32)
-    result : Out(16)
+    i_a : In(32)
+    o_result : Out(16)
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "result": Out(16)})
+        super().__init__({"i_a": In(32), "o_result": Out(16)})
 
     def elaborate(self, platform):
         m = Module()
-        a = self.a
-        mag = a[:31]
+        a = self.i_a
+        mag = magnitude(a)
         r = Signal(32)
         m.d.comb += r.eq((mag + 0x7FFF + mag[16]) >> 16)
-        with m.If(mag > 0x7F80_0000):
-            m.d.comb += self.result.eq(0x7FC0)
-        with m.Elif(r >= 0x7F80):
-            m.d.comb += self.result.eq(Cat(Const(BF16_MAX_BITS, 15), a[31]))
+        with m.If(mag > POS_INF_BITS):
+            m.d.comb += self.o_result.eq(BF16_NAN_BITS)
+        with m.Elif(r >= BF16_INF_BITS):
+            m.d.comb += self.o_result.eq(Cat(Const(BF16_MAX_BITS, 15), sign(a)))
         with m.Else():
-            m.d.comb += self.result.eq(Cat(r[:15], a[31]))
+            m.d.comb += self.o_result.eq(Cat(r[:15], sign(a)))
         return m
 
 
@@ -138,16 +144,18 @@ class FP8Decoder(wiring.Component):
 
     Golden model: ``models.fp8.decode``.
 
+    Latency: 0 cycles.
+
     Members
     -------
-    code : In(8)
-    fmt : In(1)
-        0 = E4M3, 1 = E5M2 (``rtl.fp.fp8_mul.FMT_*``).
-    result : Out(32)
+    i_code : In(8)
+    i_fmt : In(1)
+        0 = E4M3, 1 = E5M2 (``models.fp8.FMT_*``).
+    o_result : Out(32)
     """
 
     def __init__(self):
-        super().__init__({"code": In(8), "fmt": In(1), "result": Out(32)})
+        super().__init__({"i_code": In(8), "i_fmt": In(1), "o_result": Out(32)})
 
     @staticmethod
     def _decode(m, code, f, name):
@@ -157,32 +165,32 @@ class FP8Decoder(wiring.Component):
         sig = Cat(man, e != 0)                 # value = sig * 2**(max(e,1) - bias - man)
         k = leading_one(m, sig, f"{name}_lead")
         field = Signal(9, name=f"{name}_field")
-        m.d.comb += field.eq(k + Mux(e == 0, 1, e) + (127 - f.bias - f.man_bits))
-        lz = Signal(range(24), name=f"{name}_lz")
-        m.d.comb += lz.eq(23 - k)
-        frac = Signal(23, name=f"{name}_frac")
-        m.d.comb += frac.eq((sig << lz)[:23])
+        m.d.comb += field.eq(k + Mux(e == 0, 1, e) + (EXP_BIAS - f.bias - f.man_bits))
+        lz = Signal(range(MAN_BITS + 1), name=f"{name}_lz")
+        m.d.comb += lz.eq(MAN_BITS - k)
+        frac = Signal(MAN_BITS, name=f"{name}_frac")
+        m.d.comb += frac.eq((sig << lz)[:MAN_BITS])
         out = Signal(32, name=f"{name}_out")
         if f.has_inf:
             nan = (e == e_max) & (man != 0)
-            inf = (e == e_max) & (man == 0)
+            is_inf = (e == e_max) & (man == 0)
         else:
-            nan = code[:7] == 0x7F
-            inf = None
+            nan = code[:7] == f.nan_code
+            is_inf = None
         with m.If(nan):
             m.d.comb += out.eq(CANONICAL_NAN_BITS)
-        if inf is not None:
-            with m.Elif(inf):
-                m.d.comb += out.eq(Cat(Const(0, 23), Const(0xFF, 8), code[7]))
+        if is_inf is not None:
+            with m.Elif(is_inf):
+                m.d.comb += out.eq(inf(code[7]))
         with m.Elif(code[:7] == 0):
-            m.d.comb += out.eq(Cat(Const(0, 31), code[7]))
+            m.d.comb += out.eq(zero(code[7]))
         with m.Else():
-            m.d.comb += out.eq(Cat(frac, field[:8], code[7]))
+            m.d.comb += out.eq(Cat(frac, field[:EXP_BITS], code[7]))
         return out
 
     def elaborate(self, platform):
         m = Module()
-        d4 = self._decode(m, self.code, E4M3, "e4m3")
-        d5 = self._decode(m, self.code, E5M2, "e5m2")
-        m.d.comb += self.result.eq(Mux(self.fmt == FMT_E5M2, d5, d4))
+        d4 = self._decode(m, self.i_code, E4M3, "e4m3")
+        d5 = self._decode(m, self.i_code, E5M2, "e5m2")
+        m.d.comb += self.o_result.eq(Mux(self.i_fmt == FMT_E5M2, d5, d4))
         return m

@@ -1,16 +1,18 @@
 """Table-based ``exp(x)`` for ``x <= 0`` (softmax), bit-exact to the golden model."""
+import numpy as np
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp32 import CANONICAL_NAN_BITS
-from models.vector import EXP_FRAC_BITS, EXP_IDX_BITS, EXP_LUT, LOG2E_F32
+from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS
+from models.vector import EXP_FRAC_BITS, EXP_IDX_BITS, EXP_LUT, EXP_T_MIN, LOG2E_F32
+from rtl.fp.f32 import exponent, fraction, is_nan, magnitude, sign
 from rtl.fp.fp32_mul import FP32Multiplier
 
 __all__ = ["ExpApprox"]
 
-_LOG2E_BITS = int(LOG2E_F32.view("uint32"))
-_M126_MAG = 0x42FC_0000          # |-126.0| bits
+_LOG2E_BITS = int(LOG2E_F32.view(np.uint32))
+_T_MIN_MAG = int(np.float32(-EXP_T_MIN).view(np.uint32))    # bits of |EXP_T_MIN| (126.0)
 
 
 class ExpApprox(wiring.Component):
@@ -19,7 +21,8 @@ class ExpApprox(wiring.Component):
     ``t = fmul(x, f32(log2 e))`` (x > 0 clamped to 0); ``T = floor(t * 2**16)``;
     ``2**(T / 2**16) = 2**n * 2**(f / 2**16)`` with the fraction from
     ``LUT[idx] + ((LUT[idx+1] - LUT[idx]) * fr >> 10)``. NaN -> canonical NaN,
-    ``t < -126`` -> ``+0``; results are always normal or ``+0``.
+    ``t < -126`` (``models.vector.EXP_T_MIN``) -> ``+0``; results are always normal or
+    ``+0``.
 
     Golden model: ``models.vector.exp_approx`` (bit-exact; max relative error
     2.5e-5 vs float64 ``exp``, docs/vector_unit.md).
@@ -29,28 +32,29 @@ class ExpApprox(wiring.Component):
 
     Members
     -------
-    a : In(32)
-    result : Out(32)
+    i_a : In(32)
+    o_result : Out(32)
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "result": Out(32)})
+        super().__init__({"i_a": In(32), "o_result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
-        a = self.a
-        nan = (a[23:31] == 0xFF) & (a[:23] != 0)
-        pos = ~a[31] & (a[:31] != 0)
+        a = self.i_a
+        nan = is_nan(a)
+        pos = ~sign(a) & (magnitude(a) != 0)
         m.submodules.mul = mul = FP32Multiplier()
-        m.d.comb += [mul.a.eq(Mux(pos, 0, a)), mul.b.eq(_LOG2E_BITS)]
-        t = mul.product                                  # <= 0 (or -0), never NaN
-        zero = t[31] & (t[:31] > _M126_MAG)              # t < -126, incl. -inf
-        et = t[23:31]
-        sig = Cat(t[:23], et != 0)
+        m.d.comb += [mul.i_a.eq(Mux(pos, 0, a)), mul.i_b.eq(_LOG2E_BITS)]
+        t = mul.o_product                                # <= 0 (or -0), never NaN
+        zero = sign(t) & (magnitude(t) > _T_MIN_MAG)     # t < -126, incl. -inf
+        et = exponent(t)
+        sig = Cat(fraction(t), et != 0)
         # |t| * 2**16 = sig * 2**(max(et,1) - 134), a right shift by >= 1 (|t| <= 126)
+        e0 = EXP_BIAS + MAN_BITS - EXP_FRAC_BITS        # 134
         sh = Signal(range(26))
         eff = Mux(et == 0, 1, et)
-        m.d.comb += sh.eq(Mux(eff <= 134 - 25, 25, 134 - eff))
+        m.d.comb += sh.eq(Mux(eff <= e0 - 25, 25, e0 - eff))
         u = Signal(24)
         m.d.comb += u.eq(sig >> sh)
         inexact = Signal()
@@ -72,11 +76,11 @@ class ExpApprox(wiring.Component):
         p = Signal(25)
         m.d.comb += p.eq(lo + (((hi - lo)[:20] * fr) >> sh_f))
         field = Signal(signed(10))
-        m.d.comb += field.eq(n + 127)
+        m.d.comb += field.eq(n + EXP_BIAS)
         with m.If(nan):
-            m.d.comb += self.result.eq(CANONICAL_NAN_BITS)
+            m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
         with m.Elif(zero):
-            m.d.comb += self.result.eq(0)
+            m.d.comb += self.o_result.eq(0)
         with m.Else():
-            m.d.comb += self.result.eq(Cat(p[:23], field[:8], Const(0, 1)))
+            m.d.comb += self.o_result.eq(Cat(p[:MAN_BITS], field[:EXP_BITS], Const(0, 1)))
         return m

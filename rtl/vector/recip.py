@@ -3,8 +3,9 @@ from amaranth import Array, Cat, Const, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp32 import CANONICAL_NAN_BITS
+from models.fp32 import CANONICAL_NAN_BITS, EXP_BITS, EXP_MAX, MAN_BITS
 from models.vector import RECIP_IDX_BITS, RECIP_LUT
+from rtl.fp.f32 import exponent, fraction, inf, sign, zero
 
 __all__ = ["RecipApprox"]
 
@@ -23,19 +24,19 @@ class RecipApprox(wiring.Component):
 
     Members
     -------
-    a : In(32)
-    result : Out(32)
+    i_a : In(32)
+    o_result : Out(32)
     """
 
     def __init__(self):
-        super().__init__({"a": In(32), "result": Out(32)})
+        super().__init__({"i_a": In(32), "o_result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
-        a = self.a
-        e = a[23:31]
-        mt = a[:23]
-        sh = 23 - RECIP_IDX_BITS
+        a = self.i_a
+        e = exponent(a)
+        mt = fraction(a)
+        sh = MAN_BITS - RECIP_IDX_BITS
         idx = mt[sh:]
         fr = mt[:sh]
         hi_tab = Array(Const(int(x), 25) for x in RECIP_LUT[:-1])
@@ -48,14 +49,14 @@ class RecipApprox(wiring.Component):
         exact = r == (1 << 24)
         ex = Signal(signed(10))
         m.d.comb += ex.eq(253 + exact - e)          # 254 - e when r == 2**24
-        with m.If((e == 0xFF) & (mt != 0)):
-            m.d.comb += self.result.eq(CANONICAL_NAN_BITS)
-        with m.Elif(e == 0xFF):
-            m.d.comb += self.result.eq(Cat(Const(0, 31), a[31]))
+        with m.If((e == EXP_MAX) & (mt != 0)):
+            m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
+        with m.Elif(e == EXP_MAX):
+            m.d.comb += self.o_result.eq(zero(sign(a)))
         with m.Elif(e == 0):
-            m.d.comb += self.result.eq(Cat(Const(0, 23), Const(0xFF, 8), a[31]))
+            m.d.comb += self.o_result.eq(inf(sign(a)))
         with m.Elif(ex <= 0):
-            m.d.comb += self.result.eq(Cat(Const(0, 31), a[31]))
+            m.d.comb += self.o_result.eq(zero(sign(a)))
         with m.Else():
-            m.d.comb += self.result.eq(Cat(r[:23], ex[:8], a[31]))
+            m.d.comb += self.o_result.eq(Cat(r[:MAN_BITS], ex[:EXP_BITS], sign(a)))
         return m

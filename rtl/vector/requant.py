@@ -3,9 +3,10 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Requant"]
+from models.vector import INT32_MAX as _MAX
+from models.vector import INT32_MIN as _MIN
 
-_MIN, _MAX = -(1 << 31), (1 << 31) - 1
+__all__ = ["Requant"]
 
 
 class Requant(wiring.Component):
@@ -25,20 +26,21 @@ class Requant(wiring.Component):
 
     Members
     -------
-    acc, mult, shift : In(32)
+    i_acc, i_mult, i_shift : In(32)
         Two's-complement int32 bits.
-    result : Out(8)
+    o_result : Out(8)
         int8, two's complement.
     """
 
     def __init__(self):
-        super().__init__({"acc": In(32), "mult": In(32), "shift": In(32), "result": Out(8)})
+        super().__init__({"i_acc": In(32), "i_mult": In(32), "i_shift": In(32),
+                          "o_result": Out(8)})
 
     def elaborate(self, platform):
         m = Module()
-        acc = self.acc.as_signed()
-        mult = self.mult.as_signed()
-        shift = self.shift.as_signed()
+        acc = self.i_acc.as_signed()
+        mult = self.i_mult.as_signed()
+        shift = self.i_shift.as_signed()
         left = Signal(range(32))
         right = Signal(range(32))
         m.d.comb += [
@@ -66,5 +68,5 @@ class Requant(wiring.Component):
         m.d.comb += thr.eq((mask >> 1) + (hs < 0))
         q = Signal(signed(33))
         m.d.comb += q.eq((hs >> right) + (rem > thr))
-        m.d.comb += self.result.eq(Mux(q > 127, 127, Mux(q < -128, -128, q)))
+        m.d.comb += self.o_result.eq(Mux(q > 127, 127, Mux(q < -128, -128, q)))
         return m

@@ -24,15 +24,16 @@ LANES = 32
 
 
 class FP8MulHarness(wiring.Component):
-    """``lanes`` :class:`FP8Multiplier` s: ``product[i] = a[i] * b[i]`` (formats per lane).
+    """``lanes`` :class:`FP8Multiplier` s: ``o_product[i] = i_a[i] * i_b[i]`` (formats
+    per lane).
 
     Members
     -------
-    a, b : In(8 * lanes)
+    i_a, i_b : In(8 * lanes)
         FP8 codes, lane i in bits ``8i .. 8i+7``.
-    fmt_a, fmt_b : In(lanes)
+    i_fmt_a, i_fmt_b : In(lanes)
         Format select per lane (0 = E4M3, 1 = E5M2).
-    product : Out(32 * lanes)
+    o_product : Out(32 * lanes)
         binary32 products. Latency 0 (combinational).
     """
 
@@ -40,27 +41,28 @@ class FP8MulHarness(wiring.Component):
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         self.lanes = lanes
-        super().__init__({"a": In(8 * lanes), "b": In(8 * lanes), "fmt_a": In(lanes),
-                          "fmt_b": In(lanes), "product": Out(32 * lanes)})
+        super().__init__({"i_a": In(8 * lanes), "i_b": In(8 * lanes), "i_fmt_a": In(lanes),
+                          "i_fmt_b": In(lanes), "o_product": Out(32 * lanes)})
 
     def elaborate(self, platform):
         m = Module()
         for i in range(self.lanes):
             m.submodules[f"mul_{i}"] = u = FP8Multiplier()
-            m.d.comb += [u.a.eq(self.a[8 * i:8 * i + 8]), u.b.eq(self.b[8 * i:8 * i + 8]),
-                         u.fmt_a.eq(self.fmt_a[i]), u.fmt_b.eq(self.fmt_b[i]),
-                         self.product[32 * i:32 * i + 32].eq(u.product)]
+            m.d.comb += [u.i_a.eq(self.i_a[8 * i:8 * i + 8]),
+                         u.i_b.eq(self.i_b[8 * i:8 * i + 8]),
+                         u.i_fmt_a.eq(self.i_fmt_a[i]), u.i_fmt_b.eq(self.i_fmt_b[i]),
+                         self.o_product[32 * i:32 * i + 32].eq(u.o_product)]
         return m
 
 
 class FP32AddHarness(wiring.Component):
-    """``lanes`` :class:`FP32Adder` s: ``result[i] = a[i] + b[i]``.
+    """``lanes`` :class:`FP32Adder` s: ``o_result[i] = i_a[i] + i_b[i]``.
 
     Members
     -------
-    a, b : In(32 * lanes)
+    i_a, i_b : In(32 * lanes)
         binary32 operands, lane i in bits ``32i .. 32i+31``.
-    result : Out(32 * lanes)
+    o_result : Out(32 * lanes)
         binary32 sums. Latency 0 (combinational).
     """
 
@@ -68,14 +70,16 @@ class FP32AddHarness(wiring.Component):
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         self.lanes = lanes
-        super().__init__({"a": In(32 * lanes), "b": In(32 * lanes), "result": Out(32 * lanes)})
+        super().__init__({"i_a": In(32 * lanes), "i_b": In(32 * lanes),
+                          "o_result": Out(32 * lanes)})
 
     def elaborate(self, platform):
         m = Module()
         for i in range(self.lanes):
             m.submodules[f"add_{i}"] = u = FP32Adder()
-            m.d.comb += [u.a.eq(self.a[32 * i:32 * i + 32]), u.b.eq(self.b[32 * i:32 * i + 32]),
-                         self.result[32 * i:32 * i + 32].eq(u.result)]
+            m.d.comb += [u.i_a.eq(self.i_a[32 * i:32 * i + 32]),
+                         u.i_b.eq(self.i_b[32 * i:32 * i + 32]),
+                         self.o_result[32 * i:32 * i + 32].eq(u.o_result)]
         return m
 
 

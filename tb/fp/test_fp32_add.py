@@ -35,12 +35,13 @@ def _count() -> int:
 async def test_weighted_random_adds(dut):
     """Weighted random binary32 additions, bit-exact against numpy float32."""
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
-    drv = LaneDriver(dut, {"a": np.uint32, "b": np.uint32}, "result", len(dut.result) // 32)
+    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, "o_result",
+                     len(dut.o_result) // 32)
     total, target = 0, _count()
     while total < target:
         a, b = adder_vectors(rng, min(_CHUNK, target - total))
         a, b = a[:target - total], b[:target - total]
-        got = await drv.apply(a=a, b=b)
+        got = await drv.apply(i_a=a, i_b=b)
         msg = first_mismatch(got, fp32_add_bits(a, b), a=a, b=b)
         assert msg is None, f"after {total} good additions: {msg}"
         total += a.size
@@ -68,8 +69,9 @@ async def test_directed_rules(dut):
     a = np.array([c[0] for c in cases] + [c[1] for c in cases], np.uint32)
     b = np.array([c[1] for c in cases] + [c[0] for c in cases], np.uint32)
     want = np.array([c[2] for c in cases] * 2, np.uint32)
-    drv = LaneDriver(dut, {"a": np.uint32, "b": np.uint32}, "result", len(dut.result) // 32)
-    got = await drv.apply(a=a, b=b)
+    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, "o_result",
+                     len(dut.o_result) // 32)
+    got = await drv.apply(i_a=a, i_b=b)
     assert np.array_equal(fp32_add_bits(a, b), want), "golden model disagrees with the contract"
     msg = first_mismatch(got, want, a=a, b=b)
     assert msg is None, msg

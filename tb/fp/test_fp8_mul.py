@@ -6,8 +6,7 @@ bit for bit. Run by tests/sim/test_fp_units_sim.py on both simulators.
 import cocotb
 import numpy as np
 
-from models.fp8 import E4M3, E5M2, fp8_product_f32
-from rtl.fp.fp8_mul import FMT_E4M3, FMT_E5M2
+from models.fp8 import E4M3, E5M2, FMT_E4M3, FMT_E5M2, fp8_product_f32
 from tb.fp.lanes import LaneDriver, first_mismatch
 from tb.fp.vectors import fp8_pairs
 
@@ -16,9 +15,9 @@ PAIRS = [(FMT_E4M3, FMT_E4M3), (FMT_E4M3, FMT_E5M2), (FMT_E5M2, FMT_E4M3), (FMT_
 
 
 def _driver(dut):
-    lanes = len(dut.fmt_a)
-    return LaneDriver(dut, {"a": np.uint8, "b": np.uint8, "fmt_a": bool, "fmt_b": bool},
-                      "product", lanes)
+    lanes = len(dut.i_fmt_a)
+    return LaneDriver(dut, {"i_a": np.uint8, "i_b": np.uint8, "i_fmt_a": bool, "i_fmt_b": bool},
+                      "o_product", lanes)
 
 
 @cocotb.test()
@@ -27,7 +26,8 @@ async def test_exhaustive_all_format_pairs(dut):
     drv = _driver(dut)
     a, b = fp8_pairs()
     for fa, fb in PAIRS:
-        got = await drv.apply(a=a, b=b, fmt_a=np.full(a.size, fa), fmt_b=np.full(a.size, fb))
+        got = await drv.apply(i_a=a, i_b=b, i_fmt_a=np.full(a.size, fa),
+                              i_fmt_b=np.full(a.size, fb))
         want = fp8_product_f32(a, SEL[fa], b, SEL[fb]).view(np.uint32)
         msg = first_mismatch(got, want, a=a, b=b)
         assert msg is None, f"{SEL[fa].name} x {SEL[fb].name}: {msg}"
@@ -42,7 +42,7 @@ async def test_format_switching(dut):
     n = 32768
     a, b = rng.integers(0, 256, n).astype(np.uint8), rng.integers(0, 256, n).astype(np.uint8)
     fa, fb = rng.integers(0, 2, n), rng.integers(0, 2, n)
-    got = await drv.apply(a=a, b=b, fmt_a=fa, fmt_b=fb)
+    got = await drv.apply(i_a=a, i_b=b, i_fmt_a=fa, i_fmt_b=fb)
     want = np.where(fa == 0,
                     np.where(fb == 0, fp8_product_f32(a, E4M3, b, E4M3), fp8_product_f32(a, E4M3, b, E5M2)),
                     np.where(fb == 0, fp8_product_f32(a, E5M2, b, E4M3), fp8_product_f32(a, E5M2, b, E5M2)))
@@ -55,7 +55,8 @@ async def test_selfcheck_wrong_format_is_caught(dut):
     """The comparison is live: E4M3 products checked against E5M2 expectations fail."""
     drv = _driver(dut)
     a, b = fp8_pairs()
-    got = await drv.apply(a=a[:4096], b=b[:4096], fmt_a=np.zeros(4096), fmt_b=np.zeros(4096))
+    got = await drv.apply(i_a=a[:4096], i_b=b[:4096], i_fmt_a=np.zeros(4096),
+                          i_fmt_b=np.zeros(4096))
     want = fp8_product_f32(a[:4096], E5M2, b[:4096], E4M3).view(np.uint32)
     msg = first_mismatch(got, want, a=a[:4096], b=b[:4096])
     assert msg is not None, "a wrong-format expectation was not reported"

@@ -29,7 +29,6 @@ from pyuvm import (ConfigDB, uvm_analysis_port, uvm_component, uvm_driver, uvm_e
 
 from models.systolic import SystolicArrayModel, gemm_int8, plan_gemm, wrap_int32
 from tb.common.clocked import trials
-from tb.common.stream import Pacer
 from tb.systolic.tb import SystolicTB
 
 VALUE_CLASSES = {"full": (-128, 127), "small": (-2, 2), "max": (120, 127), "min": (-128, -120)}

@@ -13,13 +13,13 @@ LANES = 32
 
 
 class FP32MulHarness(wiring.Component):
-    """``lanes`` :class:`FP32Multiplier` s: ``product[i] = a[i] * b[i]``.
+    """``lanes`` :class:`FP32Multiplier` s: ``o_product[i] = i_a[i] * i_b[i]``.
 
     Members
     -------
-    a, b : In(32 * lanes)
+    i_a, i_b : In(32 * lanes)
         binary32 operands, lane i in bits ``32i .. 32i+31``.
-    product : Out(32 * lanes)
+    o_product : Out(32 * lanes)
         Latency 0 (combinational).
     """
 
@@ -27,14 +27,16 @@ class FP32MulHarness(wiring.Component):
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         self.lanes = lanes
-        super().__init__({"a": In(32 * lanes), "b": In(32 * lanes), "product": Out(32 * lanes)})
+        super().__init__({"i_a": In(32 * lanes), "i_b": In(32 * lanes),
+                          "o_product": Out(32 * lanes)})
 
     def elaborate(self, platform):
         m = Module()
         for i in range(self.lanes):
             m.submodules[f"mul_{i}"] = u = FP32Multiplier()
-            m.d.comb += [u.a.eq(self.a[32 * i:32 * i + 32]), u.b.eq(self.b[32 * i:32 * i + 32]),
-                         self.product[32 * i:32 * i + 32].eq(u.product)]
+            m.d.comb += [u.i_a.eq(self.i_a[32 * i:32 * i + 32]),
+                         u.i_b.eq(self.i_b[32 * i:32 * i + 32]),
+                         self.o_product[32 * i:32 * i + 32].eq(u.o_product)]
         return m
 
 

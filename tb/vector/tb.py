@@ -2,9 +2,9 @@
 
 The TB owns Python models of the two SRAMs the tensor core would attach:
 
-* the accumulator SRAM (``uint32[acc_rows, C]``) behind ``acc_rd_a``, ``acc_rd_b``
-  (one cycle of read latency, read-before-write) and ``acc_wr``;
-* the activation SRAM (``uint8[act_rows, R]``) behind ``act_wr``.
+* the accumulator SRAM (``uint32[acc_rows, C]``) behind ``m_acc_rd_a``, ``m_acc_rd_b``
+  (one cycle of read latency, read-before-write) and ``m_acc_wr``;
+* the activation SRAM (``uint8[act_rows, R]``) behind ``m_act_wr``.
 
 Commands go through a :class:`tb.common.stream.StreamSource` on ``i_cmd`` (random
 idle gaps from its pacer). The golden model (``models.vector.vector_execute``) runs
@@ -33,8 +33,8 @@ __all__ = ["VectorTB", "SramModel"]
 class SramModel:
     """The accumulator and activation SRAMs, ticked by the TB's cycle loop.
 
-    ``sample`` (settled values of cycle k): latch the words read by ``acc_rd_a`` /
-    ``acc_rd_b`` if their ``en`` is high, then apply ``acc_wr`` / ``act_wr`` (the
+    ``sample`` (settled values of cycle k): latch the words read by ``m_acc_rd_a`` /
+    ``m_acc_rd_b`` if their ``en`` is high, then apply ``m_acc_wr`` / ``m_act_wr`` (the
     write happens at the edge that ends cycle k; a read of the same row in cycle k
     returns the old word). ``drive`` (cycle k+1): present the latched words.
     Every write is passed to ``on_write(kind, addr, row, cycle)``.
@@ -44,8 +44,8 @@ class SramModel:
         self.dut, self.acc, self.act, self.on_write = dut, acc, act, on_write
         self.lanes = acc.shape[1]
         self.act_lanes = act.shape[1]
-        self._rd = [(dut.acc_rd_a__en, dut.acc_rd_a__addr, dut.acc_rd_a__data),
-                    (dut.acc_rd_b__en, dut.acc_rd_b__addr, dut.acc_rd_b__data)]
+        self._rd = [(dut.m_acc_rd_a__en, dut.m_acc_rd_a__addr, dut.m_acc_rd_a__data),
+                    (dut.m_acc_rd_b__en, dut.m_acc_rd_b__addr, dut.m_acc_rd_b__data)]
         self._pending = [0, 0]
         self.reads = 0
         self.writes = 0
@@ -71,18 +71,18 @@ class SramModel:
                 self.reads += 1
             else:
                 self._pending[k] = None
-        if signal_int(d.acc_wr__en):
-            a = signal_int(d.acc_wr__addr)
-            row = np.frombuffer(signal_int(d.acc_wr__data).to_bytes(4 * self.lanes, "little"),
+        if signal_int(d.m_acc_wr__en):
+            a = signal_int(d.m_acc_wr__addr)
+            row = np.frombuffer(signal_int(d.m_acc_wr__data).to_bytes(4 * self.lanes, "little"),
                                 np.uint32)
             if a >= self.acc.shape[0]:
                 raise AssertionError(f"cycle {cycle}: write of acc row {a} out of range")
             self.acc[a] = row
             self.writes += 1
             self.on_write("acc", a, row, cycle)
-        if signal_int(d.act_wr__en):
-            a = signal_int(d.act_wr__addr)
-            row = np.frombuffer(signal_int(d.act_wr__data).to_bytes(self.act_lanes, "little"),
+        if signal_int(d.m_act_wr__en):
+            a = signal_int(d.m_act_wr__addr)
+            row = np.frombuffer(signal_int(d.m_act_wr__data).to_bytes(self.act_lanes, "little"),
                                 np.uint8)
             if a >= self.act.shape[0]:
                 raise AssertionError(f"cycle {cycle}: write of act row {a} out of range")
@@ -160,7 +160,7 @@ class VectorTB(ClockedTB):
         start = self.cycle
         while True:
             await FallingEdge(self.dut.clk)
-            if self.src.idle and signal_int(self.dut.idle):
+            if self.src.idle and signal_int(self.dut.o_idle):
                 return
             if self.cycle - start > timeout:
                 raise AssertionError(f"timeout after {timeout} cycles waiting for the vector "

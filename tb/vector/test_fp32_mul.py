@@ -32,11 +32,12 @@ def _fmul_bits(a, b):
 async def test_weighted_random_products(dut):
     """Weighted random binary32 products, bit-exact against the model."""
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
-    drv = LaneDriver(dut, {"a": np.uint32, "b": np.uint32}, "product", len(dut.product) // 32)
+    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, "o_product",
+                     len(dut.o_product) // 32)
     total, target = 0, _count()
     while total < target:
         a, b = mul_vectors(rng, min(60_000, target - total))
-        got = await drv.apply(a=a, b=b)
+        got = await drv.apply(i_a=a, i_b=b)
         msg = first_mismatch(got, _fmul_bits(a, b), a=a, b=b)
         assert msg is None, f"after {total} good products: {msg}"
         total += a.size
@@ -64,6 +65,7 @@ async def test_directed_rules(dut):
     b = np.array([c[1] for c in cases] + [c[0] for c in cases], np.uint32)
     want = np.array([c[2] for c in cases] * 2, np.uint32)
     assert np.array_equal(_fmul_bits(a, b), want), "golden model disagrees with the contract"
-    drv = LaneDriver(dut, {"a": np.uint32, "b": np.uint32}, "product", len(dut.product) // 32)
-    msg = first_mismatch(await drv.apply(a=a, b=b), want, a=a, b=b)
+    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, "o_product",
+                     len(dut.o_product) // 32)
+    msg = first_mismatch(await drv.apply(i_a=a, i_b=b), want, a=a, b=b)
     assert msg is None, msg

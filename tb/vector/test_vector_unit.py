@@ -195,7 +195,7 @@ async def test_nan_propagation(dut):
 @cocotb.test()
 async def test_latency_and_idle(dut):
     """A command accepted in cycle c writes row i at the end of cycle c+4+i, one row
-    per cycle, and ``idle`` returns in cycle c+count+4."""
+    per cycle, and ``o_idle`` returns in cycle c+count+4."""
     tb = await _start(dut)
     await tb.drain()
     writes = []

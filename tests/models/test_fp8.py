@@ -10,8 +10,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from models import fp32
 from models.fp32 import CANONICAL_NAN_BITS, canonicalize_nan, fp32_add, fp32_add_bits
-from models.fp8 import E4M3, E5M2, FORMATS, FP8Format, decode, encode, fp8_product_f32, gemm_fp8
+from models.fp8 import (
+    E4M3, E5M2, FMT_E4M3, FMT_E5M2, FORMATS, FP8Format, decode, encode, fp8_product_f32,
+    gemm_fp8)
 
 ML = {"e4m3": ml_dtypes.float8_e4m3fn, "e5m2": ml_dtypes.float8_e5m2}
 FMTS = [E4M3, E5M2]
@@ -38,6 +41,8 @@ def test_format_constants():
     assert (E5M2.max_code, E5M2.nan_code, E5M2.inf_code) == (0x7B, 0x7E, 0x7C)
     with pytest.raises(ValueError, match=r"exp_bits \(4\) \+ man_bits \(4\)"):
         FP8Format("bad", exp_bits=4, man_bits=4, bias=7, has_inf=False)
+    # the format select of the RTL and of MATMUL commands (0 E4M3, 1 E5M2)
+    assert (FMT_E4M3, FMT_E5M2) == (0, 1)
 
 
 def test_bad_arguments():
@@ -197,6 +202,19 @@ def test_fp32_add_bits_rules():
         fp32_add(np.float32(1.0), np.float64(1.0))
     assert bits(canonicalize_nan(np.array([-np.nan, 1.0], np.float32))).tolist() == [
         CANONICAL_NAN_BITS, 0x3F80_0000]
+
+
+def test_fp32_layout_constants():
+    """The bit patterns the RTL imports, against numpy's float32 (and finfo)."""
+    fi = np.finfo(np.float32)
+    assert (fp32.MAN_BITS, fp32.EXP_BITS) == (fi.nmant, fi.nexp)
+    assert fp32.EXP_BIAS == fi.maxexp - 1 and fp32.EXP_MAX == 0xFF
+    assert fp32.SIGN_BIT == int(bits(-0.0))
+    assert fp32.POS_INF_BITS == int(bits(np.inf))
+    assert fp32.NEG_INF_BITS == int(bits(-np.inf))
+    assert fp32.ONE_BITS == int(bits(1.0))
+    assert np.isnan(np.uint32(CANONICAL_NAN_BITS).view(np.float32))
+    assert CANONICAL_NAN_BITS == int(bits(np.float32(np.nan))) & ~fp32.SIGN_BIT
 
 
 # --------------------------------------------------------------------------- GEMM

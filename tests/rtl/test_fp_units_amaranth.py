@@ -12,9 +12,9 @@ from amaranth.hdl import Shape
 from amaranth.sim import Simulator
 
 from models.fp32 import fp32_add_bits
-from models.fp8 import E4M3, E5M2, fp8_product_f32
+from models.fp8 import E4M3, E5M2, FMT_E4M3, FMT_E5M2, fp8_product_f32
 from rtl.fp.fp32_add import FP32Adder
-from rtl.fp.fp8_mul import FMT_E4M3, FMT_E5M2, FP8Multiplier
+from rtl.fp.fp8_mul import FP8Multiplier
 from tb.fp.vectors import adder_vectors
 
 SEED = 20260602
@@ -54,11 +54,11 @@ def assert_bits_equal(got, want, inputs):
 def test_signatures():
     mul = FP8Multiplier().signature.members
     assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in mul.items()} == {
-        "a": ("In", 8), "fmt_a": ("In", 1), "b": ("In", 8), "fmt_b": ("In", 1),
-        "product": ("Out", 32)}
+        "i_a": ("In", 8), "i_fmt_a": ("In", 1), "i_b": ("In", 8), "i_fmt_b": ("In", 1),
+        "o_product": ("Out", 32)}
     add = FP32Adder().signature.members
     assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in add.items()} == {
-        "a": ("In", 32), "b": ("In", 32), "result": ("Out", 32)}
+        "i_a": ("In", 32), "i_b": ("In", 32), "o_result": ("Out", 32)}
 
 
 @pytest.mark.parametrize("fmt_a", [FMT_E4M3, FMT_E5M2], ids=["a_e4m3", "a_e5m2"])
@@ -66,9 +66,10 @@ def test_signatures():
 def test_fp8_multiplier_exhaustive(fmt_a, fmt_b):
     a = np.repeat(np.arange(256, dtype=np.uint8), 256)
     b = np.tile(np.arange(256, dtype=np.uint8), 256)
-    inputs = {"a": a, "b": b, "fmt_a": np.full(a.size, fmt_a), "fmt_b": np.full(a.size, fmt_b)}
+    inputs = {"i_a": a, "i_b": b, "i_fmt_a": np.full(a.size, fmt_a),
+              "i_fmt_b": np.full(a.size, fmt_b)}
     dut = FP8Multiplier()
-    got = run_comb(dut, inputs, dut.product, a.size)
+    got = run_comb(dut, inputs, dut.o_product, a.size)
     want = fp8_product_f32(a, SEL[fmt_a], b, SEL[fmt_b]).view(np.uint32)
     assert_bits_equal(got, want, inputs)
 
@@ -77,12 +78,12 @@ def test_fp8_multiplier_format_switching():
     """Formats change on every vector (the exhaustive test holds them constant)."""
     rng = np.random.default_rng(SEED)
     n = 2000
-    inputs = {k: rng.integers(0, 256, n) for k in ("a", "b")}
-    inputs |= {k: rng.integers(0, 2, n) for k in ("fmt_a", "fmt_b")}
+    inputs = {k: rng.integers(0, 256, n) for k in ("i_a", "i_b")}
+    inputs |= {k: rng.integers(0, 2, n) for k in ("i_fmt_a", "i_fmt_b")}
     dut = FP8Multiplier()
-    got = run_comb(dut, inputs, dut.product, n)
-    want = np.array([fp8_product_f32(np.uint8(inputs["a"][i]), SEL[inputs["fmt_a"][i]],
-                                     np.uint8(inputs["b"][i]), SEL[inputs["fmt_b"][i]])
+    got = run_comb(dut, inputs, dut.o_product, n)
+    want = np.array([fp8_product_f32(np.uint8(inputs["i_a"][i]), SEL[inputs["i_fmt_a"][i]],
+                                     np.uint8(inputs["i_b"][i]), SEL[inputs["i_fmt_b"][i]])
                      for i in range(n)]).view(np.uint32)
     assert_bits_equal(got, want, inputs)
 
@@ -90,9 +91,9 @@ def test_fp8_multiplier_format_switching():
 @pytest.mark.parametrize("part", [0, 1])
 def test_fp32_adder_weighted_random(part):
     a, b = adder_vectors(np.random.default_rng([SEED, part]), 10_000)
-    inputs = {"a": a, "b": b}
+    inputs = {"i_a": a, "i_b": b}
     dut = FP32Adder()
-    got = run_comb(dut, inputs, dut.result, a.size)
+    got = run_comb(dut, inputs, dut.o_result, a.size)
     assert_bits_equal(got, fp32_add_bits(a, b), inputs)
 
 
@@ -117,5 +118,5 @@ def test_fp32_adder_directed(a, b, want):
     assert int(fp32_add_bits(np.uint32(a), np.uint32(b))) == want
     for x, y in ((a, b), (b, a)):
         dut = FP32Adder()
-        got = run_comb(dut, {"a": [x], "b": [y]}, dut.result, 1)
+        got = run_comb(dut, {"i_a": [x], "i_b": [y]}, dut.o_result, 1)
         assert int(got[0]) == want, f"{x:#010x} + {y:#010x} -> {int(got[0]):#010x}"

@@ -44,13 +44,14 @@ def _check(dut, inputs, out, want):
 def test_fp32_multiplier_signature():
     mul = FP32Multiplier().signature.members
     assert {k: (v.flow.name, Shape.cast(v.shape).width) for k, v in mul.items()} == {
-        "a": ("In", 32), "b": ("In", 32), "product": ("Out", 32)}
+        "i_a": ("In", 32), "i_b": ("In", 32), "o_product": ("Out", 32)}
 
 
 def test_fp32_multiplier():
     a, b = mul_vectors(np.random.default_rng(SEED), 1200)
     dut = FP32Multiplier()
-    _check(dut, {"a": a, "b": b}, dut.product, fmul(a.view(np.float32), b.view(np.float32)).view(np.uint32))
+    _check(dut, {"i_a": a, "i_b": b}, dut.o_product,
+           fmul(a.view(np.float32), b.view(np.float32)).view(np.uint32))
 
 
 @pytest.mark.parametrize("unit, model", [(ExpApprox, exp_approx), (RecipApprox, recip_approx)],
@@ -58,35 +59,37 @@ def test_fp32_multiplier():
 def test_table_functions(unit, model):
     x = _values()
     dut = unit()
-    _check(dut, {"a": x}, dut.result, model(x.view(np.float32)).view(np.uint32))
+    _check(dut, {"i_a": x}, dut.o_result, model(x.view(np.float32)).view(np.uint32))
 
 
 def test_int_to_f32():
     x = _values()
     dut = Int2F32(32)
-    _check(dut, {"a": x}, dut.result, i2f(x).view(np.uint32))
+    _check(dut, {"i_a": x}, dut.o_result, i2f(x).view(np.uint32))
     c = np.arange(256)
     dut = Int2F32(8)
-    _check(dut, {"a": c}, dut.result,
+    _check(dut, {"i_a": c}, dut.o_result,
            i2f(c.astype(np.uint8).view(np.int8).astype(np.int32)).view(np.uint32))
 
 
 def test_to_int8_and_bf16():
     x = _values()
     dut = F32ToInt8()
-    _check(dut, {"a": x}, dut.result, to_int8(x.view(np.float32)).view(np.uint8))
+    _check(dut, {"i_a": x}, dut.o_result, to_int8(x.view(np.float32)).view(np.uint8))
     dut = F32ToBF16()
-    _check(dut, {"a": x}, dut.result, to_bf16(x.view(np.float32)))
+    _check(dut, {"i_a": x}, dut.o_result, to_bf16(x.view(np.float32)))
 
 
 @pytest.mark.parametrize("sel, fmt", [(0, E4M3), (1, E5M2)], ids=["e4m3", "e5m2"])
 def test_fp8_encode_decode(sel, fmt):
     x = _values(800)
     dut = FP8Encoder()
-    _check(dut, {"a": x, "fmt": np.full(x.size, sel)}, dut.code, encode(x.view(np.float32), fmt))
+    _check(dut, {"i_a": x, "i_fmt": np.full(x.size, sel)}, dut.o_code,
+           encode(x.view(np.float32), fmt))
     c = np.arange(256)
     dut = FP8Decoder()
-    _check(dut, {"code": c, "fmt": np.full(256, sel)}, dut.result, decode(c, fmt).view(np.uint32))
+    _check(dut, {"i_code": c, "i_fmt": np.full(256, sel)}, dut.o_result,
+           decode(c, fmt).view(np.uint32))
 
 
 def test_requant():
@@ -100,8 +103,9 @@ def test_requant():
     mult[:4] = [-(2**31), 1 << 30, (1 << 31) - 1, 1 << 30]
     acc[:4] = [-(2**31), -(2**31), -(2**31), -1]
     dut = Requant()
-    _check(dut, {"acc": acc & 0xFFFF_FFFF, "mult": mult & 0xFFFF_FFFF, "shift": shift & 0xFFFF_FFFF},
-           dut.result, requant(acc, mult, shift).view(np.uint8))
+    _check(dut, {"i_acc": acc & 0xFFFF_FFFF, "i_mult": mult & 0xFFFF_FFFF,
+                 "i_shift": shift & 0xFFFF_FFFF},
+           dut.o_result, requant(acc, mult, shift).view(np.uint8))
 
 
 @pytest.mark.parametrize("lanes", [3, 4])
@@ -110,11 +114,11 @@ def test_reductions(lanes):
     pool = np.concatenate([SPECIALS, rng.standard_normal(60).astype(np.float32).view(np.uint32)])
     pair = rng.choice(pool, (800, 2)).astype(np.uint32)
     dut = FMax()
-    _check(dut, {"a": pair[:, 0], "b": pair[:, 1]}, dut.result,
+    _check(dut, {"i_a": pair[:, 0], "i_b": pair[:, 1]}, dut.o_result,
            fmax(pair[:, 0].view(np.float32), pair[:, 1].view(np.float32)).view(np.uint32))
     rows = rng.choice(pool, (500, lanes)).astype(np.uint32)
     packed = [int.from_bytes(r.tobytes(), "little") for r in rows]
     dut = RowMax(lanes)
-    _check(dut, {"a": packed}, dut.result, row_max(rows.view(np.float32)).view(np.uint32))
+    _check(dut, {"i_a": packed}, dut.o_result, row_max(rows.view(np.float32)).view(np.uint32))
     dut = RowSum(lanes)
-    _check(dut, {"a": packed}, dut.result, row_sum(rows.view(np.float32)).view(np.uint32))
+    _check(dut, {"i_a": packed}, dut.o_result, row_sum(rows.view(np.float32)).view(np.uint32))
