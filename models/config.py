@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigError", "SystolicConfig", "TensorConfig", "NocConfig", "JalapenoConfig", "PRESETS",
+__all__ = ["ConfigError", "SystolicConfig", "TensorConfig", "NocConfig", "SocConfig", "JalapenoConfig", "PRESETS",
            "get_preset"]
 
 
@@ -304,6 +304,100 @@ class TensorConfig:
         _check_int(o, "cmd_depth", self.cmd_depth, 1, 64)
 
 
+def _check_nodes(owner: str, name: str, value, count: int, count_name: str) -> tuple:
+    if not isinstance(value, (tuple, list)):
+        raise ConfigError(f"{owner}.{name} must be a tuple of node numbers, got {value!r}")
+    if len(value) != count:
+        raise ConfigError(f"{owner}.{name} must have {count} entries ({count_name}), "
+                          f"got {len(value)}")
+    for i, v in enumerate(value):
+        _check_int(owner, f"{name}[{i}]", v, 0, 255)
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class SocConfig:
+    """The chip: compute tiles, HBM channel nodes and the command processor on the mesh
+    (docs/chip.md; command set models/isa.py, golden model models/chip.py).
+
+    Parameters
+    ----------
+    tiles : int
+        Compute tiles (tensor core + DMA engine + network interface), 1..32: a BARRIER
+        names its tiles with a 32-bit mask.
+    tile_nodes : tuple of int
+        Mesh node (``y * noc.cols + x``) of each tile; ``tiles`` entries.
+    hbm_nodes : tuple of int
+        Mesh node of each HBM channel (channel i of :func:`models.hbm.route`); as many
+        entries as ``hbm.channels`` (checked by :meth:`JalapenoConfig.check_chip`).
+    ctrl_node : int
+        Mesh node of the command processor (host registers, ring fetch).
+    fetch_depth : int
+        Commands fetched from the ring ahead of dispatch (1..64).
+    load_depth, compute_depth, store_depth : int
+        Entries (commands and barrier markers) of each tile's load, compute and store
+        queue (1..256). The dispatcher is in order: a full queue stalls it.
+    token_bits : int
+        Width of each dependency-token counter (2..16): it holds 0 .. 2**token_bits - 1
+        tokens; a signal to a full counter is the TOKEN_OVERFLOW error.
+    watchdog_cycles : int
+        Cycles a queue head may wait for a token or a barrier before the WATCHDOG error
+        (16 .. 2**32 - 1); longer than the longest legal command.
+    """
+
+    tiles: int = 4
+    tile_nodes: tuple = (5, 6, 9, 10)
+    hbm_nodes: tuple = (4, 7, 8, 11)
+    ctrl_node: int = 0
+    fetch_depth: int = 4
+    load_depth: int = 8
+    compute_depth: int = 8
+    store_depth: int = 8
+    token_bits: int = 4
+    watchdog_cycles: int = 1 << 20
+
+    max_tiles = 32
+
+    def __post_init__(self):
+        o = "SocConfig"
+        _check_int(o, "tiles", self.tiles, 1, self.max_tiles)
+        object.__setattr__(self, "tile_nodes",
+                           _check_nodes(o, "tile_nodes", self.tile_nodes, self.tiles, "tiles"))
+        if not isinstance(self.hbm_nodes, (tuple, list)) or not self.hbm_nodes:
+            raise ConfigError(f"{o}.hbm_nodes must be a non-empty tuple of node numbers, "
+                              f"got {self.hbm_nodes!r}")
+        object.__setattr__(self, "hbm_nodes", _check_nodes(
+            o, "hbm_nodes", self.hbm_nodes, len(self.hbm_nodes), "HBM channels"))
+        _check_int(o, "ctrl_node", self.ctrl_node, 0, 255)
+        _check_int(o, "fetch_depth", self.fetch_depth, 1, 64)
+        for name in ("load_depth", "compute_depth", "store_depth"):
+            _check_int(o, name, getattr(self, name), 1, 256)
+        _check_int(o, "token_bits", self.token_bits, 2, 16)
+        _check_int(o, "watchdog_cycles", self.watchdog_cycles, 16, (1 << 32) - 1)
+        seen: dict[int, str] = {}
+        for what, node in self.units():
+            if node in seen:
+                raise ConfigError(f"{o}: node {node} holds both {seen[node]} and {what}")
+            seen[node] = what
+
+    def units(self) -> list[tuple[str, int]]:
+        """``(unit, node)`` of every unit on the mesh: ``"tile i"``, ``"hbm channel i"``,
+        ``"control"``."""
+        return ([(f"tile {i}", n) for i, n in enumerate(self.tile_nodes)]
+                + [(f"hbm channel {i}", n) for i, n in enumerate(self.hbm_nodes)]
+                + [("control", self.ctrl_node)])
+
+    @property
+    def token_max(self) -> int:
+        """Most tokens a counter holds (2**token_bits - 1)."""
+        return (1 << self.token_bits) - 1
+
+    @property
+    def queue_depths(self) -> tuple[int, int, int]:
+        """(load, compute, store) queue depths, indexed by ``models.isa.Queue``."""
+        return self.load_depth, self.compute_depth, self.store_depth
+
+
 @dataclass(frozen=True)
 class JalapenoConfig:
     """Top-level chip configuration (one section per block; later blocks add theirs).
@@ -327,6 +421,7 @@ class JalapenoConfig:
     dma: DmaConfig = field(default_factory=DmaConfig)
     noc: NocConfig = field(default_factory=NocConfig)
     tensor: TensorConfig = field(default_factory=TensorConfig)
+    soc: SocConfig = field(default_factory=SocConfig)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -344,6 +439,59 @@ class JalapenoConfig:
             raise ConfigError(f"JalapenoConfig.noc must be a NocConfig, got {self.noc!r}")
         if not isinstance(self.tensor, TensorConfig):
             raise ConfigError(f"JalapenoConfig.tensor must be a TensorConfig, got {self.tensor!r}")
+        if not isinstance(self.soc, SocConfig):
+            raise ConfigError(f"JalapenoConfig.soc must be a SocConfig, got {self.soc!r}")
+
+    # --- the chip: rules across sections ---------------------------------------------
+    def chip_errors(self) -> list[str]:
+        """Every broken cross-section rule of the chip (empty when it can be built).
+
+        Block-level configurations (a 2x2 mesh for the NoC fabric test, a narrow NoC for
+        its bench) need not satisfy these, so they are checked by :meth:`check_chip`,
+        which every chip-level consumer calls (SoC top, ``models.chip``, the runtime)
+        and every preset passes.
+        """
+        from models.dma import burst_chunk          # models.dma imports this module
+        soc, noc, hbm, dma, sa, tc = (self.soc, self.noc, self.hbm, self.dma, self.systolic,
+                                      self.tensor)
+        err = []
+        if len(soc.hbm_nodes) != hbm.channels:
+            err.append(f"soc.hbm_nodes has {len(soc.hbm_nodes)} entries, hbm.channels is "
+                       f"{hbm.channels}: one mesh node per HBM channel")
+        for what, node in soc.units():
+            if node >= noc.nodes:
+                err.append(f"soc places {what} on node {node}, the {noc.cols}x{noc.rows} mesh "
+                           f"has nodes 0..{noc.nodes - 1}")
+        if noc.data_bits != 8 * hbm.data_bytes:
+            err.append(f"noc.data_bits ({noc.data_bits}) must equal 8 * hbm.data_bytes "
+                       f"({8 * hbm.data_bytes}): one flit carries one memory beat")
+        if hbm.total_bytes > 1 << noc.addr_bits:
+            err.append(f"noc.addr_bits ({noc.addr_bits}) cannot address hbm.total_bytes "
+                       f"({hbm.total_bytes})")
+        if dma.max_burst_beats > 1 << noc.len_bits:
+            err.append(f"dma.max_burst_beats ({dma.max_burst_beats}) does not fit a packet's "
+                       f"len field (noc.len_bits {noc.len_bits}: at most {1 << noc.len_bits})")
+        if noc.id_bits < hbm.id_bits:
+            err.append(f"noc.id_bits ({noc.id_bits}) must be >= hbm.id_bits ({hbm.id_bits})")
+        chunk = burst_chunk(dma, hbm.data_bytes)
+        if hbm.interleave_bytes < chunk:
+            err.append(f"hbm.interleave_bytes ({hbm.interleave_bytes}) must be >= the DMA "
+                       f"burst span ({chunk} bytes): a burst must stay in one channel")
+        srams = {"activation": tc.act_rows * sa.rows, "weight": tc.weight_rows * sa.cols,
+                 "accumulator": tc.acc_rows * sa.cols * 4}
+        for name, size in srams.items():
+            if size > dma.sram_bytes:
+                err.append(f"dma.sram_bytes ({dma.sram_bytes}) must cover the {name} SRAM "
+                           f"({size} bytes)")
+        return err
+
+    def check_chip(self) -> "JalapenoConfig":
+        """Raise ConfigError naming every broken cross-section rule; return ``self``."""
+        err = self.chip_errors()
+        if err:
+            raise ConfigError(f"JalapenoConfig {self.name!r} is not a valid chip: "
+                              + "; ".join(err))
+        return self
 
     # --- serialization -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -393,38 +541,65 @@ _SECTIONS = _sections()
 PRESETS: dict[str, JalapenoConfig] = {
     # Fast tests: every block at its smallest useful size.
     "tiny": JalapenoConfig(name="tiny", systolic=SystolicConfig(rows=4, cols=4),
-                           noc=NocConfig(cols=3, rows=3, data_bits=32, addr_bits=16,
+                           # data_bits = 8 * hbm.data_bytes: one flit per memory beat
+                           noc=NocConfig(cols=3, rows=3, data_bits=64, addr_bits=16,
                                          len_bits=4, id_bits=4),
                            hbm=HbmConfig(channels=2, data_bytes=8, channel_bytes=16 * 1024,
                                          read_latency=20, write_latency=20, bytes_per_cycle=8,
                                          max_outstanding=8, interleave_bytes=1024,
                                          row_miss_cycles=4),
+                           # sram_bytes covers the 16 KiB accumulator SRAM
                            dma=DmaConfig(max_burst_beats=16, max_outstanding=8,
-                                         sram_bytes=8 * 1024, max_bytes=1 << 16),
-                           tensor=TensorConfig(act_rows=1024, weight_rows=1024, acc_rows=1024)),
+                                         sram_bytes=16 * 1024, max_bytes=1 << 16),
+                           tensor=TensorConfig(act_rows=1024, weight_rows=1024, acc_rows=1024),
+                           soc=SocConfig(tiles=2, tile_nodes=(1, 7), hbm_nodes=(3, 5),
+                                         ctrl_node=0, fetch_depth=2, load_depth=4,
+                                         compute_depth=4, store_depth=4, token_bits=4,
+                                         watchdog_cycles=1 << 16)),
     # The configuration of `make demo` and the default regression.
     # INT8-only array for now: with FP8 in all 256 PEs the flattened Verilog is 5x larger
     # and the Verilator build of the regression takes many minutes (docs/systolic.md).
     "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16, fp8=False),
-                              noc=NocConfig(cols=4, rows=4, buffer_depth=8),
-                              hbm=HbmConfig(channels=4, data_bytes=16, channel_bytes=64 * 1024,
+                              noc=NocConfig(cols=4, rows=4, data_bits=128, buffer_depth=8),
+                              # 2 MiB: a 512x512x512 INT8 GEMM (A, B, INT32 C) + its ring
+                              hbm=HbmConfig(channels=4, data_bytes=16, channel_bytes=512 * 1024,
                                             read_latency=100, write_latency=100,
                                             bytes_per_cycle=16, max_outstanding=32,
                                             interleave_bytes=4096),
                               dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
-                                            sram_bytes=1 << 18, max_bytes=1 << 22)),
+                                            sram_bytes=1 << 18, max_bytes=1 << 22),
+                              # HBM channels on the west and east edges, tiles in the middle
+                              soc=SocConfig(tiles=4, tile_nodes=(5, 6, 9, 10),
+                                            hbm_nodes=(4, 7, 8, 11), ctrl_node=0,
+                                            fetch_depth=4, load_depth=8, compute_depth=8,
+                                            store_depth=8, token_bits=4,
+                                            watchdog_cycles=1 << 20)),
     # Verilog generation and area estimates at the scale of the real chip.
     "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64),
                                noc=NocConfig(cols=8, rows=8, data_bits=256, buffer_depth=8),
-                               hbm=HbmConfig(channels=16, data_bytes=64, channel_bytes=1 << 26,
+                               # 32-byte beats = the 256-bit flits (bytes_per_cycle is 32)
+                               hbm=HbmConfig(channels=16, data_bytes=32, channel_bytes=1 << 26,
                                              read_latency=100, write_latency=100,
                                              bytes_per_cycle=32, max_outstanding=32,
                                              interleave_bytes=1024, row_miss_cycles=20),
                                dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
                                              sram_bytes=1 << 24, max_bytes=1 << 26),
                                tensor=TensorConfig(act_rows=4096, weight_rows=4096,
-                                                   acc_rows=4096)),
+                                                   acc_rows=4096),
+                               # HBM channels on the west and east columns, the 16 tiles in
+                               # the central 4x4 block
+                               soc=SocConfig(tiles=16,
+                                             tile_nodes=tuple(y * 8 + x for y in range(2, 6)
+                                                              for x in range(2, 6)),
+                                             hbm_nodes=tuple(y * 8 + x for x in (0, 7)
+                                                             for y in range(8)),
+                                             ctrl_node=1, fetch_depth=8, load_depth=16,
+                                             compute_depth=16, store_depth=16, token_bits=6,
+                                             watchdog_cycles=1 << 24)),
 }
+
+for _cfg in PRESETS.values():       # every preset is a chip
+    _cfg.check_chip()
 
 
 def get_preset(name: str) -> JalapenoConfig:
