@@ -451,7 +451,7 @@ class JalapenoConfig:
         which every chip-level consumer calls (SoC top, ``models.chip``, the runtime)
         and every preset passes.
         """
-        from models.dma import burst_chunk          # models.dma imports this module
+        from models.axi import BOUNDARY_BYTES
         soc, noc, hbm, dma, sa, tc = (self.soc, self.noc, self.hbm, self.dma, self.systolic,
                                       self.tensor)
         err = []
@@ -473,7 +473,7 @@ class JalapenoConfig:
                        f"len field (noc.len_bits {noc.len_bits}: at most {1 << noc.len_bits})")
         if noc.id_bits < hbm.id_bits:
             err.append(f"noc.id_bits ({noc.id_bits}) must be >= hbm.id_bits ({hbm.id_bits})")
-        chunk = burst_chunk(dma, hbm.data_bytes)
+        chunk = min(BOUNDARY_BYTES, dma.max_burst_beats * hbm.data_bytes)  # dma.burst_chunk
         if hbm.interleave_bytes < chunk:
             err.append(f"hbm.interleave_bytes ({hbm.interleave_bytes}) must be >= the DMA "
                        f"burst span ({chunk} bytes): a burst must stay in one channel")

@@ -4,7 +4,8 @@
 copy in build/ is rewritten from models/ whenever it is needed, so it cannot drift).
 
 For each memory image (:class:`models.memimage.MemoryImage`: the DMA descriptor of
-:mod:`models.dma`, the tensor command of :mod:`models.tensor_cmd`) the header has
+:mod:`models.dma`, the tensor command of :mod:`models.tensor_cmd`, the command header of
+the ISA, :mod:`models.isa`) the header has
 
 * ``JLP_<FMT>_BYTES`` and, per field, ``JLP_<FMT>_<FIELD>_OFFSET`` (byte offset of its
   little-endian 32-bit word), ``_SHIFT``, ``_BITS`` and ``_MASK`` (after shifting);
@@ -12,9 +13,12 @@ For each memory image (:class:`models.memimage.MemoryImage`: the DMA descriptor 
   ``jlp_<fmt>_pack()`` / ``jlp_<fmt>_unpack()`` between it and the byte image (byte
   accesses only: correct on hosts of either endianness, no alignment needed);
 
-and every enum the two formats and their completions use (``DmaError``, ``DmaDir``,
-``Unit``, ``VecOp``, ``OutFmt``, ``ErrCode``, AXI ``Resp``) as ``enum jlp_<name>`` with
-members ``JLP_<NAME>_<MEMBER>``.
+every enum the formats and their completions use (``DmaError``, ``DmaDir``,
+``Unit``, ``VecOp``, ``OutFmt``, ``ErrCode``, AXI ``Resp``; the ISA's ``Opcode``, ``Queue``,
+``Sram``, ``Token``, ``IsaError``) as ``enum jlp_<name>`` with members
+``JLP_<NAME>_<MEMBER>``, and the constants of :data:`CONSTANTS` (``JLP_CMD_BYTES``: one
+ring entry; ``JLP_CMD_PAYLOAD_OFFSET``: where a command's descriptor or tensor-command
+image starts) as ``#define JLP_<NAME> <value>u``.
 """
 from __future__ import annotations
 
@@ -27,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models import axi, dma, tensor_cmd  # noqa: E402
+from models import axi, dma, isa, tensor_cmd  # noqa: E402
 from models.memimage import MemoryImage  # noqa: E402
 
-__all__ = ["IMAGES", "ENUMS", "header_text", "write", "DEFAULT_OUT"]
+__all__ = ["IMAGES", "ENUMS", "CONSTANTS", "header_text", "write", "DEFAULT_OUT"]
 
 DEFAULT_OUT = ROOT / "build" / "include" / "jalapeno_formats.h"
 
@@ -38,12 +42,21 @@ DEFAULT_OUT = ROOT / "build" / "include" / "jalapeno_formats.h"
 IMAGES: list[tuple[str, MemoryImage, str]] = [
     ("dma_desc", dma.IMAGE, "models/dma.py (Descriptor)"),
     ("tensor_cmd", tensor_cmd.IMAGE, "models/tensor_cmd.py (TensorCmd)"),
+    ("cmd_hdr", isa.HEADER, "models/isa.py (Command header; payload at JLP_CMD_PAYLOAD_OFFSET)"),
 ]
 #: (C name, enum class)
 ENUMS: list[tuple[str, type[enum.IntEnum]]] = [
     ("dma_error", dma.DmaError), ("dma_dir", dma.DmaDir),
     ("unit", tensor_cmd.Unit), ("vec_op", tensor_cmd.VecOp), ("out_fmt", tensor_cmd.OutFmt),
     ("err_code", tensor_cmd.ErrCode), ("axi_resp", axi.Resp),
+    ("opcode", isa.Opcode), ("queue", isa.Queue), ("sram", isa.Sram), ("token", isa.Token),
+    ("isa_error", isa.IsaError),
+]
+#: (C name, value, comment): plain constants of the formats
+CONSTANTS: list[tuple[str, int, str]] = [
+    ("cmd_bytes", isa.CMD_BYTES, "bytes of one command (ring entry), models/isa.py"),
+    ("cmd_payload_offset", isa.PAYLOAD_OFFSET,
+     "byte offset of a command's dma_desc / tensor_cmd image"),
 ]
 
 _PRELUDE = """\
@@ -148,6 +161,8 @@ def header_text() -> str:
     """The whole header, from the current models/."""
     parts = [_PRELUDE]
     parts += [_image(*img) for img in IMAGES]
+    parts.append("\n/* --- constants --- */")
+    parts += [f"#define JLP_{n.upper()} {v}u /* {c} */" for n, v, c in CONSTANTS]
     parts.append("\n/* --- enums --- */")
     parts += [_enum(*e) for e in ENUMS]
     parts.append(_POSTLUDE)
