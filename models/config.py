@@ -122,10 +122,12 @@ class NocConfig:
         _check_int("NocConfig", "addr_bits", self.addr_bits, 8, 64)
         _check_int("NocConfig", "len_bits", self.len_bits, 1, 16)
         _check_int("NocConfig", "id_bits", self.id_bits, 1, 16)
-        need = 2 + self.addr_bits + self.len_bits + self.id_bits
+        from models.noc import MEM_OP_BITS      # models.noc imports this module
+        need = MEM_OP_BITS + self.addr_bits + self.len_bits + self.id_bits
         if need > self.data_bits:
             raise ConfigError(f"NocConfig.data_bits must hold a request header of {need} bits "
-                              f"(2 + addr_bits + len_bits + id_bits), got {self.data_bits}")
+                              f"(op {MEM_OP_BITS} + addr_bits + len_bits + id_bits), "
+                              f"got {self.data_bits}")
 
     @property
     def nodes(self) -> int:

@@ -65,7 +65,7 @@ from dataclasses import dataclass, fields
 
 from models.memimage import MemoryImage
 
-__all__ = ["Unit", "VecOp", "OutFmt", "ErrCode", "TensorCmd", "FIELD_BITS", "IMAGE",
+__all__ = ["Unit", "VecOp", "OutFmt", "ErrCode", "ERR_CODE_BITS", "TensorCmd", "FIELD_BITS", "IMAGE",
            "IMAGE_BYTES", "check",
            "f32_bits", "bits_f32", "VECTOR_READS_SRC", "VECTOR_READS_SRC2",
            "VECTOR_WRITES", "VECTOR_USES_STATE"]
@@ -116,6 +116,11 @@ class ErrCode(enum.IntEnum):
     BAD_FMT = 7         # out_fmt not in OutFmt, dst_act with a non-8-bit format or R != C,
                         # REQUANT with a format other than INT8
     STATE_RANGE = 8     # softmax state rows out of range
+
+
+#: Width of an :class:`ErrCode` on hardware ports and in status registers.
+ERR_CODE_BITS = 4
+assert max(ErrCode) < 1 << ERR_CODE_BITS
 
 
 FIELD_BITS: dict[str, int] = {

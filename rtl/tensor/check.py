@@ -4,13 +4,12 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
-from models.tensor_cmd import (VECTOR_READS_SRC, VECTOR_READS_SRC2, VECTOR_USES_STATE,
+from models.tensor_cmd import (ERR_CODE_BITS, VECTOR_READS_SRC, VECTOR_READS_SRC2, VECTOR_USES_STATE,
                                VECTOR_WRITES, ErrCode, OutFmt, Unit, VecOp)
 from rtl.formats import tensor_cmd_layout
 
-__all__ = ["CmdCheck", "ERR_CODE_BITS"]
+__all__ = ["CmdCheck"]
 
-ERR_CODE_BITS = 4
 
 
 def _ops(ops) -> tuple[int, ...]:

@@ -4,10 +4,10 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
-from models.tensor_cmd import Unit
+from models.tensor_cmd import ERR_CODE_BITS, Unit
 from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.lib.stream import Queue
-from rtl.tensor.check import ERR_CODE_BITS, CmdCheck
+from rtl.tensor.check import CmdCheck
 from rtl.tensor.matmul import MatmulController
 from rtl.vector.unit import VectorUnit
 

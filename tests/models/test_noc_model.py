@@ -18,7 +18,7 @@ from models.noc import (PATTERNS, average_zero_load_latency, bound_4_over_k, cha
     ({"data_bits": 16}, "NocConfig.data_bits must be in [32, 512], got 16"),
     ({"cols": 2.0}, "NocConfig.cols must be an int, got 2.0"),
     ({"data_bits": 48}, "NocConfig.data_bits must hold a request header of 50 bits "
-                        "(2 + addr_bits + len_bits + id_bits), got 48"),
+                        "(op 2 + addr_bits + len_bits + id_bits), got 48"),
 ])
 def test_noc_config_errors(kw, msg):
     with pytest.raises(ConfigError) as e:
