@@ -15,6 +15,7 @@
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
 #   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
 #   make lint [CONFIG=default]     verilator --lint-only -Wall, warning count per block
+#   make regs [CONFIG=default]     register header/docs/TB model from rtl/regs/jalapeno.rdl -> build/
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
 SHELL := /bin/bash
 PY := .venv/bin/python
@@ -76,6 +77,10 @@ lint: $(STAMP)
 .PHONY: headers
 headers: $(STAMP)
 	$(RUN) scripts/gen_headers.py
+
+.PHONY: regs
+regs: $(STAMP)
+	$(RUN) scripts/gen_regs.py --config $(CONFIG)
 
 waves: $(STAMP)
 	@test -n "$(TEST)" || { echo "usage: make waves TEST=<cocotb test name> [SIM=icarus|verilator] [CONFIG=tiny]"; exit 2; }

@@ -84,6 +84,11 @@ def _tensor_core(cfg: JalapenoConfig):
     return TensorCore(cfg)
 
 
+def _host_regs(cfg: JalapenoConfig):
+    from rtl.regs.block import HostRegs
+    return HostRegs(cfg)
+
+
 def _noc_fabric(cfg: JalapenoConfig):
     from rtl.noc.fabric import NocMemFabric
     return NocMemFabric(cfg.noc)
@@ -103,6 +108,7 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
     Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
+    Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
 ]}
 
 

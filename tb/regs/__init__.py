@@ -1,0 +1,1 @@
+"""Testbench of the host register block (rtl/regs): model, TB, cocotb tests."""
