@@ -1,0 +1,186 @@
+"""Host runtime: numpy in, numpy out, on the golden chip model (the RTL backend later).
+
+:func:`gemm` quantizes where needed, plans and compiles the GEMM (``models.compiler``),
+writes A, B and the command ring into an HBM image, runs the ring on the chosen backend
+and reads C back. Every check that can fail (shapes, formats, fit in SRAM and HBM) runs
+before a backend is touched, and names the limit.
+
+Backends:
+
+* ``"model"``: ``models.chip.ChipModel`` (``policy`` and ``seed`` choose the legal
+  execution order; every order gives the same result for compiled programs).
+* ``"rtl"``: the SoC RTL under cocotb through its AXI4-Lite registers and HBM host port
+  (issue 11, item 7): not built yet, raises NotImplementedError after the checks.
+
+Formats: ``"int8"`` (INT8 x INT8 -> INT32, wrapping) and the FP8 formats ``"e4m3"``,
+``"e5m2"`` or a pair ``(fmt_a, fmt_w)`` (FP8 x FP8 -> binary32; presets built with
+``systolic.fp8``). Integer (``int8``) or uint8 FP8-code inputs are used as they are and
+the raw result is returned (int32 / float32); float inputs are quantized per tensor
+(INT8: ``scale = max|x| / 127``, round to nearest; FP8: ``scale = max|x| / max_value``,
+``models.fp8.encode``, saturating) and the result is dequantized (float64, ``C * s_a *
+s_b``). ``scales=(s_a, s_b)`` dequantizes the result of already-quantized inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import compiler as _c
+from models.chip import ChipModel, ChipResult, write_ring
+from models.chip_perf import Roofline, gemm_roofline, stream_roofline
+from models.config import JalapenoConfig, get_preset
+from models.fp8 import E4M3, E5M2, encode
+from models.isa import Command
+
+__all__ = ["BACKENDS", "GemmRun", "gemm", "run_gemm", "resolve_config"]
+
+BACKENDS = ("model", "rtl")
+_FP8 = {"e4m3": (0, E4M3), "e5m2": (1, E5M2)}
+
+
+@dataclass
+class GemmRun:
+    """Everything about one :func:`run_gemm`.
+
+    Attributes
+    ----------
+    c : numpy.ndarray
+        The result (int32, float32, or float64 when dequantized).
+    raw : numpy.ndarray
+        C as the chip wrote it (uint32 words).
+    plan : models.compiler.GemmPlan
+    commands : list of models.isa.Command
+    result : models.chip.ChipResult
+    roofline : models.chip_perf.Roofline
+        Of the command stream.
+    shape_roofline : models.chip_perf.Roofline
+        Of the GEMM shape (any blocking).
+    """
+
+    c: np.ndarray
+    raw: np.ndarray
+    plan: _c.GemmPlan
+    commands: list[Command]
+    result: ChipResult
+    roofline: Roofline
+    shape_roofline: Roofline
+
+
+def resolve_config(config) -> JalapenoConfig:
+    """A preset name or a JalapenoConfig, checked as a chip."""
+    cfg = get_preset(config) if isinstance(config, str) else config
+    if not isinstance(cfg, JalapenoConfig):
+        raise TypeError(f"config must be a preset name or a JalapenoConfig, got {config!r}")
+    return cfg.check_chip()
+
+
+def _formats(fmt) -> tuple[bool, int, int, tuple]:
+    if fmt == "int8":
+        return False, 0, 0, (None, None)
+    pair = (fmt, fmt) if isinstance(fmt, str) else tuple(fmt)
+    if len(pair) != 2 or any(f not in _FP8 for f in pair):
+        raise ValueError(f"fmt must be 'int8', 'e4m3', 'e5m2' or a pair of FP8 formats, "
+                         f"got {fmt!r}")
+    return True, _FP8[pair[0]][0], _FP8[pair[1]][0], (_FP8[pair[0]][1], _FP8[pair[1]][1])
+
+
+def _operand(name: str, x: np.ndarray, fp8: bool, f) -> tuple[np.ndarray, float | None]:
+    """(codes as uint8, scale or None) of one operand."""
+    if x.dtype.kind == "f":
+        x64 = x.astype(np.float64)
+        if not np.all(np.isfinite(x64)):
+            raise ValueError(f"{name} has NaN or inf; quantization needs finite values")
+        amax = float(np.max(np.abs(x64))) if x.size else 0.0
+        if fp8:
+            s = amax / f.max_value if amax > 0 else 1.0
+            return encode((x64 / s).astype(np.float32), f), s
+        s = amax / 127.0 if amax > 0 else 1.0
+        return np.clip(np.rint(x64 / s), -127, 127).astype(np.int8).view(np.uint8), s
+    if fp8:
+        if x.dtype != np.uint8:
+            raise TypeError(f"{name}: FP8 operands are float arrays or uint8 codes, got {x.dtype}")
+        return x, None
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name}: INT8 operands are integer or float arrays, got {x.dtype}")
+    if x.size and (x.min() < -128 or x.max() > 127):
+        raise ValueError(f"{name} has values outside INT8 [-128, 127]: "
+                         f"min {x.min()}, max {x.max()}")
+    return x.astype(np.int8).view(np.uint8), None
+
+
+def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
+             policy: str = "oldest", seed: int | None = None, **plan_kw) -> GemmRun:
+    """:func:`gemm` with everything it produced (:class:`GemmRun`); ``plan_kw`` go to
+    :func:`models.compiler.plan_gemm` (``mb``, ``g``, ``kb``, ``slots``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    cfg = resolve_config(config)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a and b must be 2-D, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a is {a.shape[0]}x{a.shape[1]}, b is {b.shape[0]}x{b.shape[1]}: "
+                         f"inner dimensions {a.shape[1]} != {b.shape[0]}")
+    fp8, fa, fw, (ffa, ffw) = _formats(fmt)
+    (ac, sa), (bc, sb) = _operand("a", a, fp8, ffa), _operand("b", b, fp8, ffw)
+    if scales is not None:
+        if sa is not None or sb is not None:
+            raise ValueError("scales are for already-quantized inputs; float inputs get "
+                             "their own")
+        sa, sb = (float(s) for s in scales)
+    m, k = a.shape
+    n = b.shape[1]
+    plan = _c.plan_gemm(cfg, m, k, n, fp8=fp8, fmt_a=fa, fmt_w=fw, **plan_kw)
+    cmds = _c.gemm_program(plan)
+    if backend == "rtl":
+        raise NotImplementedError(
+            "backend='rtl' (the SoC RTL under cocotb, driven through its AXI4-Lite "
+            "registers and HBM host port: issue 11 item 7) is not built yet; use "
+            "backend='model'")
+    hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
+    hbm[plan.a_addr:plan.a_addr + plan.a_bytes] = _c.pack_a(plan, ac)
+    hbm[plan.b_addr:plan.b_addr + plan.b_bytes] = _c.pack_b(plan, bc)
+    entries = write_ring(hbm, plan.ring_addr, cmds) + 1
+    chip = ChipModel(cfg, hbm, policy=policy, seed=seed)
+    res = chip.run_ring(plan.ring_addr, entries, 0, entries - 1)
+    if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
+        raise RuntimeError(f"the GEMM program failed on the chip model: {res.error!r} at "
+                           f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
+    raw = _c.unpack_c(plan, res.hbm)
+    c = raw.view(np.float32) if fp8 else raw.view(np.int32)
+    if sa is not None:
+        c = c.astype(np.float64) * sa * sb
+    return GemmRun(c, raw, plan, cmds, res, stream_roofline(cfg, cmds),
+                   gemm_roofline(cfg, m, k, n))
+
+
+def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
+         policy: str = "oldest", seed: int | None = None) -> np.ndarray:
+    """``C = A @ B`` on the chip (module docstring for formats and backends).
+
+    Parameters
+    ----------
+    a, b : array_like
+        ``M x K`` and ``K x N``: int8-range integers, uint8 FP8 codes, or floats.
+    config : str or JalapenoConfig
+        Preset name or a chip configuration.
+    fmt : str or tuple
+        ``"int8"``, ``"e4m3"``, ``"e5m2"`` or ``(fmt_a, fmt_w)``.
+    scales : (float, float), optional
+        Dequantize the result of quantized inputs by ``s_a * s_b``.
+    backend : str
+        ``"model"`` or ``"rtl"`` (not built yet).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad shapes, formats or values.
+    models.compiler.FitError
+        The GEMM does not fit (the message names the limit); raised before any backend
+        runs.
+    NotImplementedError
+        ``backend="rtl"``.
+    """
+    return run_gemm(a, b, config=config, fmt=fmt, scales=scales, backend=backend,
+                    policy=policy, seed=seed).c
