@@ -19,6 +19,12 @@ the raw result is returned (int32 / float32); float inputs are quantized per ten
 (INT8: ``scale = max|x| / 127``, round to nearest; FP8: ``scale = max|x| / max_value``,
 ``models.fp8.encode``, saturating) and the result is dequantized (float64, ``C * s_a *
 s_b``). ``scales=(s_a, s_b)`` dequantizes the result of already-quantized inputs.
+
+:func:`attention` runs heads of ``softmax(Q K^T * scale + mask) V`` (float inputs,
+quantized per tensor and head by ``models.attention.quantize_head``), one head per tile
+at a time (``models.compiler_attention``). The tensor core masks future keys (causal)
+and keys past ``kv_len`` (padding on the right); :func:`mask_params` recognizes those
+among boolean masks and rejects any other mask before anything runs.
 """
 from __future__ import annotations
 
@@ -26,14 +32,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models import attention as _att
 from models import compiler as _c
+from models import compiler_attention as _ca
 from models.chip import ChipModel, ChipResult, write_ring
 from models.chip_perf import Roofline, gemm_roofline, stream_roofline
 from models.config import JalapenoConfig, get_preset
 from models.fp8 import E4M3, E5M2, encode
 from models.isa import Command
 
-__all__ = ["BACKENDS", "GemmRun", "gemm", "run_gemm", "resolve_config"]
+__all__ = ["BACKENDS", "GemmRun", "gemm", "run_gemm", "resolve_config", "AttentionRun",
+           "attention", "run_attention", "mask_params"]
 
 BACKENDS = ("model", "rtl")
 _FP8 = {"e4m3": (0, E4M3), "e5m2": (1, E5M2)}
@@ -184,3 +193,105 @@ def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "mod
     """
     return run_gemm(a, b, config=config, fmt=fmt, scales=scales, backend=backend,
                     policy=policy, seed=seed).c
+
+
+# --- attention ------------------------------------------------------------------------------
+@dataclass
+class AttentionRun:
+    """Everything about one :func:`run_attention`: ``o`` (float32, like q), the quantized
+    heads, the placed job (``models.compiler_attention.AttentionJob``), the chip result
+    and the stream's roofline."""
+
+    o: np.ndarray
+    heads: list
+    job: _ca.AttentionJob
+    result: ChipResult
+    roofline: Roofline
+
+
+def mask_params(mask, seq_q: int, seq_k: int) -> tuple[bool, int | None]:
+    """``(causal, kv_len)`` of a mask: None, ``"causal"``, or a boolean ``seq_q x seq_k``
+    array, True where a key is masked. Raises NotImplementedError for a mask that is not
+    causal and/or right key padding (the tensor core masks nothing else)."""
+    if mask is None:
+        return False, None
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"mask must be None, 'causal' or a boolean array, got {mask!r}")
+        return True, None
+    m = np.asarray(mask)
+    if m.dtype != bool or m.shape != (seq_q, seq_k):
+        raise ValueError(f"a mask array must be boolean {seq_q}x{seq_k} (True = masked), "
+                         f"got {m.dtype} {m.shape}")
+    cols = np.all(m, axis=0)
+    kv = seq_k - (int(np.argmin(cols[::-1])) if not cols.all() else seq_k)
+    for causal, kv_len in ((False, None), (True, None), (False, kv), (True, kv)):
+        p = _att.AttentionProblem(seq_q, seq_k, 1, causal=causal, kv_len=kv_len)
+        if np.array_equal(_att.mask(p), m):         # the simplest description first
+            return causal, (None if kv_len == seq_k else kv_len)
+    raise NotImplementedError("the tensor core masks future keys (causal) and keys past "
+                              "kv_len (right padding) only; this mask is neither")
+
+
+def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
+                  scale: float | None = None, backend: str = "model", policy: str = "oldest",
+                  seed: int | None = None) -> AttentionRun:
+    """:func:`attention` with everything it produced."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    cfg = resolve_config(config)
+    q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
+    single = q.ndim == 2
+    if single:
+        q, k, v = q[None], k[None], v[None]
+    if q.ndim != 3 or k.shape != v.shape or k.ndim != 3 or q.shape[0] != k.shape[0] or \
+            q.shape[2] != k.shape[2]:
+        raise ValueError(f"q must be [H,] Sq x d and k, v [H,] Sk x d, got {q.shape}, "
+                         f"{k.shape}, {v.shape}")
+    n, sq, d = q.shape
+    sk = k.shape[1]
+    masks = mask if (isinstance(mask, np.ndarray) and mask.ndim == 3) else [mask] * n
+    heads = []
+    for h in range(n):
+        causal, kv_len = mask_params(masks[h], sq, sk)
+        prob = _att.AttentionProblem(sq, sk, d, path=path, causal=causal, kv_len=kv_len,
+                                     scale=scale)
+        heads.append(_att.quantize_head(prob, q[h], k[h], v[h]))
+    job = _ca.plan_attention(cfg, heads)
+    if backend == "rtl":
+        raise NotImplementedError(
+            "backend='rtl' (the SoC RTL under cocotb: issue 11 item 7) is not built yet; "
+            "use backend='model'")
+    hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
+    _ca.pack_heads(job, hbm)
+    entries = write_ring(hbm, job.ring_addr, job.commands) + 1
+    res = ChipModel(cfg, hbm, policy=policy, seed=seed).run_ring(job.ring_addr, entries, 0,
+                                                                   entries - 1)
+    if not res.ok or res.irqs != [_c.IRQ_DONE]:
+        raise RuntimeError(f"the attention program failed on the chip model: {res.error!r} "
+                           f"at {res.error_addr}")
+    o = np.stack(_ca.read_outputs(job, res.hbm))
+    return AttentionRun(o[0] if single else o, heads, job, res,
+                        stream_roofline(cfg, job.commands))
+
+
+def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
+              scale: float | None = None, backend: str = "model", policy: str = "oldest",
+              seed: int | None = None) -> np.ndarray:
+    """``softmax(Q K^T * scale + mask) V`` on the chip, per head.
+
+    Parameters
+    ----------
+    q, k, v : array_like
+        ``Sq x d``, ``Sk x d``, ``Sk x d`` floats, or with a leading head axis H.
+    mask : None, "causal" or bool array
+        ``Sq x Sk`` (or ``H x Sq x Sk``), True where a key is masked (:func:`mask_params`).
+    path : str
+        ``"int8"`` or ``"fp8"`` (E4M3 operands; presets with ``systolic.fp8``).
+    scale : float, optional
+        Softmax scale (default ``1/sqrt(d)``).
+
+    Returns float32 O like q. Fully masked rows are 0. Errors as :func:`gemm`.
+    """
+    return run_attention(q, k, v, mask, config=config, path=path, scale=scale,
+                         backend=backend, policy=policy, seed=seed).o

@@ -1,0 +1,149 @@
+"""Host compiler: attention heads (``models.attention``) as a chip command stream.
+
+Each head runs whole on one tile: its Q, K^T and V SRAM images
+(``models.attention.sram_images``) are packed into HBM and DMA-loaded into the tile's
+activation / weight SRAMs, the head's tensor-core program (``models.attention.program``)
+runs on the compute queue, and O (``models.attention.output_rows``: binary32
+accumulator rows) is stored back. Heads go to tiles round robin; a tile's next head
+reuses its SRAMs, so its first load waits C2L (the previous head's program finished)
+and its first tensor command waits S2C (the previous O was stored). SYNCs at the end
+take the leftover tokens, and an IRQ ends the program (``models.compiler`` does the
+same for GEMM).
+
+HBM layout: per head, its images back to back (each :data:`_ALIGN`-aligned), then O of
+every head (``nd * Sq`` rows of ``T`` binary32 words), then the ring.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import attention as att
+from models.compiler import IRQ_DONE, FitError
+from models.config import JalapenoConfig
+from models.dma import Descriptor, DmaDir
+from models.isa import CMD_BYTES, Command, Queue, Sram
+
+__all__ = ["HeadPlacement", "AttentionJob", "plan_attention", "attention_program",
+           "pack_heads", "read_outputs"]
+
+_ALIGN = 256
+
+
+def _align(x: int) -> int:
+    return -(-x // _ALIGN) * _ALIGN
+
+
+@dataclass(frozen=True)
+class HeadPlacement:
+    """One head: its tile, plan, images and where they live in HBM."""
+
+    tile: int
+    plan: att.AttentionPlan
+    images: tuple                   # ((mem, sram word, rows uint8 2-D), ...)
+    image_addrs: tuple              # HBM byte address of each image
+    o_addr: int
+
+
+@dataclass(frozen=True)
+class AttentionJob:
+    heads: tuple
+    programs: tuple                 # the tensor commands of each head
+    ring_addr: int
+    commands: list
+
+    @property
+    def hbm_bytes(self) -> int:
+        return self.ring_addr + (len(self.commands) + 1) * CMD_BYTES
+
+
+def plan_attention(config: JalapenoConfig, heads) -> AttentionJob:
+    """Place quantized heads (``models.attention.QuantizedHead``) on the chip and emit the
+    program; :class:`models.compiler.FitError` names what does not fit."""
+    config.check_chip()
+    addr, placed, programs = 0, [], []
+    for h, head in enumerate(heads):
+        try:
+            pl = att.plan(config, head.problem)
+        except ValueError as e:
+            raise FitError(f"attention head {h} does not fit preset {config.name!r}: {e}") \
+                from None
+        imgs = tuple(att.sram_images(pl, head))
+        addrs = []
+        for _, _, rows in imgs:
+            addrs.append(addr)
+            addr = _align(addr + rows.size)
+        placed.append((h % config.soc.tiles, pl, imgs, tuple(addrs)))
+        programs.append(tuple(att.program(pl, head)))
+    hp = []
+    for tile, pl, imgs, addrs in placed:
+        hp.append(HeadPlacement(tile, pl, imgs, addrs, addr))
+        addr = _align(addr + att.output_rows(pl)[1] * pl.tile * 4)
+    job = AttentionJob(tuple(hp), tuple(programs), addr, [])
+    job.commands.extend(attention_program(config, job))
+    if job.hbm_bytes > config.hbm.total_bytes:
+        raise FitError(f"{len(hp)} attention heads do not fit preset {config.name!r}: they "
+                       f"need {job.hbm_bytes} bytes of HBM (operands, outputs and ring), "
+                       f"hbm.total_bytes is {config.hbm.total_bytes}")
+    return job
+
+
+def _chunks(config, total: int):
+    """(offset, bytes) pieces of a copy of ``total`` bytes within dma.max_bytes."""
+    step = config.dma.max_bytes // config.hbm.data_bytes * config.hbm.data_bytes
+    return [(o, min(step, total - o)) for o in range(0, total, step)]
+
+
+def attention_program(config: JalapenoConfig, job: AttentionJob) -> list[Command]:
+    """The command stream of a placed job (module docstring)."""
+    width = {Sram.ACT: config.systolic.rows, Sram.WEIGHT: config.systolic.cols}
+    seen = set()
+    cmds: list[Command] = []
+    for hp, prog in zip(job.heads, job.programs):
+        t, again = hp.tile, hp.tile in seen
+        seen.add(t)
+        loads = []
+        for (mem, word, rows), src in zip(hp.images, hp.image_addrs):
+            for off, n in _chunks(config, rows.size):
+                loads.append((mem, Descriptor(DmaDir.LOAD, src + off,
+                                              word * width[mem] + off, n)))
+        for i, (mem, d) in enumerate(loads):
+            cmds.append(Command.load(t, mem, d, wait_next=int(again and i == 0),
+                                     signal_next=int(i == len(loads) - 1)))
+        n = len(prog)
+        for i, tc in enumerate(prog):
+            cmds.append(Command.compute(t, tc, wait_prev=int(i == 0),
+                                        wait_next=int(again and i == 0),
+                                        signal_prev=int(i == n - 1),
+                                        signal_next=int(i == n - 1)))
+        o_word, o_rows = att.output_rows(hp.plan)
+        row = hp.plan.tile * 4
+        stores = _chunks(config, o_rows * row)
+        for i, (off, nb) in enumerate(stores):
+            cmds.append(Command.store(t, Sram.ACC, Descriptor(
+                DmaDir.STORE, o_word * row + off, hp.o_addr + off, nb),
+                wait_prev=int(i == 0), signal_prev=int(i == len(stores) - 1)))
+    for t in sorted(seen):
+        cmds += [Command.sync(t, Queue.LOAD, wait_next=1),
+                 Command.sync(t, Queue.COMPUTE, wait_next=1)]
+    cmds.append(Command.irq(IRQ_DONE))
+    return cmds
+
+
+def pack_heads(job: AttentionJob, hbm: np.ndarray) -> None:
+    """Write every head's SRAM images into the HBM image."""
+    for hp in job.heads:
+        for (_, _, rows), a in zip(hp.images, hp.image_addrs):
+            hbm[a:a + rows.size] = rows.reshape(-1)
+
+
+def read_outputs(job: AttentionJob, hbm: np.ndarray) -> list[np.ndarray]:
+    """O (Sq x d float32) of every head out of an HBM image."""
+    out = []
+    for hp in job.heads:
+        _, n = att.output_rows(hp.plan)
+        nb = n * hp.plan.tile * 4
+        words = np.ascontiguousarray(hbm[hp.o_addr:hp.o_addr + nb]).view("<u4")
+        out.append(att.output(hp.plan, words.reshape(n, hp.plan.tile)))
+    return out
