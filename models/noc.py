@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from models.axi import RESP_BITS, Resp
-from models.config import NocConfig
+
+if TYPE_CHECKING:     # annotations only: models.config imports this module (MEM_OP_BITS)
+    from models.config import NocConfig
 
 __all__ = ["coords", "node", "hops", "xy_route", "zero_load_latency",
            "average_zero_load_latency", "line_bound", "uniform_bound", "bound_4_over_k",
