@@ -89,6 +89,11 @@ def _host_regs(cfg: JalapenoConfig):
     return HostRegs(cfg)
 
 
+def _cmd_processor(cfg: JalapenoConfig):
+    from rtl.soc.cmdproc import CommandProcessor
+    return CommandProcessor(cfg)
+
+
 def _noc_fabric(cfg: JalapenoConfig):
     from rtl.noc.fabric import NocMemFabric
     return NocMemFabric(cfg.noc)
@@ -109,6 +114,8 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
     Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
+    Block("cmd_processor", _cmd_processor, "command processor: ring fetch, ISA check, "
+          "per-tile queues with tokens, barrier/fence/irq/halt, watchdog, host registers"),
 ]}
 
 

@@ -1,0 +1,298 @@
+"""The command processor: host registers, ring fetch, legality check, in-order dispatch
+to per-tile load / compute / store queues with dependency tokens (docs/command_processor.md).
+
+Golden model: ``models.chip.ChipModel`` (dispatcher, queues, tokens, barrier, fence, IRQ,
+HALT, errors, watchdog); command set and legality: ``models.isa``.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from models import isa
+from models.axi import Burst, Resp
+from models.config import JalapenoConfig
+from models.dma import DmaError
+from models.isa import IsaError, Opcode, Queue
+from rtl.lib.axi import AxiLiteSignature, AxiSignature
+from rtl.lib.stream import Queue as Fifo
+from rtl.regs.block import HostRegs
+from rtl.soc.cmdproc_check import CMD_BITS, IsaCheck, compute_cmd_layout, dma_cmd_layout, done_layout
+from rtl.soc.cmdproc_queues import QUEUE_NAMES, CmdQueues, EntryKind, bar_bits, entry_layout
+
+__all__ = ["CommandProcessor"]
+
+
+class _Fetch(enum.Enum, shape=2):
+    IDLE = 0
+    AR = 1
+    R = 2
+    PUSH = 3
+
+
+class CommandProcessor(wiring.Component):
+    """The chip's command processor (``cmd_processor``).
+
+    Parameters
+    ----------
+    config : JalapenoConfig
+        A chip config (``check_chip()`` passes): ``soc`` (tiles, depths, tokens,
+        watchdog), ``hbm`` (ring fetch width, address bits, window of the DMA checks).
+
+    Members
+    -------
+    s_axil : In(AxiLiteSignature)
+        The host registers (:class:`rtl.regs.block.HostRegs`, docs/registers.md), inside.
+    m_axi : Out(AxiSignature(addr_width=noc.addr_bits, data_width=8*hbm.data_bytes,
+        id_width=hbm.id_bits))
+        Ring fetch: one INCR burst of ``CMD_BYTES / data_bytes`` beats per command, one
+        burst in flight, reads only (AW/W/B idle).
+    o_load, o_store : Out(stream.Signature(dma_cmd_layout())).array(tiles)
+    o_compute : Out(stream.Signature(compute_cmd_layout())).array(tiles)
+        Commands to each tile's DMA (load, store) and tensor core; one in flight per queue.
+    i_load_done, i_compute_done, i_store_done : In(stream.Signature(done_layout())).array(tiles)
+        Completions (``err`` 0 = done). Always ready.
+    o_irq : Out(1)
+        Interrupt line: OR of enabled INTR_STATUS bits.
+    o_unit_reset : Out(1)
+        CONTROL.soft_reset pulse for the tiles' units (their in-flight work is dropped).
+    i_bytes_read_incr, i_bytes_written_incr : In
+        HBM bytes moved by the tiles' DMA this cycle (BYTES_READ / BYTES_WRITTEN).
+
+    Latency: a command is in its queue 2 cycles after its last R beat (fetch queue,
+    check, dispatch); a queue head whose tokens are there is on ``o_*`` the next cycle;
+    its signals count 2 cycles after its completion.
+    """
+
+    def __init__(self, config: JalapenoConfig):
+        self._config = config.check_chip()
+        self.regs = HostRegs(config)
+        T = config.soc.tiles
+        W = config.hbm.data_bytes
+        sig = {
+            "s_axil": In(AxiLiteSignature(addr_width=self.regs.regs.addr_width, data_width=32)),
+            "m_axi": Out(AxiSignature(addr_width=config.noc.addr_bits, data_width=8 * W,
+                                      id_width=config.hbm.id_bits)),
+        }
+        for q in Queue:
+            n = QUEUE_NAMES[q]
+            lay = compute_cmd_layout() if q == Queue.COMPUTE else dma_cmd_layout()
+            sig[f"o_{n}"] = Out(stream.Signature(lay)).array(T)
+            sig[f"i_{n}_done"] = In(stream.Signature(done_layout())).array(T)
+        incr = len(self.regs.i_bytes_read_bytes_incr)
+        sig |= {"o_irq": Out(1), "o_unit_reset": Out(1),
+                "i_bytes_read_incr": In(incr), "i_bytes_written_incr": In(incr)}
+        super().__init__(sig)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        soc = cfg.soc
+        T = soc.tiles
+        W = cfg.hbm.data_bytes
+        beats = isa.CMD_BYTES // W
+        r = self.regs
+        m.submodules.regs = r
+        wiring.connect(m, wiring.flipped(self.s_axil), r.s_axil)
+
+        sreset = Signal()
+        m.d.comb += [sreset.eq(r.o_control_soft_reset), self.o_unit_reset.eq(sreset),
+                     self.o_irq.eq(r.o_intr_status_intr),
+                     r.i_bytes_read_bytes_incr.eq(self.i_bytes_read_incr),
+                     r.i_bytes_written_bytes_incr.eq(self.i_bytes_written_incr)]
+        base = Cat(r.o_ring_base_lo_addr, r.o_ring_base_hi_addr)
+        size = r.o_ring_size_entries
+        tail = r.o_ring_tail_index
+
+        # --- state with its own soft-reset behaviour ------------------------------------
+        head = Signal(32)           # next entry to dispatch (RING_HEAD)
+        fptr = Signal(32)           # next entry to fetch
+        err = Signal()
+        err_code, err_detail, err_addr = Signal(8), Signal(8), Signal(32)
+        halted = Signal()
+        irq_value = Signal(32)
+        pend = Signal(16)           # completions not yet counted (COMPLETIONS +1 per cycle)
+        bar_seq = Signal(bar_bits(cfg))
+
+        def wrap_inc(v):
+            return Mux(v + 1 >= size, 0, v + 1)
+
+        # --- fetch: one burst of a whole command at a time -------------------------------
+        fq_l = data.StructLayout({"addr": 32, "resp": 2, "data": CMD_BITS})
+        fq = Fifo(fq_l, soc.fetch_depth)
+        fq_flush = Signal()
+        m.submodules.fq = ResetInserter(fq_flush)(fq)
+        ax = self.m_axi
+        fst = Signal(_Fetch)
+        stale = Signal()            # the burst in flight belongs to a discarded fetch
+        buf = Signal(CMD_BITS)
+        resp = Signal(2)
+        nbeat = Signal(range(beats + 1))
+        faddr = Signal(64)
+        can_fetch = (r.o_control_enable & ~r.o_control_drain & ~halted & ~err & ~sreset &
+                     (size != 0) & (fptr != tail) & (fq.level < soc.fetch_depth))
+        m.d.comb += [
+            faddr.eq(base + (fptr << (isa.CMD_BYTES.bit_length() - 1))),
+            ax.arid.eq(0), ax.arlen.eq(beats - 1), ax.arsize.eq(W.bit_length() - 1),
+            ax.arburst.eq(int(Burst.INCR)), ax.arvalid.eq(fst == _Fetch.AR),
+            ax.rready.eq(fst == _Fetch.R),
+            ax.awvalid.eq(0), ax.wvalid.eq(0), ax.bready.eq(1),
+            fq.i.payload.data.eq(buf), fq.i.payload.resp.eq(resp),
+            fq.i.valid.eq((fst == _Fetch.PUSH) & ~stale),
+        ]
+        fetch_addr = Signal(32)
+        m.d.comb += fq.i.payload.addr.eq(fetch_addr)
+        with m.Switch(fst):
+            with m.Case(_Fetch.IDLE):
+                with m.If(can_fetch):
+                    m.d.sync += [ax.araddr.eq(faddr), fetch_addr.eq(faddr[:32]), fst.eq(_Fetch.AR),
+                                 nbeat.eq(0), resp.eq(0), stale.eq(0)]
+            with m.Case(_Fetch.AR):
+                with m.If(ax.arready):
+                    m.d.sync += fst.eq(_Fetch.R)
+            with m.Case(_Fetch.R):
+                with m.If(ax.rvalid):
+                    m.d.sync += [buf.eq(Cat(buf[8 * W:], ax.rdata)), nbeat.eq(nbeat + 1)]
+                    with m.If((ax.rresp != 0) & (resp == 0)):
+                        m.d.sync += resp.eq(ax.rresp)
+                    with m.If(ax.rlast):
+                        m.d.sync += fst.eq(_Fetch.PUSH)
+            with m.Case(_Fetch.PUSH):
+                # the fetch queue had room when the burst was issued (one burst in flight)
+                m.d.sync += fst.eq(_Fetch.IDLE)
+                with m.If(~stale):
+                    m.d.sync += fptr.eq(wrap_inc(fptr))
+
+        # --- check + dispatch -------------------------------------------------------------
+        m.submodules.check = chk = IsaCheck(cfg)
+        cq = CmdQueues(cfg)
+        m.submodules.queues = ResetInserter(sreset)(cq)
+        for q in Queue:
+            n = QUEUE_NAMES[q]
+            for t in range(T):
+                wiring.connect(m, getattr(cq, f"o_{n}")[t], wiring.flipped(getattr(self, f"o_{n}")[t]))
+                wiring.connect(m, wiring.flipped(getattr(self, f"i_{n}_done")[t]),
+                               getattr(cq, f"i_{n}_done")[t])
+
+        e = fq.o.payload
+        hdr = chk.o_hdr
+        m.d.comb += chk.i_cmd.eq(e.data)
+        op = hdr.opcode
+        tgt = Signal(2)
+        m.d.comb += tgt.eq(Mux(op == int(Opcode.DMA_LOAD), int(Queue.LOAD),
+                           Mux(op == int(Opcode.TENSOR), int(Queue.COMPUTE),
+                           Mux(op == int(Opcode.DMA_STORE), int(Queue.STORE), hdr.queue))))
+        is_q = op.matches(*(int(o) for o in isa.QUEUE_OPS))
+        is_bar = op == int(Opcode.BARRIER)
+        is_fence = op.matches(int(Opcode.FENCE), int(Opcode.IRQ), int(Opcode.HALT))
+        active = fq.o.valid & ~err & ~halted & ~sreset
+        fault = Signal()
+        m.d.comb += fault.eq(active & ((e.resp != 0) | (chk.o_code != 0)))
+        ok = active & ~fault
+
+        # entries to the queues
+        pushes = {}
+        for q in Queue:
+            n = QUEUE_NAMES[q]
+            for t in range(T):
+                p = getattr(cq, f"i_push_{n}")[t]
+                pushes[t, q] = p
+                pl = p.payload
+                m.d.comb += [
+                    pl.kind.eq(Mux(is_bar, EntryKind.MARK,
+                                   Mux(op == int(Opcode.SYNC), EntryKind.SYNC, EntryKind.WORK))),
+                    pl.wait_prev.eq(hdr.wait_prev), pl.wait_next.eq(hdr.wait_next),
+                    pl.signal_prev.eq(hdr.signal_prev), pl.signal_next.eq(hdr.signal_next),
+                    pl.addr.eq(e.addr), pl.bar.eq(bar_seq), pl.mask.eq(hdr.arg[:T]),
+                ]
+                if q == Queue.COMPUTE:
+                    m.d.comb += pl.work.eq(chk.o_tensor)
+                else:
+                    m.d.comb += [pl.work.sram.eq(hdr.sram), pl.work.desc.eq(chk.o_desc)]
+        bar_room = Signal()
+        m.d.comb += bar_room.eq(Cat(*(~hdr.arg[t] | pushes[t, q].ready
+                                      for t in range(T) for q in Queue)).all())
+        tgt_room = Signal()
+        m.d.comb += tgt_room.eq(Cat(*((hdr.tile == t) & (tgt == int(q)) & pushes[t, q].ready
+                                      for t in range(T) for q in Queue)).any())
+        drained = cq.o_empty & (pend == 0)
+        take = Signal()
+        m.d.comb += take.eq(ok & Mux(is_q, tgt_room, Mux(is_bar, bar_room,
+                                                         Mux(is_fence, drained, 1))))
+        for (t, q), p in pushes.items():
+            m.d.comb += p.valid.eq(take & Mux(is_bar, hdr.arg[t],
+                                              is_q & (hdr.tile == t) & (tgt == int(q))))
+        m.d.comb += fq.o.ready.eq(take)
+        retire_disp = take & ~is_q & ~is_bar          # NOP, FENCE, IRQ, HALT
+        irq_now = take & (op == int(Opcode.IRQ))
+        halt_now = take & (op == int(Opcode.HALT))
+
+        # --- errors (first one wins; queues before the dispatcher: they are older) -------
+        new_err = Signal()
+        m.d.comb += [new_err.eq(~err & ~sreset & (cq.o_err_valid | fault)), cq.i_stop.eq(err)]
+        with m.If(new_err):
+            m.d.sync += err.eq(1)
+            with m.If(cq.o_err_valid):
+                m.d.sync += [err_code.eq(cq.o_err_code), err_detail.eq(cq.o_err_detail),
+                             err_addr.eq(cq.o_err_addr)]
+            with m.Elif(e.resp != 0):
+                m.d.sync += [err_code.eq(int(IsaError.DMA_FAULT)), err_addr.eq(e.addr),
+                             err_detail.eq(Mux(e.resp == int(Resp.DECERR), int(DmaError.DECERR),
+                                               int(DmaError.SLVERR)))]
+            with m.Else():
+                m.d.sync += [err_code.eq(chk.o_code), err_detail.eq(chk.o_detail),
+                             err_addr.eq(e.addr)]
+
+        # --- head, halt, completions, barrier ids ----------------------------------------
+        total = Signal(17)
+        m.d.comb += total.eq(pend + cq.o_retired + retire_disp)
+        m.d.comb += r.i_completions_count_incr.eq(total != 0)
+        with m.If(take):
+            m.d.sync += head.eq(wrap_inc(head))
+        with m.If(take & is_bar):
+            m.d.sync += bar_seq.eq(bar_seq + 1)
+        with m.If(irq_now):
+            m.d.sync += irq_value.eq(hdr.arg)
+        m.d.sync += pend.eq(Mux(total != 0, total - 1, 0))
+        m.d.comb += fq_flush.eq(sreset | halt_now)
+        with m.If(halt_now):
+            m.d.sync += [halted.eq(1), fptr.eq(wrap_inc(head))]
+            with m.If(fst != _Fetch.IDLE):
+                m.d.sync += stale.eq(1)
+        with m.If(r.o_ring_tail_index_wr):
+            m.d.sync += halted.eq(0)
+        # soft reset: everything to idle, the ring empty (head = fetch = tail)
+        with m.If(sreset):
+            m.d.sync += [err.eq(0), err_code.eq(0), err_detail.eq(0), err_addr.eq(0),
+                         halted.eq(0), pend.eq(0), head.eq(tail), fptr.eq(tail),
+                         bar_seq.eq(0)]
+            with m.If(fst != _Fetch.IDLE):
+                m.d.sync += stale.eq(1)
+            with m.Else():
+                m.d.sync += fst.eq(_Fetch.IDLE)
+
+        # --- registers -------------------------------------------------------------------
+        fetching = (fst != _Fetch.IDLE) | (fq.o.valid & ~err & ~halted)
+        idle = ~fetching & cq.o_empty & (pend == 0)
+        m.d.comb += [
+            r.i_status_idle.eq(idle), r.i_status_busy.eq(fetching),
+            r.i_status_error.eq(err), r.i_status_draining.eq(r.o_control_drain & ~idle),
+            r.i_error_code_code.eq(err_code), r.i_error_code_detail.eq(err_detail),
+            r.i_error_addr_addr.eq(err_addr), r.i_ring_head_index.eq(head),
+            r.i_irq_value_value.eq(irq_value),
+            r.i_intr_status_done.eq(irq_now), r.i_intr_status_error.eq(new_err),
+            r.i_intr_status_halt.eq(halt_now), r.i_cp_busy_cycles_incr.eq(~idle),
+        ]
+        for t in range(T):
+            for q in Queue:
+                n = QUEUE_NAMES[q]
+                m.d.comb += [
+                    getattr(r, f"i_tile_status_{n}_busy")[t].eq(getattr(cq, f"o_{n}_busy")[t]),
+                    getattr(r, f"i_tile_{n}_busy_cycles_incr")[t].eq(getattr(cq, f"o_{n}_run")[t]),
+                    getattr(r, f"i_tile_{n}_stall_cycles_incr")[t].eq(getattr(cq, f"o_{n}_stall")[t]),
+                ]
+            m.d.comb += [r.i_tile_status_error[t].eq(cq.o_tile_err[t]),
+                         r.i_tile_tokens_waited_cycles_incr[t].eq(cq.o_token_wait[t])]
+        return m
+
