@@ -84,6 +84,11 @@ def _tensor_core(cfg: JalapenoConfig):
     return TensorCore(cfg)
 
 
+def _compute_tile(cfg: JalapenoConfig):
+    from rtl.soc.tile import ComputeTile
+    return ComputeTile(cfg)
+
+
 def _host_regs(cfg: JalapenoConfig):
     from rtl.regs.block import HostRegs
     return HostRegs(cfg)
@@ -113,6 +118,7 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
     Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
+    Block("compute_tile", _compute_tile, "tensor core + DMA engine writing its SRAMs while it computes"),
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
     Block("cmd_processor", _cmd_processor, "command processor: ring fetch, ISA check, "
           "per-tile queues with tokens, barrier/fence/irq/halt, watchdog, host registers"),

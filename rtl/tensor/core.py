@@ -1,5 +1,5 @@
 """Tensor core: systolic array + activation/weight/accumulator SRAMs + command controller."""
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,10 +12,13 @@ from rtl.tensor.matmul import MatmulController
 from rtl.vector.unit import VectorUnit
 
 __all__ = ["TensorCore", "MemSel", "host_data_bits", "host_wr_layout", "host_rd_layout",
-           "host_rdata_layout", "perf_layout", "RD_BUFFER"]
+           "host_rdata_layout", "perf_layout", "RD_BUFFER", "row_bytes", "dma_rd_ports",
+           "dma_wr_layout", "DMA_WAIT_MAX"]
 
 #: Read results the host port buffers (reads are accepted only while there is room).
 RD_BUFFER = 3
+#: Cycles a DMA write may wait for its SRAM before the dispatcher holds new commands.
+DMA_WAIT_MAX = 16
 
 
 class MemSel(enum.Enum, shape=2):
@@ -61,6 +64,25 @@ def perf_layout() -> data.StructLayout:
                               "discarded": 32})
 
 
+def row_bytes(config: JalapenoConfig, mem) -> int:
+    """Bytes of one row of SRAM ``mem``: R (activation), C (weight), 4C (accumulator)."""
+    sa = config.systolic
+    return {MemSel.ACT: sa.rows, MemSel.WEIGHT: sa.cols, MemSel.ACC: 4 * sa.cols}[MemSel(mem)]
+
+
+def dma_rd_ports(config: JalapenoConfig, mem) -> int:
+    """DMA read ports of SRAM ``mem``: one per row a DMA word (``hbm.data_bytes``) covers
+    (a word narrower than a row is a slice of one row: one port)."""
+    return max(1, config.hbm.data_bytes // row_bytes(config, mem))
+
+
+def dma_wr_layout(config: JalapenoConfig) -> data.StructLayout:
+    """DMA write: bytes of ``data`` whose ``mask`` bit is set go to row ``addr`` of ``mem``."""
+    bits = host_data_bits(config)
+    return data.StructLayout({"mem": MemSel, "addr": SRAM_ADDR_BITS, "data": bits,
+                              "mask": bits // 8})
+
+
 def _initiator(signature: wiring.Signature, name: str):
     """An interface on the initiator side of an SRAM port signature (what a block's
     ``m_*`` member is), for the host port's accesses."""
@@ -89,6 +111,19 @@ def _share_write(m: Module, port: memory.WritePort, clients: list) -> None:
         addr, wdata = Mux(c.en, c.addr, addr), Mux(c.en, c.data, wdata)
     m.d.comb += [port.addr.eq(addr), port.data.eq(wdata),
                  port.en.eq(Cat(*[c.en for c in clients]).any())]
+
+
+def _share_write_bytes(m: Module, port: memory.WritePort, clients: list, dma) -> None:
+    """Byte-granular write ``port`` shared by whole-row ``clients`` (as :func:`_share_write`,
+    their enable drives every byte) and, with the lowest priority, ``dma`` = ``(en,
+    data, mask, addr)`` (its own byte mask)."""
+    nb = len(port.en)
+    en, addr, data, mask = dma
+    for c in reversed(clients):
+        addr, data = Mux(c.en, c.addr, addr), Mux(c.en, c.data, data)
+        mask = Mux(c.en, (1 << nb) - 1, mask)
+        en = c.en | en
+    m.d.comb += [port.addr.eq(addr), port.data.eq(data), port.en.eq(Mux(en, mask, 0))]
 
 
 class TensorCore(wiring.Component):
@@ -121,6 +156,20 @@ class TensorCore(wiring.Component):
     accepted. Addresses past the SRAM's end (and ``mem`` = 3) are ignored by writes and
     read as zero.
 
+    DMA port (``dma_port=True``, the compute tile): the DMA reaches the SRAMs while
+    commands run (decoupled access/execute). Reads use their own SRAM read ports
+    (``s_dma_act_rd``, ``s_dma_wgt_rd``, ``s_dma_acc_rd``: :func:`dma_rd_ports` each,
+    one-cycle reads, no arbitration, never delayed). Writes (``i_dma_wr``, byte-masked)
+    share each SRAM's one write port with the lowest priority: ``ready`` is low in a
+    cycle in which the vector unit, the matmul controller or the host write the same
+    SRAM, so a running command never waits. Starvation bound, both ways: once a DMA
+    write has waited :data:`DMA_WAIT_MAX` cycles, the dispatcher starts no new command
+    until the DMA has written DMA_WAIT_MAX rows or has none left, so a DMA write waits
+    at most DMA_WAIT_MAX cycles + what the commands already started still write to that
+    SRAM (the weight SRAM has no unit writer: never), and the commands wait at most for
+    DMA_WAIT_MAX DMA writes. A program that does not use the DMA port keeps its cycle
+    count; without the DMA port (default) the core is unchanged.
+
     Latency and throughput: see :class:`rtl.tensor.matmul.MatmulController`; a sequence
     of MATMULs sent back to back takes ``models.tensor_core.matmul_cycles`` cycles from
     the first command accepted to ``o_idle``.
@@ -137,6 +186,8 @@ class TensorCore(wiring.Component):
         :class:`rtl.tensor.matmul.MatmulController`; tests substitute a faulty one).
     vector_unit : callable, optional
         ``factory(config)`` of the vector unit (default ``rtl.vector.unit.VectorUnit``).
+    dma_port : bool
+        Add ``i_dma_wr`` and the ``s_dma_*_rd`` ports (default False).
 
     Members
     -------
@@ -153,16 +204,28 @@ class TensorCore(wiring.Component):
     i_clear_err : In(1)
         Pulse: clear ``o_error``/``o_err_code``; the dispatcher pauses in that cycle.
     o_perf : Out(perf_layout())
+    i_dma_wr : In(stream.Signature(dma_wr_layout(config))), with ``dma_port``
+    s_dma_act_rd, s_dma_wgt_rd, s_dma_acc_rd : Out(memory.ReadPort.Signature(addr_width=
+        rtl.formats.SRAM_ADDR_BITS, shape=row bits)).array(dma_rd_ports(config, mem)),
+        with ``dma_port``; addresses past the end wrap (the low address bits are used).
     """
 
     def __init__(self, config: JalapenoConfig, *, matmul=MatmulController,
-                 vector_unit=VectorUnit):
+                 vector_unit=VectorUnit, dma_port: bool = False):
         if not isinstance(config, JalapenoConfig):
             raise TypeError(f"TensorCore needs a JalapenoConfig, got {config!r}")
         self._config = config
         self.matmul = matmul(config)
         self.vector = vector_unit(config)
-        super().__init__({
+        self.dma_port = dma_port
+        members = {}
+        if dma_port:
+            members["i_dma_wr"] = In(stream.Signature(dma_wr_layout(config)))
+            for sel, name in ((MemSel.ACT, "act"), (MemSel.WEIGHT, "wgt"), (MemSel.ACC, "acc")):
+                members[f"s_dma_{name}_rd"] = Out(memory.ReadPort.Signature(
+                    addr_width=SRAM_ADDR_BITS, shape=8 * row_bytes(config, sel))).array(
+                    dma_rd_ports(config, sel))
+        super().__init__(members | {
             "i_cmd": In(stream.Signature(tensor_cmd_layout())),
             "i_wr": In(stream.Signature(host_wr_layout(config))),
             "i_rd": In(stream.Signature(host_rd_layout())),
@@ -182,6 +245,8 @@ class TensorCore(wiring.Component):
         m = Module()
         m.submodules.matmul = self.matmul
         m.submodules.vector = self.vector
+        # DMA write starved for DMA_WAIT_MAX cycles: start no new command (dma_port only)
+        self._dma_hold = Signal() if self.dma_port else Const(0, 1)
         idle, discard, vec_done = self._dispatcher(m)
         host = self._host_port(m, idle)
         self._srams(m, host)
@@ -206,7 +271,7 @@ class TensorCore(wiring.Component):
         vu_quiet = vu.o_idle & ~vec_sent
         legal = chk.o_code == 0
         is_mm = head.payload.unit == int(Unit.MATMUL)
-        go = head.valid & ~self.i_clear_err & ~error & legal
+        go = head.valid & ~self.i_clear_err & ~error & legal & ~self._dma_hold
         discard = head.valid & ~self.i_clear_err & (error | ~legal)
         m.d.comb += [
             chk.i_cmd.eq(head.payload),
@@ -296,18 +361,56 @@ class TensorCore(wiring.Component):
                                                        depth=tc.weight_rows, init=[])
         m.submodules.acc_mem = acc_mem = memory.Memory(shape=sa.cols * 32, depth=tc.acc_rows,
                                                        init=[])
-        act_w, act_r = act_mem.write_port(), act_mem.read_port()
-        wgt_w, wgt_r = wgt_mem.write_port(), wgt_mem.read_port()
-        acc_w = acc_mem.write_port()
+        g = {"granularity": 8} if self.dma_port else {}
+        act_w, act_r = act_mem.write_port(**g), act_mem.read_port()
+        wgt_w, wgt_r = wgt_mem.write_port(**g), wgt_mem.read_port()
+        acc_w = acc_mem.write_port(**g)
         acc_ra = acc_mem.read_port(transparent_for=(acc_w,))
         acc_rb = acc_mem.read_port(transparent_for=(acc_w,))
         _share_read(m, act_r, [host["act_rd"], mm.m_act_rd])
         _share_read(m, wgt_r, [host["wgt_rd"], mm.m_wgt_rd])
-        _share_write(m, wgt_w, [host["wgt_wr"]])
-        _share_write(m, act_w, [vu.m_act_wr, host["act_wr"]])
         _share_read(m, acc_ra, [vu.m_acc_rd_a, host["acc_rd"], mm.m_acc_rd])
         _share_read(m, acc_rb, [vu.m_acc_rd_b])
-        _share_write(m, acc_w, [vu.m_acc_wr, mm.m_acc_wr, host["acc_wr"]])
+        writers = {MemSel.ACT: (act_w, [vu.m_act_wr, host["act_wr"]]),
+                   MemSel.WEIGHT: (wgt_w, [host["wgt_wr"]]),
+                   MemSel.ACC: (acc_w, [vu.m_acc_wr, mm.m_acc_wr, host["acc_wr"]])}
+        if not self.dma_port:
+            for port, clients in writers.values():
+                _share_write(m, port, clients)
+            return
+        mems = {MemSel.ACT: act_mem, MemSel.WEIGHT: wgt_mem, MemSel.ACC: acc_mem}
+        names = {MemSel.ACT: "act", MemSel.WEIGHT: "wgt", MemSel.ACC: "acc"}
+        dw = self.i_dma_wr
+        busy = Signal(3)
+        for sel, (port, clients) in writers.items():
+            m.d.comb += busy[sel.value].eq(Cat(*[c.en for c in clients]).any())
+            mine = dw.valid & (dw.payload.mem == sel)
+            _share_write_bytes(m, port, clients, (mine, dw.payload.addr, dw.payload.data,
+                                                  dw.payload.mask))
+            for i, dport in enumerate(getattr(self, f"s_dma_{names[sel]}_rd")):
+                rp = mems[sel].read_port()
+                m.d.comb += [rp.addr.eq(dport.addr), rp.en.eq(dport.en),
+                             dport.data.eq(rp.data)]
+        m.d.comb += dw.ready.eq(~Mux(dw.payload.mem == MemSel.ACT, busy[0],
+                                     Mux(dw.payload.mem == MemSel.WEIGHT, busy[1], busy[2])))
+        # starvation bound: after DMA_WAIT_MAX cycles of waiting, hold the dispatcher (the
+        # units finish what they started, the SRAM frees up) until the DMA has written
+        # DMA_WAIT_MAX rows or has nothing more to write; then the units run again
+        waited = Signal(range(DMA_WAIT_MAX + 1))
+        served = Signal(range(DMA_WAIT_MAX + 1))
+        hold = Signal()
+        fire = dw.valid & dw.ready
+        with m.If(dw.valid & ~dw.ready & (waited != DMA_WAIT_MAX)):
+            m.d.sync += waited.eq(waited + 1)
+        with m.Elif(~dw.valid | fire):
+            m.d.sync += waited.eq(0)
+        with m.If(hold):
+            m.d.sync += served.eq(served + fire)
+            with m.If(~dw.valid | (fire & (served == DMA_WAIT_MAX - 1))):
+                m.d.sync += [hold.eq(0), served.eq(0)]
+        with m.Elif(waited == DMA_WAIT_MAX):
+            m.d.sync += hold.eq(1)
+        m.d.comb += self._dma_hold.eq(hold)
 
     def _counters(self, m: Module, idle, discard, vec_done) -> None:
         """The performance counters (:func:`perf_layout`)."""
