@@ -12,10 +12,7 @@ from rtl.dma.engine import DmaEngine
 from rtl.formats import dma_desc_layout, dma_done_layout
 from rtl.lib.axi import AxiSignature
 from rtl.lib.stream import Queue
-from rtl.tensor.core import (MemSel, TensorCore, dma_rd_ports, host_rd_layout,
-                             host_rdata_layout, host_wr_layout, perf_layout, row_bytes)
-from models.tensor_cmd import ERR_CODE_BITS
-from rtl.formats import tensor_cmd_layout
+from rtl.tensor.core import MemSel, TensorCore, dma_rd_ports, row_bytes
 
 __all__ = ["ComputeTile", "dma_perf_layout", "WR_BUFFER"]
 
@@ -23,6 +20,9 @@ __all__ = ["ComputeTile", "dma_perf_layout", "WR_BUFFER"]
 WR_BUFFER = 4
 
 _NAMES = {MemSel.ACT: "act", MemSel.WEIGHT: "wgt", MemSel.ACC: "acc"}
+#: Ports of the tensor core the tile exposes unchanged.
+_CORE_PORTS = ("i_cmd", "i_wr", "i_rd", "o_rd", "o_idle", "o_error", "o_err_code",
+               "i_clear_err", "o_perf")
 
 
 def _log2(x: int) -> int:
@@ -105,16 +105,10 @@ class ComputeTile(wiring.Component):
         self._config = config
         self.core = TensorCore(config, dma_port=True)
         self.dma = DmaEngine(tile_dma_config(config), data_bytes=W, id_bits=config.hbm.id_bits)
-        super().__init__({
-            "i_cmd": In(stream.Signature(tensor_cmd_layout())),
-            "i_wr": In(stream.Signature(host_wr_layout(config))),
-            "i_rd": In(stream.Signature(host_rd_layout())),
-            "o_rd": Out(stream.Signature(host_rdata_layout(config))),
-            "o_idle": Out(1),
-            "o_error": Out(1),
-            "o_err_code": Out(ERR_CODE_BITS),
-            "i_clear_err": In(1),
-            "o_perf": Out(perf_layout()),
+        # the core's host-side ports pass through under the same names
+        core_ports = {name: member for name, member in self.core.signature.members.items()
+                      if name in _CORE_PORTS}
+        super().__init__(core_ports | {
             "i_desc": In(stream.Signature(dma_desc_layout())),
             "o_done": Out(stream.Signature(dma_done_layout())),
             "m_axi": Out(AxiSignature(addr_width=32, data_width=8 * W,
