@@ -79,6 +79,11 @@ def _dma_hbm(cfg: JalapenoConfig):
     return DmaHbm(cfg)
 
 
+def _dma_noc_hbm(cfg: JalapenoConfig):
+    from rtl.soc.dma_noc_hbm import DmaNocHbm
+    return DmaNocHbm(cfg)
+
+
 def _tensor_core(cfg: JalapenoConfig):
     from rtl.tensor.core import TensorCore
     return TensorCore(cfg)
@@ -117,6 +122,7 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("hbm_stub", _hbm_stub, "N-channel HBM controller stub, one AXI4 slave port"),
     Block("dma_engine", _dma_engine, "descriptor DMA: AXI4 master <-> SRAM port"),
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
+    Block("dma_noc_hbm", _dma_noc_hbm, "DMA -> AXI-over-NoC bridges -> mesh -> HBM channels"),
     Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
     Block("compute_tile", _compute_tile, "tensor core + DMA engine writing its SRAMs while it computes"),
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),

@@ -31,10 +31,14 @@ class NocMemFabric(wiring.Component):
     o_dropped : Out(32)                   requests to nodes outside the mesh, dropped
 
     Latency: the mesh's (``models.noc.zero_load_latency``); the NIs are combinational.
+
+    ``shared=True`` builds the mesh with one shared router module
+    (:class:`rtl.noc.mesh.NocMesh`'s ``shared``; write it with ``rtl.lib.verilog``).
     """
 
-    def __init__(self, config: NocConfig):
+    def __init__(self, config: NocConfig, *, shared: bool = False):
         self._config = config
+        self._shared = bool(shared)
         N = config.nodes
         hs, bs = stream.Signature(ni_header_layout(config)), stream.Signature(beat_layout(config))
         super().__init__({
@@ -48,7 +52,7 @@ class NocMemFabric(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        m.submodules.mesh = mesh = NocMesh(cfg)
+        m.submodules.mesh = mesh = NocMesh(cfg, shared=self._shared)
         fl = wiring.flipped
         for n in range(cfg.nodes):
             for vc, (h_in, d_in, h_out, d_out) in [

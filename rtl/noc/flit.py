@@ -5,13 +5,17 @@ A packet is a HEAD flit, zero or more BODY flits and a TAIL flit, or one SINGLE 
 fields (``dst_x``, ``dst_y``) are read from head flits only; network interfaces copy
 them (and ``src``) into every flit so that a waveform is readable, but the routers
 forward body flits along the route their head took (wormhole switching).
+
+The payload is ``data_bits`` of data plus ``data_bits // 8`` strobe bits above them
+(:func:`payload_bits`): a write's data beat carries its AXI WSTRB across the mesh
+(rtl/soc/axi_noc.py); head flits and read data leave the strobe lanes zero.
 """
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import NocConfig
 
-__all__ = ["FlitKind", "Port", "flit_layout", "LinkSignature"]
+__all__ = ["FlitKind", "Port", "flit_layout", "payload_bits", "LinkSignature"]
 
 
 class FlitKind(enum.IntEnum, shape=2):
@@ -33,6 +37,11 @@ class Port(enum.IntEnum, shape=3):
     L = 4      # local: injection from / ejection to the node's network interface
 
 
+def payload_bits(config: NocConfig) -> int:
+    """Flit payload: one data beat (``data_bits``) and its byte strobes (``data_bits // 8``)."""
+    return config.data_bits + config.data_bits // 8
+
+
 def flit_layout(config: NocConfig) -> data.StructLayout:
     """One flit: kind, virtual channel, destination and source coordinates, payload."""
     cb = config.coord_bits
@@ -43,7 +52,7 @@ def flit_layout(config: NocConfig) -> data.StructLayout:
         "dst_y": cb,
         "src_x": cb,
         "src_y": cb,
-        "payload": config.data_bits,
+        "payload": payload_bits(config),
     })
 
 

@@ -13,7 +13,7 @@ Requests travel on VC 0 and responses on VC 1 (``NocConfig.VC_REQ`` / ``VC_RESP`
 """
 import types
 
-from amaranth import Module, Mux, Signal, Value
+from amaranth import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,8 +44,10 @@ def ni_header_layout(config: NocConfig) -> data.StructLayout:
 
 
 def beat_layout(config: NocConfig) -> data.StructLayout:
-    """One data beat; ``last`` marks the message's final beat."""
-    return data.StructLayout({"data": config.data_bits, "last": 1})
+    """One data beat; ``last`` marks the message's final beat; ``strb``: the byte strobes
+    of a WRITE beat (AXI WSTRB; carried in the flit's strobe lanes, zero in responses)."""
+    return data.StructLayout({"data": config.data_bits, "last": 1,
+                              "strb": config.data_bits // 8})
 
 
 def _copy_header(dst, src, config: NocConfig) -> list:
@@ -114,7 +116,7 @@ class NocPacketizer(wiring.Component):
                 self.i_data.ready.eq(self.o_flit.ready),
                 f.kind.eq(Mux(last, FlitKind.TAIL, FlitKind.BODY)),
                 f.dst_x.eq(dst_x), f.dst_y.eq(dst_y),
-                f.payload.eq(self.i_data.payload.data),
+                f.payload.eq(Cat(self.i_data.payload.data, self.i_data.payload.strb)),
             ]
             with m.If(fire):
                 m.d.sync += count.eq(count + 1)
@@ -159,7 +161,9 @@ class NocDepacketizer(wiring.Component):
         o = self.o_hdr.payload
         m.d.comb += _copy_header(o, hdr, cfg)
         m.d.comb += [o.node_x.eq(f.src_x), o.node_y.eq(f.src_y),
-                     self.o_data.payload.data.eq(f.payload), self.o_data.payload.last.eq(kind[1])]
+                     self.o_data.payload.data.eq(f.payload[:cfg.data_bits]),
+                     self.o_data.payload.strb.eq(f.payload[cfg.data_bits:]),
+                     self.o_data.payload.last.eq(kind[1])]
         with m.If(kind[0]):
             m.d.comb += [self.o_hdr.valid.eq(self.i_flit.valid),
                          self.i_flit.ready.eq(self.o_hdr.ready)]
