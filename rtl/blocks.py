@@ -104,6 +104,11 @@ def _cmd_processor(cfg: JalapenoConfig):
     return CommandProcessor(cfg)
 
 
+def _soc(cfg: JalapenoConfig):
+    from rtl.soc.top import Soc
+    return Soc(cfg)
+
+
 def _noc_fabric(cfg: JalapenoConfig):
     from rtl.noc.fabric import NocMemFabric
     return NocMemFabric(cfg.noc)
@@ -128,6 +133,7 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
     Block("cmd_processor", _cmd_processor, "command processor: ring fetch, ISA check, "
           "per-tile queues with tokens, barrier/fence/irq/halt, watchdog, host registers"),
+    Block("soc", _soc, "the chip: command processor, compute tiles and HBM channels on the mesh"),
 ]}
 
 

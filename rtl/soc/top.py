@@ -1,0 +1,223 @@
+"""The chip (``soc``): command processor, compute tiles and HBM channels on the mesh.
+
+One :class:`rtl.noc.fabric.NocMemFabric` with the placement of ``config.soc``
+(docs/chip.md): the :class:`rtl.soc.cmdproc.CommandProcessor` at ``soc.ctrl_node`` (its
+ring fetch through an :class:`rtl.soc.axi_noc.AxiToNoc`), one
+:class:`rtl.soc.tile.ComputeTile` at each ``soc.tile_nodes[t]`` (its DMA through its own
+AxiToNoc), one :class:`rtl.mem.hbm.HbmChannel` behind a :class:`rtl.soc.axi_noc.NocToAxi`
+at each ``soc.hbm_nodes[i]``. Golden model: ``models.chip.ChipModel`` (final HBM image).
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from models import axi_noc as bridge_model
+from models.config import JalapenoConfig
+from models.tile import region_bytes
+from rtl.lib.axi import AxiLiteSignature
+from rtl.lib.mux import select
+from rtl.mem.hbm import HbmChannel
+from rtl.noc.fabric import NocMemFabric
+from rtl.soc.axi_noc import AxiToNoc, NocToAxi
+from rtl.soc.cmdproc import CommandProcessor
+from rtl.soc.tile import ComputeTile
+
+__all__ = ["Soc", "LOAD_TAG", "STORE_TAG"]
+
+#: Descriptor tags the SoC gives a tile's loads and stores (they share one DMA engine;
+#: the completion's tag says which queue it belongs to).
+LOAD_TAG, STORE_TAG = 0, 1
+#: Cycles after a tensor command is handed to the core before its ``o_idle`` counts.
+_SETTLE = 2
+
+
+def _log2(x: int) -> int:
+    return x.bit_length() - 1
+
+
+def _attach_initiator(m, fab, n, bridge):
+    wiring.connect(m, bridge.o_req_hdr, fab.i_req_hdr[n])
+    wiring.connect(m, bridge.o_req_data, fab.i_req_data[n])
+    wiring.connect(m, fab.o_resp_hdr[n], bridge.i_resp_hdr)
+    wiring.connect(m, fab.o_resp_data[n], bridge.i_resp_data)
+
+
+def _connect_axi(m, mgr, sub):
+    """Manager -> subordinate AXI member by member (address widths may differ: the
+    command processor's is ``noc.addr_bits``, the bridge's 32)."""
+    for name, member in mgr.signature.members.items():
+        if member.flow == Out:
+            m.d.comb += getattr(sub, name).eq(getattr(mgr, name))
+        else:
+            m.d.comb += getattr(mgr, name).eq(getattr(sub, name))
+
+
+class Soc(wiring.Component):
+    """The chip top (``soc``).
+
+    Command processor ↔ tiles (per tile ``t``):
+
+    * ``o_load[t]`` and ``o_store[t]`` share the tile's DMA engine (round robin). The
+      ISA command ``{sram, desc}`` becomes ``models.tile.tile_descriptor``: the
+      SRAM-side address (``dst`` of a load, ``src`` of a store) plus
+      ``sram * dma.sram_bytes``; the tag is :data:`LOAD_TAG` / :data:`STORE_TAG`, and the
+      tile's completion goes to ``i_load_done[t]`` / ``i_store_done[t]`` by that tag
+      (``err`` = the completion's :class:`models.dma.DmaError`).
+    * ``o_compute[t]`` goes to the tensor core's ``i_cmd``; the command processor has one
+      command in flight per queue, so its completion is the core's ``o_idle`` after it
+      was accepted (``err`` = ``o_err_code`` if the core flagged it illegal).
+    * ``o_unit_reset`` (soft reset) clears the cores' error flags. In-flight DMA bursts
+      finish (AXI stays legal); their late completions are ignored by the processor.
+
+    Parameters
+    ----------
+    config : JalapenoConfig
+        A chip (``check_chip()``); every width comes from it.
+
+    Members
+    -------
+    s_axil : In(AxiLiteSignature)
+        The host registers (the command processor's, docs/registers.md).
+    o_irq : Out(1)
+        Interrupt (OR of enabled INTR_STATUS bits).
+    i_bd_addr : In(32); i_bd_wdata : In(8 * hbm.data_bytes); i_bd_we : In(1);
+    o_bd_rdata : Out(8 * hbm.data_bytes)
+        HBM backdoor on global byte addresses (``models.hbm.route``), word aligned, one
+        cycle read latency: the host's bulk loads and reads in tests.
+    o_noc_dropped : Out(32)
+        Packets to nodes outside the mesh (stays 0).
+    o_perf_rd_bytes, o_perf_wr_bytes, o_perf_busy, o_perf_stall : Out(32)
+        HBM counters summed over channels.
+    """
+
+    def __init__(self, config: JalapenoConfig):
+        self.cfg = config.check_chip()
+        W = config.hbm.data_bytes
+        self._cp = CommandProcessor(config)
+        super().__init__({
+            "s_axil": In(AxiLiteSignature(addr_width=self._cp.s_axil.signature.addr_width,
+                                          data_width=32)),
+            "o_irq": Out(1),
+            "i_bd_addr": In(32), "i_bd_wdata": In(8 * W), "i_bd_we": In(1),
+            "o_bd_rdata": Out(8 * W),
+            "o_noc_dropped": Out(32),
+            "o_perf_rd_bytes": Out(32), "o_perf_wr_bytes": Out(32),
+            "o_perf_busy": Out(32), "o_perf_stall": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, h, soc = self.cfg, self.cfg.hbm, self.cfg.soc
+        W = h.data_bytes
+        m.submodules.fabric = fab = NocMemFabric(cfg.noc, shared=True)
+        m.d.comb += self.o_noc_dropped.eq(fab.o_dropped)
+
+        # --- command processor at the control node ---------------------------------------
+        m.submodules.cp = cp = self._cp
+        wiring.connect(m, wiring.flipped(self.s_axil), cp.s_axil)
+        m.d.comb += self.o_irq.eq(cp.o_irq)
+        m.submodules.cp_ini = cp_ini = AxiToNoc(cfg)
+        _connect_axi(m, cp.m_axi, cp_ini.s_axi)
+        _attach_initiator(m, fab, soc.ctrl_node, cp_ini)
+
+        # --- tiles ---------------------------------------------------------------------------
+        lrb = _log2(region_bytes(cfg))
+        rd_beats, wr_beats = [], []
+        for t, node in enumerate(soc.tile_nodes):
+            tile = m.submodules[f"tile{t}"] = ComputeTile(cfg)
+            ini = m.submodules[f"tile{t}_ini"] = AxiToNoc(cfg)
+            wiring.connect(m, tile.m_axi, ini.s_axi)
+            _attach_initiator(m, fab, node, ini)
+            m.d.comb += [tile.i_win_base.eq(0), tile.i_win_limit.eq(h.total_bytes),
+                         tile.i_clear_err.eq(cp.o_unit_reset)]
+            ax = tile.m_axi
+            rd_beats.append(ax.rvalid & ax.rready)
+            wr_beats.append(ax.wvalid & ax.wready)
+            self._dma(m, t, cp, tile, lrb)
+            self._compute(m, t, cp, tile)
+        incr = len(cp.i_bytes_read_incr)
+        m.d.comb += [cp.i_bytes_read_incr.eq((sum(rd_beats) * W)[:incr]),
+                     cp.i_bytes_written_incr.eq((sum(wr_beats) * W)[:incr])]
+
+        # --- HBM channels at their nodes ---------------------------------------------------
+        chans = []
+        for i in range(h.channels):
+            node = bridge_model.channel_node(cfg, i)
+            ch = m.submodules[f"ch{i}"] = HbmChannel(h)
+            chans.append(ch)
+            if node is None:
+                continue        # never addressed: the initiator bridges answer DECERR
+            tgt = m.submodules[f"tgt{i}"] = NocToAxi(cfg)
+            wiring.connect(m, fab.o_mreq_hdr[node], tgt.i_req_hdr)
+            wiring.connect(m, fab.o_mreq_data[node], tgt.i_req_data)
+            wiring.connect(m, tgt.o_resp_hdr, fab.i_mresp_hdr[node])
+            wiring.connect(m, tgt.o_resp_data, fab.i_mresp_data[node])
+            wiring.connect(m, tgt.m_axi, ch.s_axi)
+
+        # --- backdoor on global addresses (models.hbm.route), 1-cycle read latency ------
+        g, nc, la = _log2(h.interleave_bytes), _log2(h.channels), _log2(h.channel_bytes)
+        a = self.i_bd_addr
+        bd_ch = a[g:g + nc] if nc else Const(0, 1)
+        local = Cat(a[:g], a[g + nc:g + nc + la - g])
+        sel, sel_q = Signal(max(nc, 1)), Signal(max(nc, 1))
+        m.d.comb += sel.eq(bd_ch)
+        m.d.sync += sel_q.eq(sel)
+        for i, ch in enumerate(chans):
+            m.d.comb += [ch.i_bd_addr.eq(local[_log2(W):]), ch.i_bd_wdata.eq(self.i_bd_wdata),
+                         ch.i_bd_we.eq(self.i_bd_we & (sel == i))]
+        m.d.comb += self.o_bd_rdata.eq(select(sel_q, [ch.o_bd_rdata for ch in chans]))
+        for name in ("o_perf_rd_bytes", "o_perf_wr_bytes", "o_perf_busy", "o_perf_stall"):
+            total = sum((getattr(ch, name) for ch in chans), Const(0, 32))[:32]
+            m.d.comb += getattr(self, name).eq(total)
+        return m
+
+    @staticmethod
+    def _dma(m, t, cp, tile, lrb):
+        """Load and store queues of tile ``t`` -> its DMA engine; completions back."""
+        ld, st = cp.o_load[t], cp.o_store[t]
+        last_load = Signal(name=f"t{t}_last_load")
+        pick_load = Signal(name=f"t{t}_pick_load")
+        m.d.comb += pick_load.eq(ld.valid & (~st.valid | ~last_load))
+        d = tile.i_desc
+        src = Mux(pick_load, ld.payload.as_value(), st.payload.as_value())
+        pl = ld.payload.shape()(src)          # view of the picked {sram, desc}
+        off = pl.sram << lrb                  # models.tile.sram_base
+        m.d.comb += [d.payload.eq(pl.desc),
+                     d.valid.eq(ld.valid | st.valid),
+                     ld.ready.eq(pick_load & d.ready),
+                     st.ready.eq(~pick_load & d.ready)]
+        with m.If(pick_load):
+            m.d.comb += [d.payload.dst.eq(pl.desc.dst + off), d.payload.tag.eq(LOAD_TAG)]
+        with m.Else():
+            m.d.comb += [d.payload.src.eq(pl.desc.src + off), d.payload.tag.eq(STORE_TAG)]
+        with m.If(d.valid & d.ready):
+            m.d.sync += last_load.eq(pick_load)
+        done = tile.o_done
+        is_store = done.payload.tag[0]
+        m.d.comb += [done.ready.eq(1),
+                     cp.i_load_done[t].valid.eq(done.valid & ~is_store),
+                     cp.i_store_done[t].valid.eq(done.valid & is_store),
+                     cp.i_load_done[t].payload.err.eq(done.payload.err),
+                     cp.i_store_done[t].payload.err.eq(done.payload.err)]
+
+    @staticmethod
+    def _compute(m, t, cp, tile):
+        """Compute queue of tile ``t`` -> the tensor core; completion on ``o_idle``."""
+        c = cp.o_compute[t]
+        busy = Signal(name=f"t{t}_compute_busy")
+        settle = Signal(range(_SETTLE + 1), name=f"t{t}_compute_settle")
+        m.d.comb += [tile.i_cmd.payload.eq(c.payload), tile.i_cmd.valid.eq(c.valid & ~busy),
+                     c.ready.eq(tile.i_cmd.ready & ~busy)]
+        done = cp.i_compute_done[t]
+        m.d.comb += [done.valid.eq(busy & (settle == 0) & tile.o_idle),
+                     done.payload.err.eq(Mux(tile.o_error, tile.o_err_code, 0))]
+        with m.If(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
+        with m.If(done.valid):
+            m.d.sync += busy.eq(0)
+        with m.If(tile.i_cmd.valid & tile.i_cmd.ready):
+            m.d.sync += [busy.eq(1), settle.eq(_SETTLE)]
+        with m.If(cp.o_unit_reset):
+            m.d.sync += [busy.eq(0), settle.eq(0)]
