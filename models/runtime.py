@@ -1,4 +1,4 @@
-"""Host runtime: numpy in, numpy out, on the golden chip model (the RTL backend later).
+"""Host runtime: numpy in, numpy out, on the golden chip model or the SoC RTL.
 
 :func:`gemm` quantizes where needed, plans and compiles the GEMM (``models.compiler``),
 writes A, B and the command ring into an HBM image, runs the ring on the chosen backend
@@ -9,8 +9,13 @@ Backends:
 
 * ``"model"``: ``models.chip.ChipModel`` (``policy`` and ``seed`` choose the legal
   execution order; every order gives the same result for compiled programs).
-* ``"rtl"``: the SoC RTL under cocotb through its AXI4-Lite registers and HBM host port
-  (issue 11, item 7): not built yet, raises NotImplementedError after the checks.
+* ``"rtl"``: the SoC RTL (block ``soc``) under cocotb (:func:`tb.runner.run`, simulator
+  ``sim``, default Verilator): the same HBM image is written through the top's backdoor,
+  the ring is started over AXI4-Lite (doorbell = RING_TAIL), the module awaits the
+  interrupt and dumps the C region (``tb.soc.runtime_rtl``; image, job and result pass
+  as .npy / .json files in a folder under build/runtime_rtl/). :class:`GemmRun` then
+  carries the measured ``cycles`` (doorbell -> IRQ) and the simulator run. GEMM only
+  (:func:`attention` still raises NotImplementedError for it).
 
 Formats: ``"int8"`` (INT8 x INT8 -> INT32, wrapping) and the FP8 formats ``"e4m3"``,
 ``"e5m2"`` or a pair ``(fmt_a, fmt_w)`` (FP8 x FP8 -> binary32; presets built with
@@ -29,6 +34,7 @@ among boolean masks and rejects any other mask before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +71,13 @@ class GemmRun:
         Of the command stream.
     shape_roofline : models.chip_perf.Roofline
         Of the GEMM shape (any blocking).
+    backend : str
+    cycles : int or None
+        ``backend="rtl"``: clock cycles from the doorbell write to the rising interrupt.
+    sim_run : tb.runner.RunResult or None
+        ``backend="rtl"``: the simulator run (log, build folder, wall time).
+    sim_cycles_per_s : int or None
+        ``backend="rtl"``: simulated cycles per wall second while the program ran.
     """
 
     c: np.ndarray
@@ -74,6 +87,10 @@ class GemmRun:
     result: ChipResult
     roofline: Roofline
     shape_roofline: Roofline
+    backend: str = "model"
+    cycles: int | None = None
+    sim_run: object = None
+    sim_cycles_per_s: int | None = None
 
 
 def resolve_config(config) -> JalapenoConfig:
@@ -119,9 +136,11 @@ def _operand(name: str, x: np.ndarray, fp8: bool, f) -> tuple[np.ndarray, float 
 
 
 def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
-             policy: str = "oldest", seed: int | None = None, **plan_kw) -> GemmRun:
+             policy: str = "oldest", seed: int | None = None, sim: str = "verilator",
+             **plan_kw) -> GemmRun:
     """:func:`gemm` with everything it produced (:class:`GemmRun`); ``plan_kw`` go to
-    :func:`models.compiler.plan_gemm` (``mb``, ``g``, ``kb``, ``slots``)."""
+    :func:`models.compiler.plan_gemm` (``mb``, ``g``, ``kb``, ``slots``); ``sim``
+    (``"verilator"`` or ``"icarus"``) and ``seed`` are the RTL backend's."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     cfg = resolve_config(config)
@@ -142,30 +161,73 @@ def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = 
     n = b.shape[1]
     plan = _c.plan_gemm(cfg, m, k, n, fp8=fp8, fmt_a=fa, fmt_w=fw, **plan_kw)
     cmds = _c.gemm_program(plan)
-    if backend == "rtl":
-        raise NotImplementedError(
-            "backend='rtl' (the SoC RTL under cocotb, driven through its AXI4-Lite "
-            "registers and HBM host port: issue 11 item 7) is not built yet; use "
-            "backend='model'")
+    if backend == "rtl" and sim not in ("verilator", "icarus"):
+        raise ValueError(f"sim must be 'verilator' or 'icarus', got {sim!r}")
     hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
     hbm[plan.a_addr:plan.a_addr + plan.a_bytes] = _c.pack_a(plan, ac)
     hbm[plan.b_addr:plan.b_addr + plan.b_bytes] = _c.pack_b(plan, bc)
     entries = write_ring(hbm, plan.ring_addr, cmds) + 1
-    chip = ChipModel(cfg, hbm, policy=policy, seed=seed)
-    res = chip.run_ring(plan.ring_addr, entries, 0, entries - 1)
+    extra = {}
+    if backend == "rtl":
+        bound = stream_roofline(cfg, cmds).bound_cycles
+        res, extra = _run_rtl(cfg, hbm, plan.ring_addr, entries, plan.c_addr, plan.c_bytes,
+                              sim=sim, seed=seed,
+                              cycles=int(20 * bound + 500 * len(cmds) + 10_000))
+        where = f"on the SoC RTL ({sim}; log {extra['sim_run'].log_file})"
+    else:
+        chip = ChipModel(cfg, hbm, policy=policy, seed=seed)
+        res = chip.run_ring(plan.ring_addr, entries, 0, entries - 1)
+        where = "on the chip model"
     if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
-        raise RuntimeError(f"the GEMM program failed on the chip model: {res.error!r} at "
+        raise RuntimeError(f"the GEMM program failed {where}: {res.error!r} at "
                            f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
     raw = _c.unpack_c(plan, res.hbm)
     c = raw.view(np.float32) if fp8 else raw.view(np.int32)
     if sa is not None:
         c = c.astype(np.float64) * sa * sb
     return GemmRun(c, raw, plan, cmds, res, stream_roofline(cfg, cmds),
-                   gemm_roofline(cfg, m, k, n))
+                   gemm_roofline(cfg, m, k, n), backend=backend, **extra)
+
+
+def _run_rtl(cfg: JalapenoConfig, hbm: np.ndarray, ring_addr: int, entries: int,
+             read_addr: int, read_bytes: int, *, sim: str, seed: int | None,
+             cycles: int) -> tuple[ChipResult, dict]:
+    """Run a ring program on the SoC RTL (``tb.soc.runtime_rtl``): a ChipResult whose
+    ``hbm`` is ``hbm`` with ``[read_addr, +read_bytes)`` as the RTL left it and whose
+    status comes from the registers, plus GemmRun's RTL fields."""
+    import json
+    import tempfile
+
+    from models.isa import Fault, IsaError
+    from tb.runner import BUILD, run
+
+    root = BUILD / "runtime_rtl"
+    root.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-{sim}-", dir=root))
+    np.save(d / "image.npy", hbm)
+    (d / "job.json").write_text(json.dumps({
+        "ring_addr": ring_addr, "entries": entries, "read_addr": read_addr,
+        "read_bytes": read_bytes, "cycles": cycles}))
+    sr = run("soc", cfg, sim, "tb.soc.runtime_rtl", seed=seed,
+             extra_env={"JALAPENO_RT_DIR": str(d)})
+    if not sr.ok:
+        raise RuntimeError(f"the SoC RTL run failed:\n{sr.summary()}")
+    regs = json.loads((d / "result.json").read_text())
+    out = hbm.copy()
+    out[read_addr:read_addr + read_bytes] = np.load(d / "result.npy")
+    code = regs["ERROR_CODE"]
+    res = ChipResult(out, completed=regs["COMPLETIONS"],
+                     error=Fault(IsaError(code & 0xFF), code >> 8),
+                     error_addr=regs["ERROR_ADDR"] if code else None,
+                     irqs=[regs["IRQ_VALUE"]] if regs["INTR_STATUS"] & 1 else [],
+                     head=regs["RING_HEAD"])
+    return res, {"cycles": regs["cycles"], "sim_run": sr,
+                 "sim_cycles_per_s": regs["sim_cycles_per_s"]}
 
 
 def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
-         policy: str = "oldest", seed: int | None = None) -> np.ndarray:
+         policy: str = "oldest", seed: int | None = None,
+         sim: str = "verilator") -> np.ndarray:
     """``C = A @ B`` on the chip (module docstring for formats and backends).
 
     Parameters
@@ -179,7 +241,9 @@ def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "mod
     scales : (float, float), optional
         Dequantize the result of quantized inputs by ``s_a * s_b``.
     backend : str
-        ``"model"`` or ``"rtl"`` (not built yet).
+        ``"model"`` or ``"rtl"`` (the SoC RTL under cocotb; module docstring).
+    sim : str
+        ``"verilator"`` (default) or ``"icarus"``, for ``backend="rtl"``.
 
     Raises
     ------
@@ -188,11 +252,11 @@ def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "mod
     models.compiler.FitError
         The GEMM does not fit (the message names the limit); raised before any backend
         runs.
-    NotImplementedError
-        ``backend="rtl"``.
+    RuntimeError
+        The program failed (error register / no interrupt / RTL run failed).
     """
     return run_gemm(a, b, config=config, fmt=fmt, scales=scales, backend=backend,
-                    policy=policy, seed=seed).c
+                    policy=policy, seed=seed, sim=sim).c
 
 
 # --- attention ------------------------------------------------------------------------------
