@@ -246,6 +246,40 @@ class HbmChannel(wiring.Component):
         ]
 
 
+def route(config: HbmConfig, addr):
+    """(channel, local address) of a global byte address (Amaranth values), as
+    :func:`models.hbm.route`: channel = ``(addr // interleave_bytes) % channels``."""
+    c = config
+    g, n, la = _log2(c.interleave_bytes), _log2(c.channels), _log2(c.channel_bytes)
+    ch = addr[g:g + n] if n else Const(0, 1)
+    local = Cat(addr[:g], addr[g + n:g + n + la - g])
+    return ch, local
+
+
+def channel_backdoor(m, config: HbmConfig, owner, chans) -> None:
+    """Serve ``owner``'s global backdoor and counters from the channels' own.
+
+    ``owner.i_bd_addr`` (global byte address, word aligned), ``i_bd_wdata``, ``i_bd_we``
+    reach the channel that owns the address (:func:`route`); ``owner.o_bd_rdata`` is the
+    word at the previous cycle's address (1-cycle latency). ``owner.o_perf_*`` are the
+    sums of the channels' counters (32 bits, wrapping). Used by every block that holds
+    HBM channels (:class:`HbmStub`, the NoC systems), so the map exists once.
+    """
+    nb = max(_log2(config.channels), 1)
+    bd_ch, bd_local = route(config, owner.i_bd_addr)
+    bd_sel, bd_sel_q = Signal(nb), Signal(nb)
+    m.d.comb += bd_sel.eq(bd_ch)
+    m.d.sync += bd_sel_q.eq(bd_sel)
+    for i, ch in enumerate(chans):
+        m.d.comb += [ch.i_bd_addr.eq(bd_local[_log2(config.data_bytes):]),
+                     ch.i_bd_wdata.eq(owner.i_bd_wdata),
+                     ch.i_bd_we.eq(owner.i_bd_we & (bd_sel == i))]
+    m.d.comb += owner.o_bd_rdata.eq(select(bd_sel_q, [ch.o_bd_rdata for ch in chans]))
+    for name in ("o_perf_rd_bytes", "o_perf_wr_bytes", "o_perf_busy", "o_perf_stall"):
+        total = sum((getattr(ch, name) for ch in chans), Const(0, 32))[:32]
+        m.d.comb += getattr(owner, name).eq(total)
+
+
 class HbmStub(wiring.Component):
     """Multi-channel HBM stub: one AXI4 subordinate port on the global space.
 
@@ -289,11 +323,7 @@ class HbmStub(wiring.Component):
 
     def route(self, addr):
         """(channel, local address) of a global address (Amaranth values)."""
-        c = self.cfg
-        g, n, la = _log2(c.interleave_bytes), _log2(c.channels), _log2(c.channel_bytes)
-        ch = addr[g:g + n] if n else Const(0, 1)
-        local = Cat(addr[:g], addr[g + n:g + n + la - g])
-        return ch, local
+        return route(self.cfg, addr)
 
     def _verdict(self, m, addr, length, size, burst):
         """:class:`models.hbm.User` code of a burst (models.hbm.burst_verdict's rules)."""
@@ -394,22 +424,4 @@ class HbmStub(wiring.Component):
 
     # --- backdoor and counters ---------------------------------------------------------
     def _backdoor_and_counters(self, m, chans):
-        c, nb = self.cfg, max(_log2(self.cfg.channels), 1)
-        bd_ch, bd_local = self.route(self.i_bd_addr)
-        bd_sel, bd_sel_q = Signal(nb), Signal(nb)
-        m.d.comb += bd_sel.eq(bd_ch)
-        m.d.sync += bd_sel_q.eq(bd_sel)
-        for i, ch in enumerate(chans):
-            m.d.comb += [ch.i_bd_addr.eq(bd_local[_log2(c.data_bytes):]),
-                         ch.i_bd_wdata.eq(self.i_bd_wdata),
-                         ch.i_bd_we.eq(self.i_bd_we & (bd_sel == i))]
-        m.d.comb += self.o_bd_rdata.eq(select(bd_sel_q, [ch.o_bd_rdata for ch in chans]))
-
-        def total(counter):
-            return sum((counter(ch) for ch in chans), Const(0, 32))[:32]
-        m.d.comb += [
-            self.o_perf_rd_bytes.eq(total(lambda ch: ch.o_perf_rd_bytes)),
-            self.o_perf_wr_bytes.eq(total(lambda ch: ch.o_perf_wr_bytes)),
-            self.o_perf_busy.eq(total(lambda ch: ch.o_perf_busy)),
-            self.o_perf_stall.eq(total(lambda ch: ch.o_perf_stall)),
-        ]
+        channel_backdoor(m, self.cfg, self, chans)

@@ -6,7 +6,7 @@ memory path of a tile over the mesh, with the ports of :class:`rtl.dma.system.Dm
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
@@ -14,16 +14,11 @@ from models import axi_noc as bridge_model
 from models.config import ConfigError, JalapenoConfig
 from models.dma import burst_chunk
 from rtl.dma.engine import DmaEngine
-from rtl.lib.mux import select
-from rtl.mem.hbm import HbmChannel, HbmStub
+from rtl.mem.hbm import HbmChannel, HbmStub, channel_backdoor
 from rtl.noc.fabric import NocMemFabric
 from rtl.soc.axi_noc import AxiToNoc, NocToAxi
 
 __all__ = ["DmaNocHbm"]
-
-
-def _log2(x: int) -> int:
-    return x.bit_length() - 1
 
 
 class DmaNocHbm(wiring.Component):
@@ -106,19 +101,5 @@ class DmaNocHbm(wiring.Component):
         m.d.comb += [dma.i_win_base.eq(self.i_win_base), dma.i_win_limit.eq(self.i_win_limit),
                      self.o_busy.eq(dma.o_busy), self.o_noc_dropped.eq(fab.o_dropped)]
         # backdoor on global addresses (models.hbm.route), 1-cycle read latency
-        g, nc, la = _log2(h.interleave_bytes), _log2(h.channels), _log2(h.channel_bytes)
-        a = self.i_bd_addr
-        bd_ch = a[g:g + nc] if nc else Const(0, 1)
-        local = Cat(a[:g], a[g + nc:g + nc + la - g])
-        sel, sel_q = Signal(max(nc, 1)), Signal(max(nc, 1))
-        m.d.comb += sel.eq(bd_ch)
-        m.d.sync += sel_q.eq(sel)
-        for i, ch in enumerate(chans):
-            m.d.comb += [ch.i_bd_addr.eq(local[_log2(h.data_bytes):]),
-                         ch.i_bd_wdata.eq(self.i_bd_wdata),
-                         ch.i_bd_we.eq(self.i_bd_we & (sel == i))]
-        m.d.comb += self.o_bd_rdata.eq(select(sel_q, [ch.o_bd_rdata for ch in chans]))
-        for name in ("o_perf_rd_bytes", "o_perf_wr_bytes", "o_perf_busy", "o_perf_stall"):
-            total = sum((getattr(ch, name) for ch in chans), Const(0, 32))[:32]
-            m.d.comb += getattr(self, name).eq(total)
+        channel_backdoor(m, h, self, chans)
         return m

@@ -9,7 +9,7 @@ at each ``soc.hbm_nodes[i]``. Golden model: ``models.chip.ChipModel`` (final HBM
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,8 +17,7 @@ from models import axi_noc as bridge_model
 from models.config import JalapenoConfig
 from models.tile import region_bytes
 from rtl.lib.axi import AxiLiteSignature
-from rtl.lib.mux import select
-from rtl.mem.hbm import HbmChannel
+from rtl.mem.hbm import HbmChannel, channel_backdoor
 from rtl.noc.fabric import NocMemFabric
 from rtl.soc.axi_noc import AxiToNoc, NocToAxi
 from rtl.soc.cmdproc import CommandProcessor
@@ -157,20 +156,7 @@ class Soc(wiring.Component):
             wiring.connect(m, tgt.m_axi, ch.s_axi)
 
         # --- backdoor on global addresses (models.hbm.route), 1-cycle read latency ------
-        g, nc, la = _log2(h.interleave_bytes), _log2(h.channels), _log2(h.channel_bytes)
-        a = self.i_bd_addr
-        bd_ch = a[g:g + nc] if nc else Const(0, 1)
-        local = Cat(a[:g], a[g + nc:g + nc + la - g])
-        sel, sel_q = Signal(max(nc, 1)), Signal(max(nc, 1))
-        m.d.comb += sel.eq(bd_ch)
-        m.d.sync += sel_q.eq(sel)
-        for i, ch in enumerate(chans):
-            m.d.comb += [ch.i_bd_addr.eq(local[_log2(W):]), ch.i_bd_wdata.eq(self.i_bd_wdata),
-                         ch.i_bd_we.eq(self.i_bd_we & (sel == i))]
-        m.d.comb += self.o_bd_rdata.eq(select(sel_q, [ch.o_bd_rdata for ch in chans]))
-        for name in ("o_perf_rd_bytes", "o_perf_wr_bytes", "o_perf_busy", "o_perf_stall"):
-            total = sum((getattr(ch, name) for ch in chans), Const(0, 32))[:32]
-            m.d.comb += getattr(self, name).eq(total)
+        channel_backdoor(m, h, self, chans)
         return m
 
     @staticmethod
