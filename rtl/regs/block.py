@@ -145,11 +145,11 @@ class HostRegs(wiring.Component):
         wd, en = w_data[sl], bit_en[sl]
         ports = [self._port(name, r.index) for name, _, _ in port_names(r, f)]
         if f.kind == "const":
-            return Const(f.reset, f.width)
+            return Const(f.reset_value, f.width)
         if f.kind == "wire":
             return ports[0]
         name = f"{r.key}{''.join(f'_{i}' for i in r.index)}_{f.name}"
-        store = Signal(f.width, init=f.reset or 0, name=name)
+        store = Signal(f.width, init=f.reset_value or 0, name=name)
         if f.kind in ("control", "scratch"):
             merged = (store & ~en) | (wd & en)
             if f.singlepulse:

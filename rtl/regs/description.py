@@ -109,7 +109,7 @@ class Field:
     lsb: int
     width: int
     kind: str
-    reset: int | None
+    reset_value: int | None
     sw: str
     hw: str
     singlepulse: bool = False
@@ -168,7 +168,7 @@ class Register:
     @property
     def reset(self) -> int:
         """Value read after reset with every hardware input at 0."""
-        return sum((f.reset or 0) << f.lsb for f in self.fields if f.kind != "wire")
+        return sum((f.reset_value or 0) << f.lsb for f in self.fields if f.kind != "wire")
 
     @property
     def sw_mask(self) -> int:
@@ -370,7 +370,7 @@ def flatten(root) -> RegMap:
         for f in node.fields():
             kind, opts = _kind(f)
             fields.append(Field(name=f.inst_name, lsb=f.lsb, width=f.width, kind=kind,
-                                reset=f.get_property("reset"), sw=f.get_property("sw").name,
+                                reset_value=f.get_property("reset"), sw=f.get_property("sw").name,
                                 hw=f.get_property("hw").name,
                                 desc=f.get_property("desc") or "", **opts))
         index, dims = _dims(node)

@@ -19,7 +19,7 @@ from rtl.lib.axi import AxiLiteSignature, AxiSignature
 from rtl.lib.stream import Queue as Fifo
 from rtl.regs.block import HostRegs
 from rtl.soc.cmdproc_check import CMD_BITS, IsaCheck, compute_cmd_layout, dma_cmd_layout, done_layout
-from rtl.soc.cmdproc_queues import QUEUE_NAMES, CmdQueues, EntryKind, bar_bits, entry_layout
+from rtl.soc.cmdproc_queues import QUEUE_NAMES, EntryKind, TileDispatch, bar_bits
 
 __all__ = ["CommandProcessor"]
 
@@ -166,7 +166,7 @@ class CommandProcessor(wiring.Component):
 
         # --- check + dispatch -------------------------------------------------------------
         m.submodules.check = chk = IsaCheck(cfg)
-        cq = CmdQueues(cfg)
+        cq = TileDispatch(cfg)
         m.submodules.queues = ResetInserter(sreset)(cq)
         for q in Queue:
             n = QUEUE_NAMES[q]

@@ -15,7 +15,7 @@ from models.isa import IsaError, Queue, Token
 from rtl.lib.stream import Queue as Fifo
 from rtl.soc.cmdproc_check import ERR_BITS, compute_cmd_layout, dma_cmd_layout, done_layout
 
-__all__ = ["EntryKind", "entry_layout", "bar_bits", "CmdQueues"]
+__all__ = ["EntryKind", "entry_layout", "bar_bits", "TileDispatch"]
 
 QUEUE_NAMES = {Queue.LOAD: "load", Queue.COMPUTE: "compute", Queue.STORE: "store"}
 
@@ -53,7 +53,7 @@ class _St(enum.Enum, shape=2):
     SIGNAL = 3
 
 
-class CmdQueues(wiring.Component):
+class TileDispatch(wiring.Component):
     """Queues, token counters, barriers and watchdog of every tile.
 
     Parameters

@@ -50,7 +50,7 @@ class RegsModel:
             for f in r.fields:
                 fp = f"{r.path}.{f.name}"
                 if f.stored:
-                    self.state[fp] = f.reset or 0
+                    self.state[fp] = f.reset_value or 0
                 for name, direction, width in port_names(r, f):
                     h = _handle(dut, name, r.index)
                     if direction == "i":
@@ -110,7 +110,7 @@ class RegsModel:
         for f in reg.fields:
             fp = f"{reg.path}.{f.name}"
             if f.kind == "const":
-                x = f.reset
+                x = f.reset_value
             elif f.kind == "wire":
                 x = self.cur[fp]
             else:

@@ -28,13 +28,13 @@ def test_map_follows_config(preset):
     assert addrs == sorted(set(addrs)) and all(a % 4 == 0 and a < m.size for a in addrs)
     assert m.size <= 1 << m.addr_width
     fields = {f"{r.path}.{f.name}": f for r in m for f in r.fields}
-    assert fields["ID.id"].reset.to_bytes(4, "big") == b"JLPN"
-    assert fields["ARRAY_SHAPE.rows"].reset == cfg.systolic.rows
-    assert fields["ARRAY_SHAPE.cols"].reset == cfg.systolic.cols
-    assert fields["CAPABILITY.fp8"].reset == int(cfg.systolic.fp8)
-    assert fields["CAPABILITY.tiles"].reset == cfg.soc.tiles
-    assert fields["CAPABILITY.hbm_channels"].reset == cfg.hbm.channels
-    assert fields["CONFIG_HASH.hash"].reset == zlib.crc32(cfg.to_json().encode())
+    assert fields["ID.id"].reset_value.to_bytes(4, "big") == b"JLPN"
+    assert fields["ARRAY_SHAPE.rows"].reset_value == cfg.systolic.rows
+    assert fields["ARRAY_SHAPE.cols"].reset_value == cfg.systolic.cols
+    assert fields["CAPABILITY.fp8"].reset_value == int(cfg.systolic.fp8)
+    assert fields["CAPABILITY.tiles"].reset_value == cfg.soc.tiles
+    assert fields["CAPABILITY.hbm_channels"].reset_value == cfg.hbm.channels
+    assert fields["CONFIG_HASH.hash"].reset_value == zlib.crc32(cfg.to_json().encode())
     assert (1 << fields["BYTES_READ.bytes"].incr_width) > cfg.hbm.data_bytes
     for r in m:                                   # fields inside the word, no overlap
         used = 0
@@ -66,7 +66,7 @@ def test_config_hash_tracks_config():
     cfg = get_preset("tiny")
     other = dataclasses.replace(cfg, clock_mhz=cfg.clock_mhz + 1)
     assert config_hash(cfg) != config_hash(other)
-    assert regmap(cfg).field("CONFIG_HASH.hash")[1].reset == config_hash(cfg)
+    assert regmap(cfg).field("CONFIG_HASH.hash")[1].reset_value == config_hash(cfg)
 
 
 def test_every_parameter_comes_from_the_config():
