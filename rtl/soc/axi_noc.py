@@ -24,9 +24,10 @@ from models.noc import MemOp, STATUS_BITS
 from rtl.lib.axi import AxiSignature
 from rtl.lib.mux import select
 from rtl.lib.stream import Queue
+from rtl.mem.hbm import HbmChannel
 from rtl.noc.ni import beat_layout, ni_header_layout
 
-__all__ = ["AxiToNoc", "NocToAxi"]
+__all__ = ["AxiToNoc", "NocToAxi", "attach_initiator", "attach_hbm_channels"]
 
 
 def _log2(x: int) -> int:
@@ -366,3 +367,37 @@ class NocToAxi(wiring.Component):
             m.d.sync += rbusy.eq(0)
         m.d.comb += rq.o.ready.eq(a.rvalid & a.rready & a.rlast)
         return m
+
+
+def attach_initiator(m, fab, node: int, bridge: AxiToNoc) -> None:
+    """Join an :class:`AxiToNoc` to the initiator side of ``fab`` (a NocMemFabric) at ``node``."""
+    wiring.connect(m, bridge.o_req_hdr, fab.i_req_hdr[node])
+    wiring.connect(m, bridge.o_req_data, fab.i_req_data[node])
+    wiring.connect(m, fab.o_resp_hdr[node], bridge.i_resp_hdr)
+    wiring.connect(m, fab.o_resp_data[node], bridge.i_resp_data)
+
+
+def attach_hbm_channels(m, cfg: JalapenoConfig, fab) -> tuple[list, list]:
+    """One :class:`rtl.mem.hbm.HbmChannel` per HBM channel, behind a :class:`NocToAxi` at
+    its node (``models.axi_noc.channel_node``) on the target side of ``fab``.
+
+    Returns ``(channels, targets)``; ``targets[i]`` is None for a channel without a node
+    (never addressed: the initiator bridges answer DECERR), whose channel still exists
+    (its backdoor stays reachable).
+    """
+    chans, targets = [], []
+    for i in range(cfg.hbm.channels):
+        node = model.channel_node(cfg, i)
+        ch = m.submodules[f"ch{i}"] = HbmChannel(cfg.hbm)
+        chans.append(ch)
+        if node is None:
+            targets.append(None)
+            continue
+        tgt = m.submodules[f"tgt{i}"] = NocToAxi(cfg)
+        wiring.connect(m, fab.o_mreq_hdr[node], tgt.i_req_hdr)
+        wiring.connect(m, fab.o_mreq_data[node], tgt.i_req_data)
+        wiring.connect(m, tgt.o_resp_hdr, fab.i_mresp_hdr[node])
+        wiring.connect(m, tgt.o_resp_data, fab.i_mresp_data[node])
+        wiring.connect(m, tgt.m_axi, ch.s_axi)
+        targets.append(tgt)
+    return chans, targets

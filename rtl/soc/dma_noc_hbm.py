@@ -14,9 +14,9 @@ from models import axi_noc as bridge_model
 from models.config import ConfigError, JalapenoConfig
 from models.dma import burst_chunk
 from rtl.dma.engine import DmaEngine
-from rtl.mem.hbm import HbmChannel, HbmStub, channel_backdoor
+from rtl.mem.hbm import HbmStub, channel_backdoor
 from rtl.noc.fabric import NocMemFabric
-from rtl.soc.axi_noc import AxiToNoc, NocToAxi
+from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
 
 __all__ = ["DmaNocHbm"]
 
@@ -74,24 +74,9 @@ class DmaNocHbm(wiring.Component):
         m.submodules.ini = ini = AxiToNoc(cfg)
         m.submodules.fabric = fab = NocMemFabric(cfg.noc, shared=True)   # one router module
         wiring.connect(m, dma.m_axi, ini.s_axi)
-        n = self.node
-        wiring.connect(m, ini.o_req_hdr, fab.i_req_hdr[n])
-        wiring.connect(m, ini.o_req_data, fab.i_req_data[n])
-        wiring.connect(m, fab.o_resp_hdr[n], ini.i_resp_hdr)
-        wiring.connect(m, fab.o_resp_data[n], ini.i_resp_data)
-        chans = []
-        for i in range(h.channels):
-            node = bridge_model.channel_node(cfg, i)
-            ch = m.submodules[f"ch{i}"] = HbmChannel(h)
-            chans.append(ch)
-            if node is None:
-                continue        # never addressed: the initiator answers DECERR
-            tb = m.submodules[f"tgt{i}"] = NocToAxi(cfg)
-            wiring.connect(m, fab.o_mreq_hdr[node], tb.i_req_hdr)
-            wiring.connect(m, fab.o_mreq_data[node], tb.i_req_data)
-            wiring.connect(m, tb.o_resp_hdr, fab.i_mresp_hdr[node])
-            wiring.connect(m, tb.o_resp_data, fab.i_mresp_data[node])
-            wiring.connect(m, tb.m_axi, ch.s_axi)
+        attach_initiator(m, fab, self.node, ini)
+        chans, targets = attach_hbm_channels(m, cfg, fab)
+        for tb in filter(None, targets):
             m.d.comb += [tb.i_err_kind.eq(self.i_err_kind), tb.i_err_base.eq(self.i_err_base),
                          tb.i_err_limit.eq(self.i_err_limit)]
         wiring.connect(m, wiring.flipped(self.i_desc), dma.i_desc)

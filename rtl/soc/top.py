@@ -13,13 +13,12 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models import axi_noc as bridge_model
 from models.config import JalapenoConfig
 from models.tile import region_bytes
 from rtl.lib.axi import AxiLiteSignature
-from rtl.mem.hbm import HbmChannel, channel_backdoor
+from rtl.mem.hbm import channel_backdoor
 from rtl.noc.fabric import NocMemFabric
-from rtl.soc.axi_noc import AxiToNoc, NocToAxi
+from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
 from rtl.soc.cmdproc import CommandProcessor
 from rtl.soc.tile import ComputeTile
 
@@ -34,13 +33,6 @@ _SETTLE = 2
 
 def _log2(x: int) -> int:
     return x.bit_length() - 1
-
-
-def _attach_initiator(m, fab, n, bridge):
-    wiring.connect(m, bridge.o_req_hdr, fab.i_req_hdr[n])
-    wiring.connect(m, bridge.o_req_data, fab.i_req_data[n])
-    wiring.connect(m, fab.o_resp_hdr[n], bridge.i_resp_hdr)
-    wiring.connect(m, fab.o_resp_data[n], bridge.i_resp_data)
 
 
 def _connect_axi(m, mgr, sub):
@@ -119,7 +111,7 @@ class Soc(wiring.Component):
         m.d.comb += self.o_irq.eq(cp.o_irq)
         m.submodules.cp_ini = cp_ini = AxiToNoc(cfg)
         _connect_axi(m, cp.m_axi, cp_ini.s_axi)
-        _attach_initiator(m, fab, soc.ctrl_node, cp_ini)
+        attach_initiator(m, fab, soc.ctrl_node, cp_ini)
 
         # --- tiles ---------------------------------------------------------------------------
         lrb = _log2(region_bytes(cfg))
@@ -128,7 +120,7 @@ class Soc(wiring.Component):
             tile = m.submodules[f"tile{t}"] = ComputeTile(cfg)
             ini = m.submodules[f"tile{t}_ini"] = AxiToNoc(cfg)
             wiring.connect(m, tile.m_axi, ini.s_axi)
-            _attach_initiator(m, fab, node, ini)
+            attach_initiator(m, fab, node, ini)
             m.d.comb += [tile.i_win_base.eq(0), tile.i_win_limit.eq(h.total_bytes),
                          tile.i_clear_err.eq(cp.o_unit_reset)]
             ax = tile.m_axi
@@ -141,19 +133,7 @@ class Soc(wiring.Component):
                      cp.i_bytes_written_incr.eq((sum(wr_beats) * W)[:incr])]
 
         # --- HBM channels at their nodes ---------------------------------------------------
-        chans = []
-        for i in range(h.channels):
-            node = bridge_model.channel_node(cfg, i)
-            ch = m.submodules[f"ch{i}"] = HbmChannel(h)
-            chans.append(ch)
-            if node is None:
-                continue        # never addressed: the initiator bridges answer DECERR
-            tgt = m.submodules[f"tgt{i}"] = NocToAxi(cfg)
-            wiring.connect(m, fab.o_mreq_hdr[node], tgt.i_req_hdr)
-            wiring.connect(m, fab.o_mreq_data[node], tgt.i_req_data)
-            wiring.connect(m, tgt.o_resp_hdr, fab.i_mresp_hdr[node])
-            wiring.connect(m, tgt.o_resp_data, fab.i_mresp_data[node])
-            wiring.connect(m, tgt.m_axi, ch.s_axi)
+        chans, _ = attach_hbm_channels(m, cfg, fab)
 
         # --- backdoor on global addresses (models.hbm.route), 1-cycle read latency ------
         channel_backdoor(m, h, self, chans)

@@ -10,6 +10,7 @@ from models import compiler as _c
 from models.chip import ChipModel, write_ring
 from models.isa import CMD_BYTES
 from models.runtime import run_gemm
+from tb.soc.program import run_ring
 from tb.soc.tb import SocTB
 
 INTR_DONE = 1
@@ -40,24 +41,15 @@ async def gemm_on_chip(dut, m: int, k: int, n: int):
     res = model.run_ring(plan.ring_addr, entries, 0, entries - 1)
     assert res.ok and res.irqs == [_c.IRQ_DONE], res.error
 
-    await tb.wr("RING_BASE_LO", plan.ring_addr)
-    await tb.wr("RING_BASE_HI", 0)
-    await tb.wr("RING_SIZE", entries)
-    await tb.wr("INTR_ENABLE", 0b111)
-    await tb.wr("CONTROL", 1)
-    t0 = tb.now()
-    await tb.wr("RING_TAIL", entries - 1)
-    await tb.wait_irq(cycles=RUN_CYCLES, what=f"the IRQ of the {m}x{k}x{n} GEMM "
-                      f"({len(cmds)} commands)")
-    cycles = tb.now() - t0
-    intr = await tb.rd("INTR_STATUS")
-    err = await tb.rd("ERROR_CODE")
-    assert intr == INTR_DONE, f"INTR_STATUS {intr:#x}, ERROR_CODE {err:#x}, " \
-                              f"ERROR_ADDR {await tb.rd('ERROR_ADDR'):#x}"
-    assert err == 0
-    assert await tb.rd("IRQ_VALUE") == _c.IRQ_DONE
-    assert await tb.rd("COMPLETIONS") == res.completed == len(cmds)
-    assert await tb.rd("RING_HEAD") == entries - 1
+    st = await run_ring(tb, plan.ring_addr, entries, cycles=RUN_CYCLES,
+                        what=f"the IRQ of the {m}x{k}x{n} GEMM ({len(cmds)} commands)")
+    cycles = st["cycles"]
+    assert st["INTR_STATUS"] == INTR_DONE, f"INTR_STATUS {st['INTR_STATUS']:#x}, ERROR_CODE " \
+        f"{st['ERROR_CODE']:#x}, ERROR_ADDR {st['ERROR_ADDR']:#x}"
+    assert st["ERROR_CODE"] == 0
+    assert st["IRQ_VALUE"] == _c.IRQ_DONE
+    assert st["COMPLETIONS"] == res.completed == len(cmds)
+    assert st["RING_HEAD"] == entries - 1
 
     got = np.frombuffer(await tb.bd_read(0, total), np.uint8)
     c = _c.unpack_c(plan, got).view(np.int32)
