@@ -285,6 +285,18 @@ def _outside_pytest():
             os.environ["PYTEST_CURRENT_TEST"] = saved
 
 
+def _ports_only_control(build_dir: Path, block: str):
+    """A Verilator control file that makes only ``block``'s ports VPI-visible (the cocotb
+    runner's ``--public-flat-rw`` is negated by ``--no-public-flat-rw``)."""
+    from cocotb_tools.runner import VerilatorControlFile
+    vlt = build_dir / "ports_only.vlt"
+    # the port-naming rule (docs/adding_a_block.md): every port is clk, rst or i_/o_/s_/m_
+    lines = [f'public_flat_rw -module "{block}" -var "{pat}"'
+             for pat in ("clk", "rst", "i_*", "o_*", "s_*", "m_*")]
+    vlt.write_text("\n".join(["`verilator_config", *lines]) + "\n")
+    return VerilatorControlFile(vlt)
+
+
 def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         factory: Callable | None = None, testcase: str | list[str] | None = None,
         seed: int | None = None, waves: bool = False, tier: str = "full",
@@ -333,9 +345,10 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         raise ValueError(f"unknown simulator {sim!r}; use one of {SIMULATORS}")
     cfg = get_preset(config) if isinstance(config, str) else config
     given_factory = factory
+    ports_only = False
     if factory is None:
         from rtl.blocks import get_block
-        factory = get_block(block).factory
+        factory, ports_only = get_block(block).factory, get_block(block).ports_only
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
     wall_limit_s = float(wall_limit_s) if wall_limit_s else wall_limit(tier)
@@ -390,6 +403,11 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
 
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if sim == "verilator" else []
+    sources = [src]
+    if sim == "verilator" and ports_only:
+        # first: the runner takes the language of the top from the last source
+        sources.insert(0, _ports_only_control(build_dir, block))
+        build_args.append("--no-public-flat-rw")
     test_args = []
     if waves and sim == "verilator":
         build_args += ["--trace-fst", "--trace-structs"]
@@ -413,7 +431,7 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     with _outside_pytest():
         try:
             with _Watchdog(build_limit_s) as dog:
-                runner.build(sources=[src], hdl_toplevel=block, build_dir=build_dir,
+                runner.build(sources=sources, hdl_toplevel=block, build_dir=build_dir,
                              build_args=build_args, waves=waves, always=False,
                              timescale=("1ns", "1ps"), log_file=build_dir / "build.log")
         except (Exception, SystemExit) as e:
