@@ -334,6 +334,9 @@ class SocConfig:
         entries as ``hbm.channels`` (checked by :meth:`JalapenoConfig.check_chip`).
     ctrl_node : int
         Mesh node of the command processor (host registers, ring fetch).
+    host_node : int
+        Mesh node of the host's AXI4 port into HBM (``Soc.s_axi_host``: its own
+        initiator bridge, so host traffic never queues behind the ring fetch).
     fetch_depth : int
         Commands fetched from the ring ahead of dispatch (1..64).
     load_depth, compute_depth, store_depth : int
@@ -351,6 +354,7 @@ class SocConfig:
     tile_nodes: tuple = (5, 6, 9, 10)
     hbm_nodes: tuple = (4, 7, 8, 11)
     ctrl_node: int = 0
+    host_node: int = 12
     fetch_depth: int = 4
     load_depth: int = 8
     compute_depth: int = 8
@@ -371,6 +375,7 @@ class SocConfig:
         object.__setattr__(self, "hbm_nodes", _check_nodes(
             o, "hbm_nodes", self.hbm_nodes, len(self.hbm_nodes), "HBM channels"))
         _check_int(o, "ctrl_node", self.ctrl_node, 0, 255)
+        _check_int(o, "host_node", self.host_node, 0, 255)
         _check_int(o, "fetch_depth", self.fetch_depth, 1, 64)
         for name in ("load_depth", "compute_depth", "store_depth"):
             _check_int(o, name, getattr(self, name), 1, 256)
@@ -384,10 +389,10 @@ class SocConfig:
 
     def units(self) -> list[tuple[str, int]]:
         """``(unit, node)`` of every unit on the mesh: ``"tile i"``, ``"hbm channel i"``,
-        ``"control"``."""
+        ``"host"``, ``"control"``."""
         return ([(f"tile {i}", n) for i, n in enumerate(self.tile_nodes)]
                 + [(f"hbm channel {i}", n) for i, n in enumerate(self.hbm_nodes)]
-                + [("control", self.ctrl_node)])
+                + [("host", self.host_node), ("control", self.ctrl_node)])
 
     @property
     def token_max(self) -> int:
@@ -554,8 +559,10 @@ PRESETS: dict[str, JalapenoConfig] = {
                            dma=DmaConfig(max_burst_beats=16, max_outstanding=8,
                                          sram_bytes=16 * 1024, max_bytes=1 << 16),
                            tensor=TensorConfig(act_rows=1024, weight_rows=1024, acc_rows=1024),
+                           # the host port in the centre: one hop from both HBM
+                           # channels and on no tile's XY route to them
                            soc=SocConfig(tiles=2, tile_nodes=(1, 7), hbm_nodes=(3, 5),
-                                         ctrl_node=0, fetch_depth=2, load_depth=4,
+                                         ctrl_node=0, host_node=4, fetch_depth=2, load_depth=4,
                                          compute_depth=4, store_depth=4, token_bits=4,
                                          watchdog_cycles=1 << 16)),
     # The configuration of `make demo` and the default regression.
@@ -573,8 +580,8 @@ PRESETS: dict[str, JalapenoConfig] = {
                               # HBM channels on the west and east edges, tiles in the middle
                               soc=SocConfig(tiles=4, tile_nodes=(5, 6, 9, 10),
                                             hbm_nodes=(4, 7, 8, 11), ctrl_node=0,
-                                            fetch_depth=4, load_depth=8, compute_depth=8,
-                                            store_depth=8, token_bits=4,
+                                            host_node=12, fetch_depth=4, load_depth=8,
+                                            compute_depth=8, store_depth=8, token_bits=4,
                                             watchdog_cycles=1 << 20)),
     # Verilog generation and area estimates at the scale of the real chip.
     "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64),
@@ -595,7 +602,7 @@ PRESETS: dict[str, JalapenoConfig] = {
                                                               for x in range(2, 6)),
                                              hbm_nodes=tuple(y * 8 + x for x in (0, 7)
                                                              for y in range(8)),
-                                             ctrl_node=1, fetch_depth=8, load_depth=16,
+                                             ctrl_node=1, host_node=6, fetch_depth=8, load_depth=16,
                                              compute_depth=16, store_depth=16, token_bits=6,
                                              watchdog_cycles=1 << 24)),
 }

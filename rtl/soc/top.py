@@ -5,7 +5,9 @@ One :class:`rtl.noc.fabric.NocMemFabric` with the placement of ``config.soc``
 ring fetch through an :class:`rtl.soc.axi_noc.AxiToNoc`), one
 :class:`rtl.soc.tile.ComputeTile` at each ``soc.tile_nodes[t]`` (its DMA through its own
 AxiToNoc), one :class:`rtl.mem.hbm.HbmChannel` behind a :class:`rtl.soc.axi_noc.NocToAxi`
-at each ``soc.hbm_nodes[i]``. Golden model: ``models.chip.ChipModel`` (final HBM image).
+at each ``soc.hbm_nodes[i]``, and the host's AXI4 port into HBM (``s_axi_host``) through
+its own AxiToNoc at ``soc.host_node``. Golden model: ``models.chip.ChipModel`` (final HBM
+image).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
 from models.tile import region_bytes
-from rtl.lib.axi import AxiLiteSignature
+from rtl.lib.axi import AxiLiteSignature, AxiSignature
 from rtl.mem.hbm import channel_backdoor
 from rtl.noc.fabric import NocMemFabric
 from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
@@ -71,6 +73,16 @@ class Soc(wiring.Component):
     -------
     s_axil : In(AxiLiteSignature)
         The host registers (the command processor's, docs/registers.md).
+    s_axi_host : In(AxiSignature(addr_width=32, data_width=8 * hbm.data_bytes,
+        id_width=hbm.id_bits))
+        The host's AXI4 port into HBM on global byte addresses (``models.hbm.route``),
+        an :class:`rtl.soc.axi_noc.AxiToNoc` at ``soc.host_node``, so its contract is that
+        bridge's (``models.axi_noc.bridge_route``): full-width INCR bursts of at most
+        ``models.axi_noc.max_beats`` beats inside one ``hbm.interleave_bytes`` granule
+        (any start byte, WSTRB honoured); a burst reaching past ``hbm.total_bytes`` or
+        crossing a granule is answered DECERR, a narrow / FIXED / WRAP or longer one
+        SLVERR, both locally (nothing reaches HBM, the port never hangs). R and B leave in
+        AR / AW order. Not counted in BYTES_READ / BYTES_WRITTEN (the tiles' DMA traffic).
     o_irq : Out(1)
         Interrupt (OR of enabled INTR_STATUS bits).
     i_bd_addr : In(32); i_bd_wdata : In(8 * hbm.data_bytes); i_bd_we : In(1);
@@ -90,6 +102,8 @@ class Soc(wiring.Component):
         super().__init__({
             "s_axil": In(AxiLiteSignature(addr_width=self._cp.s_axil.signature.addr_width,
                                           data_width=32)),
+            "s_axi_host": In(AxiSignature(addr_width=32, data_width=8 * W,
+                                          id_width=config.hbm.id_bits)),
             "o_irq": Out(1),
             "i_bd_addr": In(32), "i_bd_wdata": In(8 * W), "i_bd_we": In(1),
             "o_bd_rdata": Out(8 * W),
@@ -112,6 +126,11 @@ class Soc(wiring.Component):
         m.submodules.cp_ini = cp_ini = AxiToNoc(cfg)
         _connect_axi(m, cp.m_axi, cp_ini.s_axi)
         attach_initiator(m, fab, soc.ctrl_node, cp_ini)
+
+        # --- the host's AXI4 port into HBM at its own node ------------------------------
+        m.submodules.host_ini = host_ini = AxiToNoc(cfg)
+        wiring.connect(m, wiring.flipped(self.s_axi_host), host_ini.s_axi)
+        attach_initiator(m, fab, soc.host_node, host_ini)
 
         # --- tiles ---------------------------------------------------------------------------
         lrb = _log2(region_bytes(cfg))

@@ -1,7 +1,10 @@
 """Run one command-ring program on the chip top (``soc``) from a prepared HBM image.
 
 Shared by the runtime's RTL backend (:mod:`tb.soc.runtime_rtl`) and the SoC bench
-(:mod:`tb.soc.bench_soc`); uses :class:`tb.soc.tb.SocTB`'s backdoor and registers.
+(:mod:`tb.soc.bench_soc`) and the host-port tests (:mod:`tb.soc.test_soc_host`); uses
+:class:`tb.soc.tb.SocTB`'s registers and, for HBM, its backdoor (``via="backdoor"``, the
+default: one word per cycle, no bus) or the host's AXI4 port (``via="axi"``:
+``s_axi_host``, bursts over the mesh, with the TB's stalls).
 """
 from __future__ import annotations
 
@@ -10,17 +13,32 @@ import numpy as np
 from models.isa import CMD_BYTES
 from tb.soc.tb import SocTB
 
-__all__ = ["load_image", "run_ring", "read_region"]
+__all__ = ["load_image", "run_ring", "read_region", "VIAS"]
 
 
 def _up(x: int, w: int) -> int:
     return -(-x // w) * w
 
 
-async def load_image(tb: SocTB, image: np.ndarray, ring_addr: int, entries: int) -> None:
-    """Backdoor-write ``image`` from address 0 up to the end of the ring (word aligned)."""
+VIAS = ("backdoor", "axi")
+
+
+def _check_via(via: str) -> None:
+    if via not in VIAS:
+        raise ValueError(f"via must be one of {VIAS}, got {via!r}")
+
+
+async def load_image(tb: SocTB, image: np.ndarray, ring_addr: int, entries: int, *,
+                     via: str = "backdoor") -> None:
+    """Write ``image`` from address 0 up to the end of the ring (word aligned) through
+    the backdoor or the host's AXI4 port (``via``)."""
+    _check_via(via)
     end = _up(ring_addr + entries * CMD_BYTES, tb.W)
-    await tb.bd_write(0, np.asarray(image, np.uint8)[:end].tobytes())
+    data = np.asarray(image, np.uint8)[:end].tobytes()
+    if via == "axi":
+        await tb.host_write(0, data)
+    else:
+        await tb.bd_write(0, data)
 
 
 async def run_ring(tb: SocTB, ring_addr: int, entries: int, *, cycles: int,
@@ -43,8 +61,12 @@ async def run_ring(tb: SocTB, ring_addr: int, entries: int, *, cycles: int,
     return out
 
 
-async def read_region(tb: SocTB, addr: int, n: int) -> np.ndarray:
-    """HBM bytes ``[addr, addr + n)`` through the backdoor (reads whole words)."""
+async def read_region(tb: SocTB, addr: int, n: int, *, via: str = "backdoor") -> np.ndarray:
+    """HBM bytes ``[addr, addr + n)`` through the backdoor (reads whole words) or the
+    host's AXI4 port (``via``; any alignment, every burst must be OKAY)."""
+    _check_via(via)
+    if via == "axi":
+        return np.frombuffer(await tb.host_read(addr, n), np.uint8).copy()
     lo = addr - addr % tb.W
     data = await tb.bd_read(lo, _up(addr + n, tb.W) - lo)
     return np.frombuffer(data, np.uint8)[addr - lo:addr - lo + n].copy()
