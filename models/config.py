@@ -562,7 +562,7 @@ PRESETS: dict[str, JalapenoConfig] = {
                            # the host port in the centre: one hop from both HBM
                            # channels and on no tile's XY route to them
                            soc=SocConfig(tiles=2, tile_nodes=(1, 7), hbm_nodes=(3, 5),
-                                         ctrl_node=0, host_node=4, fetch_depth=2, load_depth=4,
+                                         ctrl_node=0, host_node=4, fetch_depth=4, load_depth=4,
                                          compute_depth=4, store_depth=4, token_bits=4,
                                          watchdog_cycles=1 << 16)),
     # The configuration of `make demo` and the default regression.
@@ -580,7 +580,7 @@ PRESETS: dict[str, JalapenoConfig] = {
                               # HBM channels on the west and east edges, tiles in the middle
                               soc=SocConfig(tiles=4, tile_nodes=(5, 6, 9, 10),
                                             hbm_nodes=(4, 7, 8, 11), ctrl_node=0,
-                                            host_node=12, fetch_depth=4, load_depth=8,
+                                            host_node=12, fetch_depth=16, load_depth=8,
                                             compute_depth=8, store_depth=8, token_bits=4,
                                             watchdog_cycles=1 << 20)),
     # Verilog generation and area estimates at the scale of the real chip.
@@ -602,7 +602,7 @@ PRESETS: dict[str, JalapenoConfig] = {
                                                               for x in range(2, 6)),
                                              hbm_nodes=tuple(y * 8 + x for x in (0, 7)
                                                              for y in range(8)),
-                                             ctrl_node=1, host_node=6, fetch_depth=8, load_depth=16,
+                                             ctrl_node=1, host_node=6, fetch_depth=32, load_depth=16,
                                              compute_depth=16, store_depth=16, token_bits=6,
                                              watchdog_cycles=1 << 24)),
 }

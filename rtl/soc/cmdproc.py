@@ -6,12 +6,13 @@ HALT, errors, watchdog); command set and legality: ``models.isa``.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, ResetInserter, Signal
+from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models import isa
 from models.axi import Burst, Resp
+from models.axi_noc import max_beats
 from models.config import JalapenoConfig
 from models.dma import DmaError
 from models.isa import IsaError, Opcode, Queue
@@ -28,7 +29,12 @@ class _Fetch(enum.Enum, shape=2):
     IDLE = 0
     AR = 1
     R = 2
-    PUSH = 3
+
+
+def fetch_burst_commands(config: JalapenoConfig) -> int:
+    """Commands one ring-fetch burst carries at most: as many whole commands as the
+    longest burst the AXI-over-NoC bridge takes (``models.axi_noc.max_beats``)."""
+    return max(1, max_beats(config) // (isa.CMD_BYTES // config.hbm.data_bytes))
 
 
 class CommandProcessor(wiring.Component):
@@ -50,9 +56,10 @@ class CommandProcessor(wiring.Component):
         burst in flight, reads only (AW/W/B idle).
     o_load, o_store : Out(stream.Signature(dma_cmd_layout())).array(tiles)
     o_compute : Out(stream.Signature(compute_cmd_layout())).array(tiles)
-        Commands to each tile's DMA (load, store) and tensor core; one in flight per queue.
+        Commands to each tile's DMA (load, store) and tensor core
+        (:func:`rtl.soc.cmdproc_queues.inflight_limit` in flight per queue).
     i_load_done, i_compute_done, i_store_done : In(stream.Signature(done_layout())).array(tiles)
-        Completions (``err`` 0 = done). Always ready.
+        Completions (``err`` 0 = done), one per command, in order. Always ready.
     o_irq : Out(1)
         Interrupt line: OR of enabled INTR_STATUS bits.
     o_unit_reset : Out(1)
@@ -84,6 +91,23 @@ class CommandProcessor(wiring.Component):
         sig |= {"o_irq": Out(1), "o_unit_reset": Out(1),
                 "i_bytes_read_incr": In(incr), "i_bytes_written_incr": In(incr)}
         super().__init__(sig)
+
+    def _burst_commands(self, m, faddr, fptr, tail, size, free, kmax):
+        """Commands of the next fetch burst: at most ``kmax``, the free fetch-queue
+        slots, the entries before the tail (or the ring's end, where it wraps) and the
+        commands left in the HBM interleave block (a burst stays in one channel)."""
+        g = self._config.hbm.interleave_bytes.bit_length() - 1
+        c = isa.CMD_BYTES.bit_length() - 1
+        per_block = 1 << (g - c) if g > c else 1
+        before = Signal(32)
+        m.d.comb += before.eq(Mux(tail > fptr, tail - fptr, size - fptr))
+        in_block = per_block - (faddr[c:g] if g > c else 0)
+        n = Const(kmax, range(kmax + 1))
+        for i, bound in enumerate((free, before, in_block)):
+            nxt = Signal(range(kmax + 1), name=f"fetch_n{i}")
+            m.d.comb += nxt.eq(Mux(bound < n, bound, n))
+            n = nxt
+        return n
 
     def elaborate(self, platform):
         m = Module()
@@ -118,7 +142,7 @@ class CommandProcessor(wiring.Component):
         def wrap_inc(v):
             return Mux(v + 1 >= size, 0, v + 1)
 
-        # --- fetch: one burst of a whole command at a time -------------------------------
+        # --- fetch: one burst in flight, of up to ``kmax`` whole commands ------------------
         fq_l = data.StructLayout({"addr": 32, "resp": 2, "data": CMD_BITS})
         fq = Fifo(fq_l, soc.fetch_depth)
         fq_flush = Signal()
@@ -128,41 +152,48 @@ class CommandProcessor(wiring.Component):
         stale = Signal()            # the burst in flight belongs to a discarded fetch
         buf = Signal(CMD_BITS)
         resp = Signal(2)
-        nbeat = Signal(range(beats + 1))
+        kmax = fetch_burst_commands(cfg)
+        sub = Signal(range(max(beats, 2)))      # beat of the command being received
         faddr = Signal(64)
         can_fetch = (r.o_control_enable & ~r.o_control_drain & ~halted & ~err & ~sreset &
                      (size != 0) & (fptr != tail) & (fq.level < soc.fetch_depth))
+        n = self._burst_commands(m, faddr, fptr, tail, size, soc.fetch_depth - fq.level, kmax)
+        last_beat = ax.rvalid & (sub == beats - 1)
         m.d.comb += [
             faddr.eq(base + (fptr << (isa.CMD_BYTES.bit_length() - 1))),
-            ax.arid.eq(0), ax.arlen.eq(beats - 1), ax.arsize.eq(W.bit_length() - 1),
+            ax.arid.eq(0), ax.arsize.eq(W.bit_length() - 1),
             ax.arburst.eq(int(Burst.INCR)), ax.arvalid.eq(fst == _Fetch.AR),
             ax.rready.eq(fst == _Fetch.R),
             ax.awvalid.eq(0), ax.wvalid.eq(0), ax.bready.eq(1),
-            fq.i.payload.data.eq(buf), fq.i.payload.resp.eq(resp),
-            fq.i.valid.eq((fst == _Fetch.PUSH) & ~stale),
+            # the last beat of a command completes it: straight into the fetch queue,
+            # which had room for the whole burst when it was issued
+            fq.i.payload.data.eq(Cat(buf[8 * W:], ax.rdata) if beats > 1 else ax.rdata),
+            fq.i.payload.resp.eq(Mux(resp != 0, resp, ax.rresp)),
+            fq.i.valid.eq((fst == _Fetch.R) & last_beat & ~stale),
         ]
         fetch_addr = Signal(32)
         m.d.comb += fq.i.payload.addr.eq(fetch_addr)
         with m.Switch(fst):
             with m.Case(_Fetch.IDLE):
                 with m.If(can_fetch):
-                    m.d.sync += [ax.araddr.eq(faddr), fetch_addr.eq(faddr[:32]), fst.eq(_Fetch.AR),
-                                 nbeat.eq(0), resp.eq(0), stale.eq(0)]
+                    m.d.sync += [ax.araddr.eq(faddr), ax.arlen.eq(n * beats - 1),
+                                 fetch_addr.eq(faddr[:32]), fst.eq(_Fetch.AR),
+                                 sub.eq(0), resp.eq(0), stale.eq(0)]
             with m.Case(_Fetch.AR):
                 with m.If(ax.arready):
                     m.d.sync += fst.eq(_Fetch.R)
             with m.Case(_Fetch.R):
                 with m.If(ax.rvalid):
-                    m.d.sync += [buf.eq(Cat(buf[8 * W:], ax.rdata)), nbeat.eq(nbeat + 1)]
+                    m.d.sync += [buf.eq(Cat(buf[8 * W:], ax.rdata)),
+                                 sub.eq(Mux(last_beat, 0, sub + 1))]
                     with m.If((ax.rresp != 0) & (resp == 0)):
                         m.d.sync += resp.eq(ax.rresp)
+                    with m.If(last_beat):
+                        m.d.sync += [resp.eq(0), fetch_addr.eq(fetch_addr + isa.CMD_BYTES)]
+                        with m.If(~stale):
+                            m.d.sync += fptr.eq(wrap_inc(fptr))
                     with m.If(ax.rlast):
-                        m.d.sync += fst.eq(_Fetch.PUSH)
-            with m.Case(_Fetch.PUSH):
-                # the fetch queue had room when the burst was issued (one burst in flight)
-                m.d.sync += fst.eq(_Fetch.IDLE)
-                with m.If(~stale):
-                    m.d.sync += fptr.eq(wrap_inc(fptr))
+                        m.d.sync += fst.eq(_Fetch.IDLE)
 
         # --- check + dispatch -------------------------------------------------------------
         m.submodules.check = chk = IsaCheck(cfg)

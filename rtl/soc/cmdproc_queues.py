@@ -15,7 +15,7 @@ from models.isa import IsaError, Queue, Token
 from rtl.lib.stream import Queue as Fifo
 from rtl.soc.cmdproc_check import ERR_BITS, compute_cmd_layout, dma_cmd_layout, done_layout
 
-__all__ = ["EntryKind", "entry_layout", "bar_bits", "TileDispatch"]
+__all__ = ["EntryKind", "entry_layout", "bar_bits", "inflight_limit", "TileDispatch"]
 
 QUEUE_NAMES = {Queue.LOAD: "load", Queue.COMPUTE: "compute", Queue.STORE: "store"}
 
@@ -46,11 +46,17 @@ def entry_layout(config, q: Queue) -> data.StructLayout:
     })
 
 
-class _St(enum.Enum, shape=2):
+class _St(enum.Enum, shape=1):
     IDLE = 0
-    ISSUE = 1
-    RUN = 2
-    SIGNAL = 3
+    ISSUE = 1           # the head's command is offered to the unit
+
+
+def inflight_limit(config, q: Queue) -> int:
+    """Commands of queue ``q`` handed to the unit and not yet completed, at most: the
+    tensor core's own command queue (``tensor.cmd_depth``) for COMPUTE, so consecutive
+    MATMULs overlap in the array's pipeline; one for LOAD and STORE (they share the
+    tile's DMA engine)."""
+    return config.tensor.cmd_depth if q == Queue.COMPUTE else 1
 
 
 class TileDispatch(wiring.Component):
@@ -67,7 +73,7 @@ class TileDispatch(wiring.Component):
         The dispatcher's pushes (``ready`` = room).
     o_load, o_store : Out(stream(dma_cmd_layout())).array(tiles)
     o_compute : Out(stream(compute_cmd_layout())).array(tiles)
-        Commands to the tiles' units, one in flight per queue.
+        Commands to the tiles' units (:func:`inflight_limit` in flight per queue).
     i_load_done, i_compute_done, i_store_done : In(stream(done_layout())).array(tiles)
         Completions (always ready; one ignored when nothing is in flight).
     i_stop : In(1)
@@ -128,6 +134,13 @@ class TileDispatch(wiring.Component):
                 done = getattr(self, f"i_{n}_done")[t]
                 tok = {f: TOKEN_OF.get((q, f)) for f in
                        ("wait_prev", "wait_next", "signal_prev", "signal_next")}
+                # commands handed to the unit, oldest first (completions come in order)
+                ifq = Fifo(entry_layout(cfg, q), inflight_limit(cfg, q))
+                m.submodules[f"f{t}_{n}"] = ifq
+                sig_v = Signal(name=f"sigv{t}_{n}")                # signal stage
+                sig = Signal(entry_layout(cfg, q), name=f"sig{t}_{n}")
+                quiet = Signal(name=f"quiet{t}_{n}")               # nothing in flight
+                m.d.comb += quiet.eq((st == _St.IDLE) & ~ifq.o.valid & ~sig_v)
 
                 def avail(flag, entry):
                     k = tok[flag]
@@ -135,56 +148,65 @@ class TileDispatch(wiring.Component):
                 tokens_ok = Signal(name=f"tokok{t}_{n}")
                 m.d.comb += tokens_ok.eq(avail("wait_prev", head) & avail("wait_next", head))
                 is_mark = head.kind == EntryKind.MARK
+                is_work = head.kind == EntryKind.WORK
+                room = Signal(name=f"room{t}_{n}")
+                m.d.comb += room.eq(ifq.level < inflight_limit(cfg, q))
                 bar_ok = Signal(name=f"barok{t}_{n}")          # driven below
                 waiting = Signal(name=f"wait{t}_{n}")
                 go = Signal(name=f"go{t}_{n}")
                 m.d.comb += [
-                    go.eq((st == _St.IDLE) & fifo.o.valid & ~is_mark & tokens_ok),
-                    waiting.eq((st == _St.IDLE) & fifo.o.valid &
-                               Mux(is_mark, ~bar_ok, ~tokens_ok)),
+                    # WORK issues while earlier commands run; a SYNC waits for them
+                    go.eq((st == _St.IDLE) & fifo.o.valid & ~is_mark & tokens_ok &
+                          Mux(is_work, room, quiet)),
+                    waiting.eq(quiet & fifo.o.valid & Mux(is_mark, ~bar_ok, ~tokens_ok)),
                 ]
                 heads[t, q] = dict(fifo=fifo, st=st, is_mark=is_mark, bar_ok=bar_ok, head=head,
-                                   go=go)
-                idle_all.append((st == _St.IDLE) & ~fifo.o.valid)
-                can_move.append((st != _St.IDLE) | go | (fifo.o.valid & is_mark & bar_ok))
+                                   go=go, quiet=quiet)
+                idle_all.append(quiet & ~fifo.o.valid)
+                can_move.append(~quiet | go | (fifo.o.valid & is_mark & bar_ok))
 
                 # waits: take tokens when the head starts
                 for f in ("wait_prev", "wait_next"):
                     if tok[f] is not None:
                         m.d.comb += dec[t][tok[f]].eq(go & getattr(head, f))
-                with m.If(go):
-                    m.d.sync += cur.eq(head)
-                    m.d.sync += st.eq(Mux(head.kind == EntryKind.WORK, _St.ISSUE, _St.SIGNAL))
+                with m.If(go & is_work):
+                    m.d.sync += [cur.eq(head), st.eq(_St.ISSUE)]
+                issued = out.valid & out.ready
                 m.d.comb += [out.valid.eq(st == _St.ISSUE), out.payload.eq(cur.work),
-                             done.ready.eq(1)]
-                with m.If((st == _St.ISSUE) & out.ready):
-                    m.d.sync += st.eq(_St.RUN)
+                             done.ready.eq(1),
+                             ifq.i.valid.eq(issued), ifq.i.payload.eq(cur)]
+                with m.If(issued):
+                    m.d.sync += st.eq(_St.IDLE)
+                # a completion retires the oldest command in flight (none: ignored)
+                fin = done.valid & ifq.o.valid
                 fault = Signal(name=f"fault{t}_{n}")
-                m.d.comb += fault.eq((st == _St.RUN) & done.valid & (done.payload.err != 0))
-                with m.If((st == _St.RUN) & done.valid):
-                    m.d.sync += st.eq(Mux(done.payload.err != 0, _St.IDLE, _St.SIGNAL))
+                m.d.comb += [fault.eq(fin & (done.payload.err != 0)), ifq.o.ready.eq(fin)]
                 errs.append((fault, IsaError.TENSOR if q == Queue.COMPUTE else IsaError.DMA_FAULT,
-                             done.payload.err, cur.addr))
+                             done.payload.err, ifq.o.payload.addr))
+                # signal stage: a completed command (or a SYNC) signals the next cycle
+                m.d.sync += sig_v.eq((fin & ~fault) | (go & ~is_work))
+                with m.If(fin):
+                    m.d.sync += sig.eq(ifq.o.payload)
+                with m.Elif(go & ~is_work):
+                    m.d.sync += sig.eq(head)
 
                 # signals: both counters checked first (models.chip: prev before next)
                 full = {}
                 for f in ("signal_prev", "signal_next"):
                     k = tok[f]
-                    full[f] = 0 if k is None else (getattr(cur, f) & (cnt[t][k] == tmax))
+                    full[f] = 0 if k is None else (getattr(sig, f) & (cnt[t][k] == tmax))
                 ovf = Signal(name=f"ovf{t}_{n}")
                 ok = Signal(name=f"ok{t}_{n}")
-                m.d.comb += [ovf.eq((st == _St.SIGNAL) & (Cat(full["signal_prev"],
-                                                              full["signal_next"]) != 0)),
-                             ok.eq((st == _St.SIGNAL) & ~ovf)]
+                m.d.comb += [ovf.eq(sig_v & (Cat(full["signal_prev"],
+                                                 full["signal_next"]) != 0)),
+                             ok.eq(sig_v & ~ovf)]
                 kp, kn = tok["signal_prev"], tok["signal_next"]
                 ovf_k = Mux(full["signal_prev"], int(kp) if kp is not None else 0,
                             int(kn) if kn is not None else 0)
-                errs.append((ovf, IsaError.TOKEN_OVERFLOW, ovf_k, cur.addr))
+                errs.append((ovf, IsaError.TOKEN_OVERFLOW, ovf_k, sig.addr))
                 for f in ("signal_prev", "signal_next"):
                     if tok[f] is not None:
-                        m.d.comb += inc[t][tok[f]].eq(ok & getattr(cur, f))
-                with m.If(st == _St.SIGNAL):
-                    m.d.sync += st.eq(_St.IDLE)
+                        m.d.comb += inc[t][tok[f]].eq(ok & getattr(sig, f))
                 retire.append(ok)
 
                 # watchdog: a head that waits watchdog_cycles for a token or a barrier
@@ -195,11 +217,11 @@ class TileDispatch(wiring.Component):
                 errs.append((bite, IsaError.WATCHDOG, int(q), head.addr))
 
                 m.d.comb += [
-                    getattr(self, f"o_{n}_busy")[t].eq((st != _St.IDLE) | fifo.o.valid),
+                    getattr(self, f"o_{n}_busy")[t].eq(~quiet | fifo.o.valid),
                     getattr(self, f"o_{n}_stall")[t].eq(waiting),
-                    getattr(self, f"o_{n}_run")[t].eq((st == _St.ISSUE) | (st == _St.RUN)),
+                    getattr(self, f"o_{n}_run")[t].eq((st == _St.ISSUE) | ifq.o.valid),
                 ]
-                heads[t, q]["waiting_tok"] = (st == _St.IDLE) & fifo.o.valid & ~is_mark & ~tokens_ok
+                heads[t, q]["waiting_tok"] = quiet & fifo.o.valid & ~is_mark & ~tokens_ok
                 heads[t, q]["errs"] = errs[-3:]
 
             m.d.comb += self.o_token_wait[t].eq(Cat(*(heads[t, q]["waiting_tok"]
@@ -220,7 +242,7 @@ class TileDispatch(wiring.Component):
         for t in range(T):
             h = [heads[t, q] for q in Queue]
             m3 = Signal(name=f"mark3_{t}")
-            m.d.comb += m3.eq(Cat(*((x["st"] == _St.IDLE) & x["fifo"].o.valid & x["is_mark"]
+            m.d.comb += m3.eq(Cat(*(x["quiet"] & x["fifo"].o.valid & x["is_mark"]
                                     for x in h)).all())
             mark3.append(m3)
             bid.append(h[0]["head"].bar)

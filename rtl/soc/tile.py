@@ -21,8 +21,8 @@ WR_BUFFER = 4
 
 _NAMES = {MemSel.ACT: "act", MemSel.WEIGHT: "wgt", MemSel.ACC: "acc"}
 #: Ports of the tensor core the tile exposes unchanged.
-_CORE_PORTS = ("i_cmd", "i_wr", "i_rd", "o_rd", "o_idle", "o_error", "o_err_code",
-               "i_clear_err", "o_perf")
+_CORE_PORTS = ("i_cmd", "i_wr", "i_rd", "o_rd", "o_idle", "o_retire", "o_error",
+               "o_err_code", "i_clear_err", "o_perf")
 
 
 def _log2(x: int) -> int:
@@ -81,7 +81,7 @@ class ComputeTile(wiring.Component):
 
     Members
     -------
-    i_cmd, i_wr, i_rd, o_rd, o_idle, o_error, o_err_code, i_clear_err, o_perf
+    i_cmd, i_wr, i_rd, o_rd, o_idle, o_retire, o_error, o_err_code, i_clear_err, o_perf
         The tensor core's (:class:`rtl.tensor.core.TensorCore`).
     i_desc : In(stream.Signature(rtl.formats.dma_desc_layout()))
         Tile descriptors (:func:`models.tile.tile_descriptor`).
@@ -130,7 +130,8 @@ class ComputeTile(wiring.Component):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(core, name))
         wiring.connect(m, core.o_rd, wiring.flipped(self.o_rd))
         wiring.connect(m, wiring.flipped(self.i_desc), dma.i_desc)
-        m.d.comb += [self.o_idle.eq(core.o_idle), self.o_error.eq(core.o_error),
+        m.d.comb += [self.o_idle.eq(core.o_idle), self.o_retire.eq(core.o_retire),
+                     self.o_error.eq(core.o_error),
                      self.o_err_code.eq(core.o_err_code), core.i_clear_err.eq(self.i_clear_err),
                      self.o_perf.eq(core.o_perf),
                      dma.i_win_base.eq(self.i_win_base), dma.i_win_limit.eq(self.i_win_limit)]

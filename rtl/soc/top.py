@@ -11,7 +11,7 @@ image).
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,14 +24,14 @@ from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
 from rtl.soc.cmdproc import CommandProcessor
 from rtl.soc.tile import ComputeTile
 
-__all__ = ["Soc", "LOAD_TAG", "STORE_TAG"]
+__all__ = ["Soc", "LOAD_TAG", "STORE_TAG", "RESET_HOLD"]
+
+#: Cycles the chip stays in reset after ``rst`` falls.
+RESET_HOLD = 8
 
 #: Descriptor tags the SoC gives a tile's loads and stores (they share one DMA engine;
 #: the completion's tag says which queue it belongs to).
 LOAD_TAG, STORE_TAG = 0, 1
-#: Cycles after a tensor command is handed to the core before its ``o_idle`` counts.
-_SETTLE = 2
-
 
 def _log2(x: int) -> int:
     return x.bit_length() - 1
@@ -58,11 +58,12 @@ class Soc(wiring.Component):
       ``sram * dma.sram_bytes``; the tag is :data:`LOAD_TAG` / :data:`STORE_TAG`, and the
       tile's completion goes to ``i_load_done[t]`` / ``i_store_done[t]`` by that tag
       (``err`` = the completion's :class:`models.dma.DmaError`).
-    * ``o_compute[t]`` goes to the tensor core's ``i_cmd``; the command processor has one
-      command in flight per queue, so its completion is the core's ``o_idle`` after it
-      was accepted (``err`` = ``o_err_code`` if the core flagged it illegal).
+    * ``o_compute[t]`` goes to the tensor core's ``i_cmd``; up to ``tensor.cmd_depth``
+      commands are in flight (``rtl.soc.cmdproc_queues.inflight_limit``), each completed
+      by one retirement of the core (``o_retire``; ``err`` = ``o_err_code`` if the core
+      flagged one illegal, which the processor's own check makes unreachable).
     * ``o_unit_reset`` (soft reset) clears the cores' error flags. In-flight DMA bursts
-      finish (AXI stays legal); their late completions are ignored by the processor.
+      and tensor commands finish (AXI stays legal); their late completions are ignored.
 
     Parameters
     ----------
@@ -113,6 +114,23 @@ class Soc(wiring.Component):
         })
 
     def elaborate(self, platform):
+        # The reset input goes through a flop (``core`` = ``sync`` with its own reset):
+        # no next-state logic then depends on a top-level input, so Verilator leaves it
+        # out of its input-change ("ico") pass that runs on every clock edge (the tiny
+        # chip simulates ~1.8x faster). The chip's reset is held RESET_HOLD cycles after
+        # ``rst`` falls, so registers without a reset value are defined from the ones
+        # with it before anything runs (no X on Icarus after reset).
+        m = Module()
+        m.domains.core = core = ClockDomain("core", local=True)
+        # init 0, not RESET_HOLD: the chip's reset must change when ``rst`` is asserted,
+        # or Icarus never evaluates the ``always @*`` blocks that read it (X after reset)
+        hold = Signal(range(RESET_HOLD + 1), init=0, reset_less=True)
+        m.d.sync += hold.eq(Mux(ResetSignal("sync"), RESET_HOLD, Mux(hold != 0, hold - 1, 0)))
+        m.d.comb += [core.clk.eq(ClockSignal("sync")), core.rst.eq(hold != 0)]
+        m.submodules.chip = DomainRenamer("core")(self._chip())
+        return m
+
+    def _chip(self) -> Module:
         m = Module()
         cfg, h, soc = self.cfg, self.cfg.hbm, self.cfg.soc
         W = h.data_bytes
@@ -189,20 +207,27 @@ class Soc(wiring.Component):
 
     @staticmethod
     def _compute(m, t, cp, tile):
-        """Compute queue of tile ``t`` -> the tensor core; completion on ``o_idle``."""
+        """Compute queue of tile ``t`` -> the tensor core (several commands in flight);
+        one completion per command the core retires (``o_retire``), one per cycle.
+
+        A soft reset does not stop the commands already in the core: their retirements
+        are swallowed (``stale``), so none is taken for a command of the next program.
+        """
         c = cp.o_compute[t]
-        busy = Signal(name=f"t{t}_compute_busy")
-        settle = Signal(range(_SETTLE + 1), name=f"t{t}_compute_settle")
-        m.d.comb += [tile.i_cmd.payload.eq(c.payload), tile.i_cmd.valid.eq(c.valid & ~busy),
-                     c.ready.eq(tile.i_cmd.ready & ~busy)]
+        wiring.connect(m, c, tile.i_cmd)
+        cap = 2 * tile.config.tensor.cmd_depth + 4        # commands in the core, at most
+        in_core = Signal(range(cap), name=f"t{t}_in_core")
+        stale = Signal(range(cap), name=f"t{t}_stale")
+        pend = Signal(range(cap), name=f"t{t}_retired")  # completions not yet sent
+        ret = tile.o_retire
+        fresh = Signal(3, name=f"t{t}_fresh")               # retirements of this program
+        m.d.comb += fresh.eq(Mux(stale >= ret, 0, ret - stale))
         done = cp.i_compute_done[t]
-        m.d.comb += [done.valid.eq(busy & (settle == 0) & tile.o_idle),
+        m.d.comb += [done.valid.eq(pend != 0),
                      done.payload.err.eq(Mux(tile.o_error, tile.o_err_code, 0))]
-        with m.If(settle != 0):
-            m.d.sync += settle.eq(settle - 1)
-        with m.If(done.valid):
-            m.d.sync += busy.eq(0)
-        with m.If(tile.i_cmd.valid & tile.i_cmd.ready):
-            m.d.sync += [busy.eq(1), settle.eq(_SETTLE)]
+        accepted = tile.i_cmd.valid & tile.i_cmd.ready
+        m.d.sync += [in_core.eq(in_core + accepted - ret),
+                     stale.eq(Mux(stale >= ret, stale - ret, 0)),
+                     pend.eq(pend + fresh - done.valid)]
         with m.If(cp.o_unit_reset):
-            m.d.sync += [busy.eq(0), settle.eq(0)]
+            m.d.sync += [stale.eq(in_core + accepted - ret), pend.eq(0)]

@@ -197,6 +197,10 @@ class TensorCore(wiring.Component):
     o_rd : Out(stream.Signature(host_rdata_layout(config)))
     o_idle : Out(1)
         No command queued or executing, every result written.
+    o_retire : Out(2)
+        Commands finished this cycle: a MATMUL wrote its last row, a VECTOR completed, an
+        illegal command was discarded. Legal commands finish in order (a discard may
+        overtake MATMULs still in the array).
     o_error : Out(1)
         Sticky: an illegal command was seen (cleared by ``i_clear_err``).
     o_err_code : Out(4)
@@ -231,6 +235,7 @@ class TensorCore(wiring.Component):
             "i_rd": In(stream.Signature(host_rd_layout())),
             "o_rd": Out(stream.Signature(host_rdata_layout(config))),
             "o_idle": Out(1),
+            "o_retire": Out(2),
             "o_error": Out(1),
             "o_err_code": Out(ERR_CODE_BITS),
             "i_clear_err": In(1),
@@ -248,6 +253,7 @@ class TensorCore(wiring.Component):
         # DMA write starved for DMA_WAIT_MAX cycles: start no new command (dma_port only)
         self._dma_hold = Signal() if self.dma_port else Const(0, 1)
         idle, discard, vec_done = self._dispatcher(m)
+        m.d.comb += self.o_retire.eq(self.matmul.o_done + vec_done + discard)
         host = self._host_port(m, idle)
         self._srams(m, host)
         self._counters(m, idle, discard, vec_done)

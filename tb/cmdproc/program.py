@@ -13,6 +13,7 @@ from models.chip import TOKEN_OF
 from models.dma import Descriptor, DmaDir
 from models.isa import Command, Opcode, Queue, Token, check
 from models.tensor_cmd import TensorCmd, Unit
+from rtl.soc.cmdproc_queues import inflight_limit
 
 __all__ = ["random_load", "random_store", "random_compute", "random_program",
            "ScheduleChecker", "work_payload"]
@@ -42,7 +43,8 @@ def random_compute(rng, config, tile, **tok) -> Command:
 
 
 def random_program(rng, config, steps: int, *, irq: int | None = 0x1234, extras=True):
-    """A legal program: ``steps`` load/compute/store rounds spread over the tiles, plus
+    """A legal program: ``steps`` load/compute/store rounds (1 to 3 MATMULs each) spread
+    over the tiles, plus
     NOPs, barriers and fences at random places; ends with SYNCs that take the leftover
     tokens and an IRQ (value ``irq``) unless None."""
     T = config.soc.tiles
@@ -54,8 +56,12 @@ def random_program(rng, config, steps: int, *, irq: int | None = 0x1234, extras=
         i = n[t]
         n[t] += 1
         cmds.append(random_load(rng, config, t, wait_next=int(i >= 2), signal_next=1))
-        cmds.append(random_compute(rng, config, t, wait_prev=1, signal_prev=1,
-                                   wait_next=int(i >= 2), signal_next=1))
+        k = rng.choice([1, 1, 2, 3])    # several MATMULs per round overlap at the unit
+        for j in range(k):
+            first, last = j == 0, j == k - 1
+            cmds.append(random_compute(rng, config, t, wait_prev=int(first),
+                                       wait_next=int(first and i >= 2),
+                                       signal_prev=int(last), signal_next=int(last)))
         cmds.append(random_store(rng, config, t, wait_prev=1, signal_prev=1))
         if extras:
             x = rng.random()
@@ -88,15 +94,17 @@ class ScheduleChecker:
 
     ``cmds`` are the commands the dispatcher accepted, in stream order. Each start must
     be the next WORK command of its queue, with its waited tokens available (from
-    completions already seen); SYNCs and barrier markers (invisible on the ports) run as
-    soon as the rules allow.
+    completions already seen) and fewer than ``inflight_limit`` of its queue running;
+    completions retire the oldest running command; SYNCs and barrier markers (invisible on
+    the ports) run as soon as the rules allow and nothing of their queues runs.
     """
 
     def __init__(self, config, cmds):
         self.config = config
         T = config.soc.tiles
         self.q = [[deque() for _ in Queue] for _ in range(T)]
-        self.busy = [[None] * 3 for _ in range(T)]
+        self.busy = [[deque() for _ in Queue] for _ in range(T)]     # running, oldest first
+        self.peak = {q: 0 for q in Queue}       # most commands of a queue seen running
         self.tokens = [[0] * len(Token) for _ in range(T)]
         self.errors: list[str] = []
         self.started = 0
@@ -132,7 +140,7 @@ class ScheduleChecker:
             moved = False
             for t, tq in enumerate(self.q):
                 for q in Queue:
-                    if not tq[q] or self.busy[t][q] is not None:
+                    if not tq[q] or self.busy[t][q]:
                         continue
                     i, c = tq[q][0]
                     if c.opcode == Opcode.SYNC and self._ok(t, q, c):
@@ -144,7 +152,7 @@ class ScheduleChecker:
                         where = [(u, p) for u in range(len(self.q)) if c.arg >> u & 1
                                  for p in Queue]
                         if all(self.q[u][p] and self.q[u][p][0][0] == i and
-                               self.busy[u][p] is None for u, p in where):
+                               not self.busy[u][p] for u, p in where):
                             for u, p in where:
                                 self.q[u][p].popleft()
                             self.completed += 1
@@ -152,8 +160,9 @@ class ScheduleChecker:
 
     def start(self, t, q, payload, cycle):
         tq = self.q[t][q]
-        if self.busy[t][q] is not None:
-            self.errors.append(f"cycle {cycle}: tile {t} {q.name} started while busy")
+        if len(self.busy[t][q]) >= inflight_limit(self.config, q):
+            self.errors.append(f"cycle {cycle}: tile {t} {q.name} started with "
+                               f"{len(self.busy[t][q])} commands running")
             return
         if not tq or tq[0][1].opcode in (Opcode.SYNC, Opcode.BARRIER):
             self.errors.append(f"cycle {cycle}: tile {t} {q.name} started {payload} but the "
@@ -168,19 +177,19 @@ class ScheduleChecker:
                                f"without its tokens {self.tokens[t]}")
         tq.popleft()
         self._take(t, q, c)
-        self.busy[t][q] = (i, c)
+        self.busy[t][q].append((i, c))
+        self.peak[q] = max(self.peak[q], len(self.busy[t][q]))
         self.started += 1
 
     def done(self, t, q, cycle, ok=True):
-        if self.busy[t][q] is None:
+        if not self.busy[t][q]:
             self.errors.append(f"cycle {cycle}: tile {t} {q.name} completion with nothing running")
             return
-        i, c = self.busy[t][q]
-        self.busy[t][q] = None
+        i, c = self.busy[t][q].popleft()
         if ok:
             self._signal(t, q, c)
         self._eager()
 
     def left(self) -> int:
         return sum(len(q) for tq in self.q for q in tq) + sum(
-            b is not None for row in self.busy for b in row)
+            len(b) for row in self.busy for b in row)

@@ -21,6 +21,7 @@ from models.chip import ChipModel
 from models.isa import CMD_BYTES, Queue, ring_image
 from rtl.regs.description import regmap
 from rtl.soc.cmdproc_check import compute_cmd_layout, dma_cmd_layout, done_layout
+from rtl.soc.cmdproc_queues import inflight_limit
 from tb.common.clocked import ClockedTB, bounded
 from tb.common.packing import packer
 from tb.common.stream import Pacer, signal_int
@@ -34,9 +35,11 @@ TXN_CYCLES = 3000
 
 
 class FakeUnit:
-    """A tile's load, compute or store unit: accepts one command (random ready), completes
-    it ``latency`` cycles later (a random range) with ``err`` (0, or a code from
-    ``errors``: command count -> code)."""
+    """A tile's load, compute or store unit: accepts up to ``capacity`` commands (random
+    ready; ``rtl.soc.cmdproc_queues.inflight_limit`` of its queue, the tensor core's
+    command queue for COMPUTE), each completing ``latency`` cycles after it was accepted
+    (a random range), in order, with ``err`` (0, or a code from ``errors``: command
+    count -> code)."""
 
     def __init__(self, tb, t: int, q: Queue):
         d = tb.dut
@@ -52,38 +55,38 @@ class FakeUnit:
         self.pack_done = packer(done_layout())[0]
         self.pacer = Pacer(0.0, rng=tb.rng)
         self.latency = (1, 12)
+        self.capacity = inflight_limit(tb.config, q)
         self.errors: dict[int, int] = {}
         self.count = 0
-        self.job = None          # [cycles left, err]
+        self.jobs: list[list[int]] = []     # [cycles left, err], oldest first
         self.ready.value = 0
         self.dvalid.value = 0
         self.dpay.value = 0
 
     def drive(self, cycle):
-        self.ready.value = int(self.job is None and self.pacer())
-        if self.job is not None and self.job[0] <= 0:
+        self.ready.value = int(len(self.jobs) < self.capacity and self.pacer())
+        if self.jobs and self.jobs[0][0] <= 0:
             self.dvalid.value = 1
-            self.dpay.value = self.pack_done({"err": self.job[1]})
+            self.dpay.value = self.pack_done({"err": self.jobs[0][1]})
         else:
             self.dvalid.value = 0
 
     def sample(self, cycle):
         if signal_int(self.tb.dut.o_unit_reset):
-            self.job = None                 # soft reset: in-flight work dropped
+            self.jobs = []                  # soft reset: in-flight work dropped
             return
-        if self.job is not None:
-            if self.job[0] <= 0 and signal_int(self.dvalid) and signal_int(self.dready):
-                self.tb.on_done(self.t, self.q, cycle, self.job[1])
-                self.job = None
-            elif self.job[0] > 0:
-                self.job[0] -= 1
+        if self.jobs and self.jobs[0][0] <= 0 and signal_int(self.dvalid) \
+                and signal_int(self.dready):
+            self.tb.on_done(self.t, self.q, cycle, self.jobs.pop(0)[1])
+        for job in self.jobs:
+            job[0] -= 1
         if signal_int(self.valid) and signal_int(self.ready):
             pay = self.unpack(signal_int(self.payload))
             if self.q == Queue.COMPUTE:
                 pay = {k: int(v) for k, v in pay.items()}
             else:
                 pay = {"sram": int(pay["sram"]), "desc": {k: int(v) for k, v in pay["desc"].items()}}
-            self.job = [self.tb.rng.randint(*self.latency), self.errors.get(self.count, 0)]
+            self.jobs.append([self.tb.rng.randint(*self.latency), self.errors.get(self.count, 0)])
             self.count += 1
             self.tb.on_start(self.t, self.q, pay, cycle)
 

@@ -79,10 +79,17 @@ async def test_programs(dut, stall):
     wraps; starts checked against the tokens, completions/head/IRQ value vs models.chip."""
     tb = await start(dut, entries=64, stall=stall)
     tail = 0
+    peak = 0
     for k in range(trials(2)):
         cmds = random_program(tb.rng, tb.config, tb.rng.randint(4, 10), irq=0x100 + k)
         tail = await run_program(tb, cmds, tail)
-        tb.log.info("program %d: %d commands, tail %d", k, len(cmds), tail)
+        peak = max(peak, tb.checker.peak[Queue.COMPUTE])
+        tb.log.info("program %d: %d commands, tail %d, compute commands in flight at "
+                    "most %d", k, len(cmds), tail, tb.checker.peak[Queue.COMPUTE])
+    # the compute queue overlaps commands at its unit (inflight_limit > 1; with the
+    # units' random stalls a command has usually finished before the next is taken)
+    if stall == 0:
+        assert peak > 1, f"never more than {peak} compute command in flight"
     # perf counters moved: the processor, every queue of some tile, token waits
     assert await tb.rd("CP_BUSY") > 0
     for reg in ("LOAD_BUSY", "COMPUTE_BUSY", "STORE_BUSY"):

@@ -25,6 +25,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
 
 from models.axi_noc import max_beats
 from rtl.regs.description import regmap
+from rtl.soc.top import RESET_HOLD
 from tb.common.clocked import CLOCK_NS, ClockedTB, bounded
 from tb.common.stream import signal_int
 
@@ -90,15 +91,16 @@ class SocTB(ClockedTB):
                           self.seed)
 
     async def reset(self, cycles: int = 3) -> None:
-        """Synchronous reset; no per-cycle agent loop (nothing to tick). Returns 2 cycles
-        after ``rst`` fell, so the caller's first handshake cannot land in a cycle in which
-        the chip is still in reset (the top may register its reset input). Host transfers
-        in flight are flushed by cocotbext-axi (their calls return None)."""
+        """Synchronous reset; no per-cycle agent loop (nothing to tick). Returns once the
+        chip left reset (``rtl.soc.top.RESET_HOLD`` cycles after ``rst`` fell, + 2), so
+        the caller's first handshake cannot land in a cycle in which the chip is still in
+        reset. Host transfers in flight are flushed by cocotbext-axi (their calls return
+        None)."""
         self.dut.rst.value = 1
         await ClockCycles(self.dut.clk, cycles)
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
-        await ClockCycles(self.dut.clk, 2)
+        await ClockCycles(self.dut.clk, RESET_HOLD + 2)
         await FallingEdge(self.dut.clk)
 
     def now(self) -> int:
