@@ -32,7 +32,7 @@ from models.hbm import route
 from models.isa import Opcode
 from models.tensor_cmd import Unit
 
-__all__ = ["Peaks", "Roofline", "peaks", "stream_roofline", "gemm_roofline"]
+__all__ = ["Peaks", "Roofline", "peaks", "port_flits", "stream_roofline", "gemm_roofline"]
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,26 @@ class Roofline:
                 "limiter": self.limiter}
 
 
+def port_flits(config: JalapenoConfig, cmds) -> tuple[Counter, Counter]:
+    """Flits each tile's network interface ejects (loads: read responses) and injects
+    (stores: write requests) for a command stream: a head flit plus one per beat of every
+    burst (``models.dma.plan_bursts``). Two Counters keyed by tile."""
+    W, T = config.hbm.data_bytes, config.soc.tiles
+    inflits, outflits = Counter(), Counter()
+    for c in cmds:
+        if c.opcode in (Opcode.DMA_LOAD, Opcode.DMA_STORE) and c.tile < T:
+            ports = inflits if c.opcode == Opcode.DMA_LOAD else outflits
+            for b in plan_bursts(config.dma, W, c.desc):
+                ports[c.tile] += b.beats + 1
+    return inflits, outflits
+
+
 def stream_roofline(config: JalapenoConfig, cmds) -> Roofline:
     """Roofline of a command stream (``models.isa.Command`` list; illegal or
     non-queue commands add nothing)."""
     sa, hbm = config.systolic, config.hbm
     W, T = hbm.data_bytes, config.soc.tiles
     array = Counter()           # tile -> cycles
-    inflits, outflits = Counter(), Counter()
     channel = Counter()         # channel -> beats
     macs = hbm_bytes = 0
     for c in cmds:
@@ -109,11 +122,10 @@ def stream_roofline(config: JalapenoConfig, cmds) -> Roofline:
             else:
                 array[c.tile] += tc.count
         elif c.opcode in (Opcode.DMA_LOAD, Opcode.DMA_STORE) and c.tile < T:
-            ports = inflits if c.opcode == Opcode.DMA_LOAD else outflits
             hbm_bytes += c.desc.total
             for b in plan_bursts(config.dma, W, c.desc):
-                ports[c.tile] += b.beats + 1
                 channel[route(hbm, b.addr)[0]] += b.beats
+    inflits, outflits = port_flits(config, cmds)
     noc = max([*inflits.values(), *outflits.values(), 0])
     return Roofline(macs, float(max(array.values(), default=0)),
                     max(channel.values(), default=0) * W / hbm.bytes_per_cycle,

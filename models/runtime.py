@@ -14,8 +14,8 @@ Backends:
   the ring is started over AXI4-Lite (doorbell = RING_TAIL), the module awaits the
   interrupt and dumps the C region (``tb.soc.runtime_rtl``; image, job and result pass
   as .npy / .json files in a folder under build/runtime_rtl/). :class:`GemmRun` then
-  carries the measured ``cycles`` (doorbell -> IRQ) and the simulator run. GEMM only
-  (:func:`attention` still raises NotImplementedError for it).
+  carries the measured ``cycles`` (doorbell -> IRQ) and the simulator run; so does
+  :class:`AttentionRun` (the O region is dumped).
 
 Formats: ``"int8"`` (INT8 x INT8 -> INT32, wrapping) and the FP8 formats ``"e4m3"``,
 ``"e5m2"`` or a pair ``(fmt_a, fmt_w)`` (FP8 x FP8 -> binary32; presets built with
@@ -34,7 +34,6 @@ among boolean masks and rejects any other mask before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -46,8 +45,10 @@ from models.chip_perf import Roofline, gemm_roofline, stream_roofline
 from models.config import JalapenoConfig, get_preset
 from models.fp8 import E4M3, E5M2, encode
 from models.isa import Command
+from models.rtl_backend import SIMS, RtlJob, RtlRun, run_rtl
 
-__all__ = ["BACKENDS", "GemmRun", "gemm", "run_gemm", "resolve_config", "AttentionRun",
+__all__ = ["BACKENDS", "GemmRun", "PreparedGemm", "prepare_gemm", "gemm", "run_gemm",
+           "resolve_config", "AttentionRun", "PreparedAttention", "prepare_attention",
            "attention", "run_attention", "mask_params"]
 
 BACKENDS = ("model", "rtl")
@@ -78,6 +79,8 @@ class GemmRun:
         ``backend="rtl"``: the simulator run (log, build folder, wall time).
     sim_cycles_per_s : int or None
         ``backend="rtl"``: simulated cycles per wall second while the program ran.
+    rtl : models.rtl_backend.RtlRun or None
+        ``backend="rtl"``: perf counters over the program and the counter trace.
     """
 
     c: np.ndarray
@@ -91,6 +94,7 @@ class GemmRun:
     cycles: int | None = None
     sim_run: object = None
     sim_cycles_per_s: int | None = None
+    rtl: RtlRun | None = None
 
 
 def resolve_config(config) -> JalapenoConfig:
@@ -135,14 +139,53 @@ def _operand(name: str, x: np.ndarray, fp8: bool, f) -> tuple[np.ndarray, float 
     return x.astype(np.int8).view(np.uint8), None
 
 
-def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
-             policy: str = "oldest", seed: int | None = None, sim: str = "verilator",
-             **plan_kw) -> GemmRun:
-    """:func:`gemm` with everything it produced (:class:`GemmRun`); ``plan_kw`` go to
-    :func:`models.compiler.plan_gemm` (``mb``, ``g``, ``kb``, ``slots``); ``sim``
-    (``"verilator"`` or ``"icarus"``) and ``seed`` are the RTL backend's."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+@dataclass
+class PreparedGemm:
+    """A compiled GEMM and its HBM image, before any backend ran it
+    (:func:`prepare_gemm`)."""
+
+    cfg: JalapenoConfig
+    plan: _c.GemmPlan
+    commands: list[Command]
+    hbm: np.ndarray
+    entries: int
+    fp8: bool
+    scales: tuple
+
+    def rtl_job(self, sample_every: int = 0) -> RtlJob:
+        """The RTL backend's job: read back C; the wait is bounded by 20x the stream's
+        roofline plus 500 cycles per command."""
+        bound = stream_roofline(self.cfg, self.commands).bound_cycles
+        p = self.plan
+        return RtlJob(self.hbm, p.ring_addr, self.entries, p.c_addr, p.c_bytes,
+                      int(20 * bound + 500 * len(self.commands) + 10_000), sample_every)
+
+    def finish(self, res: ChipResult, backend: str, rtl: RtlRun | None = None) -> GemmRun:
+        """Check the run ended with the program's IRQ and every command completed; read C."""
+        cmds, plan = self.commands, self.plan
+        where = (f"on the SoC RTL ({rtl.sim_run.sim}; log {rtl.sim_run.log_file})" if rtl
+                 else "on the chip model")
+        if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
+            raise RuntimeError(f"the GEMM program failed {where}: {res.error!r} at "
+                               f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
+        raw = _c.unpack_c(plan, res.hbm)
+        c = raw.view(np.float32) if self.fp8 else raw.view(np.int32)
+        sa, sb = self.scales
+        if sa is not None:
+            c = c.astype(np.float64) * sa * sb
+        extra = {}
+        if rtl is not None:
+            extra = {"cycles": rtl.cycles, "sim_run": rtl.sim_run,
+                     "sim_cycles_per_s": rtl.sim_cycles_per_s, "rtl": rtl}
+        return GemmRun(c, raw, plan, cmds, res, stream_roofline(self.cfg, cmds),
+                       gemm_roofline(self.cfg, plan.m, plan.k, plan.n), backend=backend,
+                       **extra)
+
+
+def prepare_gemm(a, b, *, config="default", fmt="int8", scales=None,
+                 **plan_kw) -> PreparedGemm:
+    """Check, quantize, plan and compile ``a @ b`` and build its HBM image (A, B, ring);
+    every error :func:`gemm` documents is raised here, before any backend."""
     cfg = resolve_config(config)
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 2 or b.ndim != 2:
@@ -161,68 +204,33 @@ def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = 
     n = b.shape[1]
     plan = _c.plan_gemm(cfg, m, k, n, fp8=fp8, fmt_a=fa, fmt_w=fw, **plan_kw)
     cmds = _c.gemm_program(plan)
-    if backend == "rtl" and sim not in ("verilator", "icarus"):
-        raise ValueError(f"sim must be 'verilator' or 'icarus', got {sim!r}")
     hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
     hbm[plan.a_addr:plan.a_addr + plan.a_bytes] = _c.pack_a(plan, ac)
     hbm[plan.b_addr:plan.b_addr + plan.b_bytes] = _c.pack_b(plan, bc)
     entries = write_ring(hbm, plan.ring_addr, cmds) + 1
-    extra = {}
+    return PreparedGemm(cfg, plan, cmds, hbm, entries, fp8, (sa, sb))
+
+
+def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
+             policy: str = "oldest", seed: int | None = None, sim: str = "verilator",
+             **plan_kw) -> GemmRun:
+    """:func:`gemm` with everything it produced (:class:`GemmRun`); ``plan_kw`` go to
+    :func:`models.compiler.plan_gemm` (``mb``, ``g``, ``kb``, ``slots``); ``sim``
+    (``"verilator"`` or ``"icarus"``) and ``seed`` are the RTL backend's."""
+    _check_backend(backend, sim)
+    p = prepare_gemm(a, b, config=config, fmt=fmt, scales=scales, **plan_kw)
     if backend == "rtl":
-        bound = stream_roofline(cfg, cmds).bound_cycles
-        res, extra = _run_rtl(cfg, hbm, plan.ring_addr, entries, plan.c_addr, plan.c_bytes,
-                              sim=sim, seed=seed,
-                              cycles=int(20 * bound + 500 * len(cmds) + 10_000))
-        where = f"on the SoC RTL ({sim}; log {extra['sim_run'].log_file})"
-    else:
-        chip = ChipModel(cfg, hbm, policy=policy, seed=seed)
-        res = chip.run_ring(plan.ring_addr, entries, 0, entries - 1)
-        where = "on the chip model"
-    if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
-        raise RuntimeError(f"the GEMM program failed {where}: {res.error!r} at "
-                           f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
-    raw = _c.unpack_c(plan, res.hbm)
-    c = raw.view(np.float32) if fp8 else raw.view(np.int32)
-    if sa is not None:
-        c = c.astype(np.float64) * sa * sb
-    return GemmRun(c, raw, plan, cmds, res, stream_roofline(cfg, cmds),
-                   gemm_roofline(cfg, m, k, n), backend=backend, **extra)
+        (r,) = run_rtl(p.cfg, [p.rtl_job()], sim=sim, seed=seed)
+        return p.finish(r.result, backend, r)
+    chip = ChipModel(p.cfg, p.hbm, policy=policy, seed=seed)
+    return p.finish(chip.run_ring(p.plan.ring_addr, p.entries, 0, p.entries - 1), backend)
 
 
-def _run_rtl(cfg: JalapenoConfig, hbm: np.ndarray, ring_addr: int, entries: int,
-             read_addr: int, read_bytes: int, *, sim: str, seed: int | None,
-             cycles: int) -> tuple[ChipResult, dict]:
-    """Run a ring program on the SoC RTL (``tb.soc.runtime_rtl``): a ChipResult whose
-    ``hbm`` is ``hbm`` with ``[read_addr, +read_bytes)`` as the RTL left it and whose
-    status comes from the registers, plus GemmRun's RTL fields."""
-    import json
-    import tempfile
-
-    from models.isa import Fault, IsaError
-    from tb.runner import BUILD, run
-
-    root = BUILD / "runtime_rtl"
-    root.mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(prefix=f"{cfg.name}-{sim}-", dir=root))
-    np.save(d / "image.npy", hbm)
-    (d / "job.json").write_text(json.dumps({
-        "ring_addr": ring_addr, "entries": entries, "read_addr": read_addr,
-        "read_bytes": read_bytes, "cycles": cycles}))
-    sr = run("soc", cfg, sim, "tb.soc.runtime_rtl", seed=seed,
-             extra_env={"JALAPENO_RT_DIR": str(d)})
-    if not sr.ok:
-        raise RuntimeError(f"the SoC RTL run failed:\n{sr.summary()}")
-    regs = json.loads((d / "result.json").read_text())
-    out = hbm.copy()
-    out[read_addr:read_addr + read_bytes] = np.load(d / "result.npy")
-    code = regs["ERROR_CODE"]
-    res = ChipResult(out, completed=regs["COMPLETIONS"],
-                     error=Fault(IsaError(code & 0xFF), code >> 8),
-                     error_addr=regs["ERROR_ADDR"] if code else None,
-                     irqs=[regs["IRQ_VALUE"]] if regs["INTR_STATUS"] & 1 else [],
-                     head=regs["RING_HEAD"])
-    return res, {"cycles": regs["cycles"], "sim_run": sr,
-                 "sim_cycles_per_s": regs["sim_cycles_per_s"]}
+def _check_backend(backend: str, sim: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "rtl" and sim not in SIMS:
+        raise ValueError(f"sim must be 'verilator' or 'icarus', got {sim!r}")
 
 
 def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "model",
@@ -264,13 +272,19 @@ def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "mod
 class AttentionRun:
     """Everything about one :func:`run_attention`: ``o`` (float32, like q), the quantized
     heads, the placed job (``models.compiler_attention.AttentionJob``), the chip result
-    and the stream's roofline."""
+    and the stream's roofline; ``backend``, ``cycles``, ``sim_run``,
+    ``sim_cycles_per_s`` and ``rtl`` as :class:`GemmRun`."""
 
     o: np.ndarray
     heads: list
     job: _ca.AttentionJob
     result: ChipResult
     roofline: Roofline
+    backend: str = "model"
+    cycles: int | None = None
+    sim_run: object = None
+    sim_cycles_per_s: int | None = None
+    rtl: RtlRun | None = None
 
 
 def mask_params(mask, seq_q: int, seq_k: int) -> tuple[bool, int | None]:
@@ -297,12 +311,47 @@ def mask_params(mask, seq_q: int, seq_k: int) -> tuple[bool, int | None]:
                               "kv_len (right padding) only; this mask is neither")
 
 
-def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
-                  scale: float | None = None, backend: str = "model", policy: str = "oldest",
-                  seed: int | None = None) -> AttentionRun:
-    """:func:`attention` with everything it produced."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+@dataclass
+class PreparedAttention:
+    """Quantized heads placed on the chip, their program and HBM image
+    (:func:`prepare_attention`)."""
+
+    cfg: JalapenoConfig
+    heads: list
+    job: _ca.AttentionJob
+    hbm: np.ndarray
+    entries: int
+    single: bool
+
+    def rtl_job(self, sample_every: int = 0) -> RtlJob:
+        """The RTL backend's job: read back O of every head (it lies just below the ring)."""
+        job = self.job
+        o_lo = min(hp.o_addr for hp in job.heads)
+        bound = stream_roofline(self.cfg, job.commands).bound_cycles
+        return RtlJob(self.hbm, job.ring_addr, self.entries, o_lo, job.ring_addr - o_lo,
+                      int(20 * bound + 500 * len(job.commands) + 10_000), sample_every)
+
+    def finish(self, res: ChipResult, backend: str,
+               rtl: RtlRun | None = None) -> AttentionRun:
+        cmds = self.job.commands
+        where = (f"on the SoC RTL ({rtl.sim_run.sim}; log {rtl.sim_run.log_file})" if rtl
+                 else "on the chip model")
+        if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
+            raise RuntimeError(f"the attention program failed {where}: {res.error!r} at "
+                               f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
+        o = np.stack(_ca.read_outputs(self.job, res.hbm))
+        extra = {}
+        if rtl is not None:
+            extra = {"cycles": rtl.cycles, "sim_run": rtl.sim_run,
+                     "sim_cycles_per_s": rtl.sim_cycles_per_s, "rtl": rtl}
+        return AttentionRun(o[0] if self.single else o, self.heads, self.job, res,
+                            stream_roofline(self.cfg, cmds), backend=backend, **extra)
+
+
+def prepare_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
+                      scale: float | None = None) -> PreparedAttention:
+    """Check and quantize the heads, place them and build the HBM image; every error
+    :func:`attention` documents is raised here, before any backend."""
     cfg = resolve_config(config)
     q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
     single = q.ndim == 2
@@ -322,26 +371,29 @@ def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
                                      scale=scale)
         heads.append(_att.quantize_head(prob, q[h], k[h], v[h]))
     job = _ca.plan_attention(cfg, heads)
-    if backend == "rtl":
-        raise NotImplementedError(
-            "backend='rtl' (the SoC RTL under cocotb: issue 11 item 7) is not built yet; "
-            "use backend='model'")
     hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
     _ca.pack_heads(job, hbm)
     entries = write_ring(hbm, job.ring_addr, job.commands) + 1
-    res = ChipModel(cfg, hbm, policy=policy, seed=seed).run_ring(job.ring_addr, entries, 0,
-                                                                   entries - 1)
-    if not res.ok or res.irqs != [_c.IRQ_DONE]:
-        raise RuntimeError(f"the attention program failed on the chip model: {res.error!r} "
-                           f"at {res.error_addr}")
-    o = np.stack(_ca.read_outputs(job, res.hbm))
-    return AttentionRun(o[0] if single else o, heads, job, res,
-                        stream_roofline(cfg, job.commands))
+    return PreparedAttention(cfg, heads, job, hbm, entries, single)
+
+
+def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
+                  scale: float | None = None, backend: str = "model", policy: str = "oldest",
+                  seed: int | None = None, sim: str = "verilator") -> AttentionRun:
+    """:func:`attention` with everything it produced; ``sim`` and ``seed`` are the RTL
+    backend's (as :func:`run_gemm`)."""
+    _check_backend(backend, sim)
+    p = prepare_attention(q, k, v, mask, config=config, path=path, scale=scale)
+    if backend == "rtl":
+        (r,) = run_rtl(p.cfg, [p.rtl_job()], sim=sim, seed=seed)
+        return p.finish(r.result, backend, r)
+    chip = ChipModel(p.cfg, p.hbm, policy=policy, seed=seed)
+    return p.finish(chip.run_ring(p.job.ring_addr, p.entries, 0, p.entries - 1), backend)
 
 
 def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
               scale: float | None = None, backend: str = "model", policy: str = "oldest",
-              seed: int | None = None) -> np.ndarray:
+              seed: int | None = None, sim: str = "verilator") -> np.ndarray:
     """``softmax(Q K^T * scale + mask) V`` on the chip, per head.
 
     Parameters
@@ -354,8 +406,10 @@ def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
         ``"int8"`` or ``"fp8"`` (E4M3 operands; presets with ``systolic.fp8``).
     scale : float, optional
         Softmax scale (default ``1/sqrt(d)``).
+    backend, sim, policy, seed
+        As :func:`gemm`.
 
     Returns float32 O like q. Fully masked rows are 0. Errors as :func:`gemm`.
     """
     return run_attention(q, k, v, mask, config=config, path=path, scale=scale,
-                         backend=backend, policy=policy, seed=seed).o
+                         backend=backend, policy=policy, seed=seed, sim=sim).o

@@ -8,6 +8,8 @@ default: one word per cycle, no bus) or the host's AXI4 port (``via="axi"``:
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from models.isa import CMD_BYTES
@@ -45,7 +47,9 @@ async def run_ring(tb: SocTB, ring_addr: int, entries: int, *, cycles: int,
                    what: str) -> dict:
     """Program RING_BASE / RING_SIZE / INTR_ENABLE / CONTROL, ring RING_TAIL = entries - 1,
     await the IRQ (bounded by ``cycles``) and return ``cycles`` (doorbell write issued ..
-    rising ``o_irq``) and the status registers."""
+    rising ``o_irq``), ``start`` (cycle of the doorbell write), ``wait_wall_s``
+    (wall-clock seconds of the wait for the IRQ, in which no Python runs: the
+    simulator's own speed) and the status registers."""
     await tb.wr("RING_BASE_LO", ring_addr)
     await tb.wr("RING_BASE_HI", 0)
     await tb.wr("RING_SIZE", entries)
@@ -53,8 +57,9 @@ async def run_ring(tb: SocTB, ring_addr: int, entries: int, *, cycles: int,
     await tb.wr("CONTROL", 1)
     t0 = tb.now()
     await tb.wr("RING_TAIL", entries - 1)
+    w0 = time.monotonic()
     await tb.wait_irq(cycles=cycles, what=what)
-    out = {"cycles": tb.now() - t0}
+    out = {"cycles": tb.now() - t0, "start": t0, "wait_wall_s": time.monotonic() - w0}
     for name in ("INTR_STATUS", "ERROR_CODE", "ERROR_ADDR", "IRQ_VALUE", "COMPLETIONS",
                  "RING_HEAD"):
         out[name] = await tb.rd(name)

@@ -107,7 +107,7 @@ def test_attention_errors_before_running():
     with pytest.raises(FitError, match="12 attention heads do not fit preset 'tiny': .*"
                                        "hbm.total_bytes is 32768"):
         attention(big, big, big, config="tiny")
-    with pytest.raises(NotImplementedError, match="backend='rtl'"):
-        attention(q, k, v, config="tiny", backend="rtl")
+    with pytest.raises(ValueError, match="sim must be 'verilator' or 'icarus', got 'vcs'"):
+        attention(q, k, v, config="tiny", backend="rtl", sim="vcs")
     with pytest.raises(FitError):                      # shape checks come first
         attention(big, big, big, config="tiny", backend="rtl")
