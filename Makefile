@@ -1,5 +1,5 @@
 # jalapeno: every target bootstraps what it needs (scripts/setup.sh) on first use.
-#   make demo                      INT8 GEMM on the simulated array (default preset), report
+#   make demo                      the chip (default preset) runs a GEMM + attention from HBM, report
 #   make test [SEED=n]             the regression (models + both simulators), < 30 min on 2 cores
 #                                  (every simulator run has a wall-clock limit: WALL_LIMIT=<s>,
 #                                  default per tier in tb/common/timing.py; .ci/run caps the total)

@@ -570,18 +570,23 @@ PRESETS: dict[str, JalapenoConfig] = {
     # and the Verilator build of the regression takes many minutes (docs/systolic.md).
     "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16, fp8=False),
                               noc=NocConfig(cols=4, rows=4, data_bits=128, buffer_depth=8),
-                              # 2 MiB: a 512x512x512 INT8 GEMM (A, B, INT32 C) + its ring
+                              # 2 MiB: a 512x512x512 INT8 GEMM (A, B, INT32 C) + its ring.
+                              # 1 KiB interleave: an operand load spreads over all 4 channels
+                              # (at 4 KiB the 4 tiles' loads of a step met on 2 channels)
                               hbm=HbmConfig(channels=4, data_bytes=16, channel_bytes=512 * 1024,
                                             read_latency=100, write_latency=100,
                                             bytes_per_cycle=16, max_outstanding=32,
-                                            interleave_bytes=4096),
-                              dma=DmaConfig(max_burst_beats=16, max_outstanding=32,
+                                            interleave_bytes=1024),
+                              # 64-beat (1 KiB) bursts: the ring fetch carries 16 commands
+                              # per burst (at 16 beats, 4 per ~150-cycle round trip starved
+                              # the tiles of commands: 512^3 array_util 0.77)
+                              dma=DmaConfig(max_burst_beats=64, max_outstanding=32,
                                             sram_bytes=1 << 18, max_bytes=1 << 22),
                               # HBM channels on the west and east edges, tiles in the middle
                               soc=SocConfig(tiles=4, tile_nodes=(5, 6, 9, 10),
                                             hbm_nodes=(4, 7, 8, 11), ctrl_node=0,
                                             host_node=12, fetch_depth=16, load_depth=8,
-                                            compute_depth=8, store_depth=8, token_bits=4,
+                                            compute_depth=16, store_depth=8, token_bits=4,
                                             watchdog_cycles=1 << 20)),
     # Verilog generation and area estimates at the scale of the real chip.
     "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64),

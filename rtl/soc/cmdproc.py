@@ -52,8 +52,9 @@ class CommandProcessor(wiring.Component):
         The host registers (:class:`rtl.regs.block.HostRegs`, docs/registers.md), inside.
     m_axi : Out(AxiSignature(addr_width=noc.addr_bits, data_width=8*hbm.data_bytes,
         id_width=hbm.id_bits))
-        Ring fetch: one INCR burst of ``CMD_BYTES / data_bytes`` beats per command, one
-        burst in flight, reads only (AW/W/B idle).
+        Ring fetch: INCR bursts of up to :func:`fetch_burst_commands` whole commands
+        (``CMD_BYTES / data_bytes`` beats each), one burst in flight, reads only (AW/W/B
+        idle).
     o_load, o_store : Out(stream.Signature(dma_cmd_layout())).array(tiles)
     o_compute : Out(stream.Signature(compute_cmd_layout())).array(tiles)
         Commands to each tile's DMA (load, store) and tensor core
@@ -67,9 +68,10 @@ class CommandProcessor(wiring.Component):
     i_bytes_read_incr, i_bytes_written_incr : In
         HBM bytes moved by the tiles' DMA this cycle (BYTES_READ / BYTES_WRITTEN).
 
-    Latency: a command is in its queue 2 cycles after its last R beat (fetch queue,
-    check, dispatch); a queue head whose tokens are there is on ``o_*`` the next cycle;
-    its signals count 2 cycles after its completion.
+    Latency: a command enters the fetch queue with its last R beat and is dispatched
+    (checked, pushed into its tile queue) the next cycle; a queue head whose tokens are
+    there is on ``o_*`` the cycle after; its signals count 2 cycles after its
+    completion.
     """
 
     def __init__(self, config: JalapenoConfig):

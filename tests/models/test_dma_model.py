@@ -101,10 +101,12 @@ def test_stream_cycles():
     k1 = model.stream_cycles(dataclasses.replace(c.dma, descs_in_flight=1), c.hbm, small)[-1]
     k8 = model.stream_cycles(dataclasses.replace(c.dma, descs_in_flight=8), c.hbm, small)[-1]
     assert k1 > 4 * k8, "one descriptor in flight must serialize the latency"
-    narrow = dataclasses.replace(c.dma, max_outstanding=2)
+    # 2 x 16-beat bursts in flight cannot cover a 100-cycle latency; 32 can
+    wide = dataclasses.replace(c.dma, max_outstanding=32, max_burst_beats=16)
+    narrow = dataclasses.replace(wide, max_outstanding=2)
     big = [Descriptor(L, 0, 0, 1 << 16)]
     assert model.stream_cycles(narrow, c.hbm, big)[-1] > \
-        2 * model.stream_cycles(c.dma, c.hbm, big)[-1]
+        2 * model.stream_cycles(wide, c.hbm, big)[-1]
 
 
 def test_descs_in_flight_is_one_config_value():
