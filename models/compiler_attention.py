@@ -95,35 +95,59 @@ def _chunks(config, total: int):
     return [(o, min(step, total - o)) for o in range(0, total, step)]
 
 
-def attention_program(config: JalapenoConfig, job: AttentionJob) -> list[Command]:
-    """The command stream of a placed job (module docstring)."""
+def _head_commands(config, hp: HeadPlacement, prog, again: bool):
+    """(loads, computes, stores) of one head on its tile; ``again``: the tile ran a head
+    before (its first load waits C2L, its first tensor command S2C)."""
     width = {Sram.ACT: config.systolic.rows, Sram.WEIGHT: config.systolic.cols}
+    t = hp.tile
+    loads = []
+    for (mem, word, rows), src in zip(hp.images, hp.image_addrs):
+        for off, n in _chunks(config, rows.size):
+            loads.append((mem, Descriptor(DmaDir.LOAD, src + off, word * width[mem] + off, n)))
+    lc = [Command.load(t, mem, d, wait_next=int(again and i == 0),
+                       signal_next=int(i == len(loads) - 1)) for i, (mem, d) in enumerate(loads)]
+    n = len(prog)
+    cc = [Command.compute(t, tc, wait_prev=int(i == 0), wait_next=int(again and i == 0),
+                          signal_prev=int(i == n - 1), signal_next=int(i == n - 1))
+          for i, tc in enumerate(prog)]
+    o_word, o_rows = att.output_rows(hp.plan)
+    row = hp.plan.tile * 4
+    stores = _chunks(config, o_rows * row)
+    sc = [Command.store(t, Sram.ACC, Descriptor(DmaDir.STORE, o_word * row + off,
+                                                hp.o_addr + off, nb),
+                        wait_prev=int(i == 0), signal_prev=int(i == len(stores) - 1))
+          for i, (off, nb) in enumerate(stores)]
+    return lc, cc, sc
+
+
+def _round_robin(lists) -> list:
+    """The i-th element of every list in turn (lists of unequal length allowed)."""
+    out = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
+
+
+def attention_program(config: JalapenoConfig, job: AttentionJob) -> list[Command]:
+    """The command stream of a placed job (module docstring).
+
+    Heads run in waves of one head per tile; within a wave the heads' loads, then their
+    tensor commands and then their stores are interleaved command by command, so the
+    in-order dispatcher feeds every tile at once (a head's whole program in a row would
+    fill its tile's compute queue and hold the other tiles' heads behind it). Every
+    token a command waits for comes from an earlier command of the stream.
+    """
+    T = config.soc.tiles
     seen = set()
     cmds: list[Command] = []
-    for hp, prog in zip(job.heads, job.programs):
-        t, again = hp.tile, hp.tile in seen
-        seen.add(t)
-        loads = []
-        for (mem, word, rows), src in zip(hp.images, hp.image_addrs):
-            for off, n in _chunks(config, rows.size):
-                loads.append((mem, Descriptor(DmaDir.LOAD, src + off,
-                                              word * width[mem] + off, n)))
-        for i, (mem, d) in enumerate(loads):
-            cmds.append(Command.load(t, mem, d, wait_next=int(again and i == 0),
-                                     signal_next=int(i == len(loads) - 1)))
-        n = len(prog)
-        for i, tc in enumerate(prog):
-            cmds.append(Command.compute(t, tc, wait_prev=int(i == 0),
-                                        wait_next=int(again and i == 0),
-                                        signal_prev=int(i == n - 1),
-                                        signal_next=int(i == n - 1)))
-        o_word, o_rows = att.output_rows(hp.plan)
-        row = hp.plan.tile * 4
-        stores = _chunks(config, o_rows * row)
-        for i, (off, nb) in enumerate(stores):
-            cmds.append(Command.store(t, Sram.ACC, Descriptor(
-                DmaDir.STORE, o_word * row + off, hp.o_addr + off, nb),
-                wait_prev=int(i == 0), signal_prev=int(i == len(stores) - 1)))
+    heads = list(zip(job.heads, job.programs))
+    for w in range(0, len(heads), T):
+        parts = []
+        for hp, prog in heads[w:w + T]:
+            parts.append(_head_commands(config, hp, prog, hp.tile in seen))
+            seen.add(hp.tile)
+        for k in range(3):                      # loads, tensor commands, stores
+            cmds += _round_robin([p[k] for p in parts])
     for t in sorted(seen):
         cmds += [Command.sync(t, Queue.LOAD, wait_next=1),
                  Command.sync(t, Queue.COMPUTE, wait_next=1)]
