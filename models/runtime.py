@@ -28,8 +28,10 @@ s_b``). ``scales=(s_a, s_b)`` dequantizes the result of already-quantized inputs
 :func:`attention` runs heads of ``softmax(Q K^T * scale + mask) V`` (float inputs,
 quantized per tensor and head by ``models.attention.quantize_head``), one head per tile
 at a time (``models.compiler_attention``). The tensor core masks future keys (causal)
-and keys past ``kv_len`` (padding on the right); :func:`mask_params` recognizes those
-among boolean masks and rejects any other mask before anything runs.
+and keys past ``kv_len`` (padding on the right); key padding elsewhere (any key masked
+for every query) is moved to the right by reordering the keys; :func:`mask_params`
+recognizes the rest among boolean masks and rejects any other mask (e.g. causal with
+left padding, or an arbitrary pattern) before anything runs.
 """
 from __future__ import annotations
 
@@ -366,15 +368,32 @@ def prepare_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
     masks = mask if (isinstance(mask, np.ndarray) and mask.ndim == 3) else [mask] * n
     heads = []
     for h in range(n):
-        causal, kv_len = mask_params(masks[h], sq, sk)
+        kh, vh, mh = _keys_first(masks[h], k[h], v[h])
+        causal, kv_len = mask_params(mh, sq, sk)
         prob = _att.AttentionProblem(sq, sk, d, path=path, causal=causal, kv_len=kv_len,
                                      scale=scale)
-        heads.append(_att.quantize_head(prob, q[h], k[h], v[h]))
+        heads.append(_att.quantize_head(prob, q[h], kh, vh))
     job = _ca.plan_attention(cfg, heads)
     hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
     _ca.pack_heads(job, hbm)
     entries = write_ring(hbm, job.ring_addr, job.commands) + 1
     return PreparedAttention(cfg, heads, job, hbm, entries, single)
+
+
+def _keys_first(mask, k: np.ndarray, v: np.ndarray):
+    """Key padding anywhere (a boolean mask whose every column is all masked or all
+    unmasked: left, right or scattered padding) becomes right padding: the live keys and
+    their values move first, in order. Softmax attention does not depend on the order of
+    the keys, so O is the same up to rounding (the golden model runs the reordered head
+    too, so the RTL still matches it bit for bit). Other masks pass unchanged."""
+    if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.ndim != 2 \
+            or mask.shape[1] != k.shape[0]:
+        return k, v, mask
+    cols = mask[0]
+    if not np.array_equal(mask, np.broadcast_to(cols, mask.shape)):
+        return k, v, mask
+    order = np.concatenate([np.flatnonzero(~cols), np.flatnonzero(cols)])
+    return k[order], v[order], mask[:, order]
 
 
 def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
@@ -401,7 +420,9 @@ def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
     q, k, v : array_like
         ``Sq x d``, ``Sk x d``, ``Sk x d`` floats, or with a leading head axis H.
     mask : None, "causal" or bool array
-        ``Sq x Sk`` (or ``H x Sq x Sk``), True where a key is masked (:func:`mask_params`).
+        ``Sq x Sk`` (or ``H x Sq x Sk``), True where a key is masked: causal, key
+        padding on either side or anywhere (reordered to the right), or causal with
+        right padding (:func:`mask_params`).
     path : str
         ``"int8"`` or ``"fp8"`` (E4M3 operands; presets with ``systolic.fp8``).
     scale : float, optional
