@@ -48,8 +48,10 @@ def rdl_parameters(cfg: JalapenoConfig) -> dict[str, int]:
         "ARRAY_COLS": cfg.systolic.cols,
         "HAS_FP8": int(cfg.systolic.fp8),
         "HBM_CHANNELS": cfg.hbm.channels,
-        # a channel moves up to data_bytes per cycle: the increment must hold that value
-        "BYTES_INCR_WIDTH": cfg.hbm.data_bytes.bit_length(),
+        # the tiles' DMA together move up to tiles x data_bytes per cycle: the increment
+        # must hold that value (data_bytes alone truncated cycles in which several tiles
+        # moved a beat)
+        "BYTES_INCR_WIDTH": (cfg.soc.tiles * cfg.hbm.data_bytes).bit_length(),
         "CFG_HASH": config_hash(cfg),
     }
 

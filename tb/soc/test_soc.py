@@ -8,7 +8,7 @@ import numpy as np
 
 from models import compiler as _c
 from models.chip import ChipModel, write_ring
-from models.isa import CMD_BYTES
+from models.isa import CMD_BYTES, Opcode
 from models.runtime import run_gemm
 from tb.soc.program import run_ring
 from tb.soc.tb import SocTB
@@ -41,8 +41,15 @@ async def gemm_on_chip(dut, m: int, k: int, n: int):
     res = model.run_ring(plan.ring_addr, entries, 0, entries - 1)
     assert res.ok and res.irqs == [_c.IRQ_DONE], res.error
 
+    b0 = [await tb.rd(r) for r in ("BYTES_READ", "BYTES_WRITTEN")]
     st = await run_ring(tb, plan.ring_addr, entries, cycles=RUN_CYCLES,
                         what=f"the IRQ of the {m}x{k}x{n} GEMM ({len(cmds)} commands)")
+    # the byte counters count every beat of the tiles' DMA, several tiles per cycle too
+    moved = [sum(c.desc.total for c in cmds if c.opcode == op)
+             for op in (Opcode.DMA_LOAD, Opcode.DMA_STORE)]
+    got_bytes = [(await tb.rd(r) - b) % (1 << 32) for r, b in zip(("BYTES_READ",
+                                                                    "BYTES_WRITTEN"), b0)]
+    assert got_bytes == moved, f"BYTES_READ/WRITTEN moved {got_bytes}, the program {moved}"
     cycles = st["cycles"]
     assert st["INTR_STATUS"] == INTR_DONE, f"INTR_STATUS {st['INTR_STATUS']:#x}, ERROR_CODE " \
         f"{st['ERROR_CODE']:#x}, ERROR_ADDR {st['ERROR_ADDR']:#x}"
