@@ -141,8 +141,51 @@ def _operand(name: str, x: np.ndarray, fp8: bool, f) -> tuple[np.ndarray, float 
     return x.astype(np.int8).view(np.uint8), None
 
 
+class _Prepared:
+    """What :class:`PreparedGemm` and :class:`PreparedAttention` share: the config, the
+    HBM image with the ring (``entries``), the program (``commands``, at ``ring_addr``)
+    and the region a run must read back."""
+
+    what = "program"
+
+    def read_region(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def rtl_job(self, sample_every: int = 0) -> RtlJob:
+        """The RTL backend's job: read back :meth:`read_region`; the wait is bounded by 20x
+        the stream's roofline plus 500 cycles per command."""
+        bound = stream_roofline(self.cfg, self.commands).bound_cycles
+        return RtlJob(self.hbm, self.ring_addr, self.entries, *self.read_region(),
+                      int(20 * bound + 500 * len(self.commands) + 10_000), sample_every)
+
+    def run(self, backend: str, *, policy: str = "oldest", seed: int | None = None,
+            sim: str = "verilator"):
+        """Run on ``backend`` (``policy`` is the model's, ``sim`` the RTL's) and
+        :meth:`finish`."""
+        if backend == "rtl":
+            (r,) = run_rtl(self.cfg, [self.rtl_job()], sim=sim, seed=seed)
+            return self.finish(r.result, backend, r)
+        chip = ChipModel(self.cfg, self.hbm, policy=policy, seed=seed)
+        return self.finish(chip.run_ring(self.ring_addr, self.entries, 0, self.entries - 1),
+                           backend)
+
+    def _checked(self, res: ChipResult, rtl: RtlRun | None) -> dict:
+        """Raise unless the run ended with the program's IRQ and every command completed;
+        the run's RTL fields (``cycles``, ``sim_run``, ``sim_cycles_per_s``, ``rtl``)."""
+        n = len(self.commands)
+        if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != n:
+            where = (f"on the SoC RTL ({rtl.sim_run.sim}; log {rtl.sim_run.log_file})"
+                     if rtl else "on the chip model")
+            raise RuntimeError(f"the {self.what} program failed {where}: {res.error!r} at "
+                               f"{res.error_addr}, {res.completed}/{n} completed")
+        if rtl is None:
+            return {}
+        return {"cycles": rtl.cycles, "sim_run": rtl.sim_run,
+                "sim_cycles_per_s": rtl.sim_cycles_per_s, "rtl": rtl}
+
+
 @dataclass
-class PreparedGemm:
+class PreparedGemm(_Prepared):
     """A compiled GEMM and its HBM image, before any backend ran it
     (:func:`prepare_gemm`)."""
 
@@ -154,31 +197,25 @@ class PreparedGemm:
     fp8: bool
     scales: tuple
 
-    def rtl_job(self, sample_every: int = 0) -> RtlJob:
-        """The RTL backend's job: read back C; the wait is bounded by 20x the stream's
-        roofline plus 500 cycles per command."""
-        bound = stream_roofline(self.cfg, self.commands).bound_cycles
-        p = self.plan
-        return RtlJob(self.hbm, p.ring_addr, self.entries, p.c_addr, p.c_bytes,
-                      int(20 * bound + 500 * len(self.commands) + 10_000), sample_every)
+    what = "GEMM"
+
+    @property
+    def ring_addr(self) -> int:
+        return self.plan.ring_addr
+
+    def read_region(self) -> tuple[int, int]:
+        """C."""
+        return self.plan.c_addr, self.plan.c_bytes
 
     def finish(self, res: ChipResult, backend: str, rtl: RtlRun | None = None) -> GemmRun:
-        """Check the run ended with the program's IRQ and every command completed; read C."""
-        cmds, plan = self.commands, self.plan
-        where = (f"on the SoC RTL ({rtl.sim_run.sim}; log {rtl.sim_run.log_file})" if rtl
-                 else "on the chip model")
-        if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
-            raise RuntimeError(f"the GEMM program failed {where}: {res.error!r} at "
-                               f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
+        """Check the run (:meth:`_checked`) and read C."""
+        extra = self._checked(res, rtl)
+        plan, cmds = self.plan, self.commands
         raw = _c.unpack_c(plan, res.hbm)
         c = raw.view(np.float32) if self.fp8 else raw.view(np.int32)
         sa, sb = self.scales
         if sa is not None:
             c = c.astype(np.float64) * sa * sb
-        extra = {}
-        if rtl is not None:
-            extra = {"cycles": rtl.cycles, "sim_run": rtl.sim_run,
-                     "sim_cycles_per_s": rtl.sim_cycles_per_s, "rtl": rtl}
         return GemmRun(c, raw, plan, cmds, res, stream_roofline(self.cfg, cmds),
                        gemm_roofline(self.cfg, plan.m, plan.k, plan.n), backend=backend,
                        **extra)
@@ -221,11 +258,7 @@ def run_gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = 
     (``"verilator"`` or ``"icarus"``) and ``seed`` are the RTL backend's."""
     _check_backend(backend, sim)
     p = prepare_gemm(a, b, config=config, fmt=fmt, scales=scales, **plan_kw)
-    if backend == "rtl":
-        (r,) = run_rtl(p.cfg, [p.rtl_job()], sim=sim, seed=seed)
-        return p.finish(r.result, backend, r)
-    chip = ChipModel(p.cfg, p.hbm, policy=policy, seed=seed)
-    return p.finish(chip.run_ring(p.plan.ring_addr, p.entries, 0, p.entries - 1), backend)
+    return p.run(backend, policy=policy, seed=seed, sim=sim)
 
 
 def _check_backend(backend: str, sim: str) -> None:
@@ -314,7 +347,7 @@ def mask_params(mask, seq_q: int, seq_k: int) -> tuple[bool, int | None]:
 
 
 @dataclass
-class PreparedAttention:
+class PreparedAttention(_Prepared):
     """Quantized heads placed on the chip, their program and HBM image
     (:func:`prepare_attention`)."""
 
@@ -325,29 +358,29 @@ class PreparedAttention:
     entries: int
     single: bool
 
-    def rtl_job(self, sample_every: int = 0) -> RtlJob:
-        """The RTL backend's job: read back O of every head (it lies just below the ring)."""
-        job = self.job
-        o_lo = min(hp.o_addr for hp in job.heads)
-        bound = stream_roofline(self.cfg, job.commands).bound_cycles
-        return RtlJob(self.hbm, job.ring_addr, self.entries, o_lo, job.ring_addr - o_lo,
-                      int(20 * bound + 500 * len(job.commands) + 10_000), sample_every)
+    what = "attention"
+
+    @property
+    def commands(self) -> list[Command]:
+        return self.job.commands
+
+    @property
+    def ring_addr(self) -> int:
+        return self.job.ring_addr
+
+    def read_region(self) -> tuple[int, int]:
+        """O of every head (it lies just below the ring)."""
+        o_lo = min(hp.o_addr for hp in self.job.heads)
+        return o_lo, self.job.ring_addr - o_lo
 
     def finish(self, res: ChipResult, backend: str,
                rtl: RtlRun | None = None) -> AttentionRun:
-        cmds = self.job.commands
-        where = (f"on the SoC RTL ({rtl.sim_run.sim}; log {rtl.sim_run.log_file})" if rtl
-                 else "on the chip model")
-        if not res.ok or res.irqs != [_c.IRQ_DONE] or res.completed != len(cmds):
-            raise RuntimeError(f"the attention program failed {where}: {res.error!r} at "
-                               f"{res.error_addr}, {res.completed}/{len(cmds)} completed")
+        """Check the run (:meth:`_checked`) and read O."""
+        extra = self._checked(res, rtl)
         o = np.stack(_ca.read_outputs(self.job, res.hbm))
-        extra = {}
-        if rtl is not None:
-            extra = {"cycles": rtl.cycles, "sim_run": rtl.sim_run,
-                     "sim_cycles_per_s": rtl.sim_cycles_per_s, "rtl": rtl}
         return AttentionRun(o[0] if self.single else o, self.heads, self.job, res,
-                            stream_roofline(self.cfg, cmds), backend=backend, **extra)
+                            stream_roofline(self.cfg, self.commands), backend=backend,
+                            **extra)
 
 
 def prepare_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
@@ -403,11 +436,7 @@ def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
     backend's (as :func:`run_gemm`)."""
     _check_backend(backend, sim)
     p = prepare_attention(q, k, v, mask, config=config, path=path, scale=scale)
-    if backend == "rtl":
-        (r,) = run_rtl(p.cfg, [p.rtl_job()], sim=sim, seed=seed)
-        return p.finish(r.result, backend, r)
-    chip = ChipModel(p.cfg, p.hbm, policy=policy, seed=seed)
-    return p.finish(chip.run_ring(p.job.ring_addr, p.entries, 0, p.entries - 1), backend)
+    return p.run(backend, policy=policy, seed=seed, sim=sim)
 
 
 def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",

@@ -20,7 +20,7 @@ import numpy as np
 
 from models.config import get_preset
 from models.rtl_backend import run_rtl
-from models.runtime import prepare_attention, prepare_gemm, run_attention, run_gemm
+from models.runtime import prepare_attention, prepare_gemm
 from scripts.benchlib import BENCH, print_table
 from scripts.demo_report import matmul_bound, summarize_program
 
@@ -53,7 +53,7 @@ def _record(cfg, kind, inputs, prep, r) -> dict:
     if kind == "gemm":
         a, b = inputs
         run = prep.finish(r.result, "rtl", r)
-        ref = run_gemm(a, b, config=cfg)
+        ref = prep.run("model")
         assert np.array_equal(run.raw, ref.raw), f"{a.shape}x{b.shape}: C differs from models.chip"
         assert np.array_equal(run.c, (a @ b).astype(np.int32)), "C differs from int64 numpy"
         p = run.plan
@@ -65,7 +65,7 @@ def _record(cfg, kind, inputs, prep, r) -> dict:
                 "stream_limiter": run.roofline.limiter}
     else:
         run = prep.finish(r.result, "rtl", r)
-        ref = run_attention(*inputs, "causal", config=cfg)
+        ref = prep.run("model")
         assert np.array_equal(run.o.view(np.uint32), ref.o.view(np.uint32)), \
             "attention O differs from models.chip"
         cmds = run.job.commands

@@ -31,7 +31,8 @@ from models import attention as _att
 from models.config import ConfigError, get_preset
 from models.compiler import FitError
 from models.rtl_backend import run_rtl
-from models.runtime import prepare_attention, prepare_gemm, run_attention, run_gemm
+from models.chip_perf import stream_roofline
+from models.runtime import prepare_attention, prepare_gemm
 from scripts.demo_report import plot_timeline, summarize, write_report
 from tb.runner import BUILD
 
@@ -87,11 +88,11 @@ def main(argv=None) -> int:
           f"  GEMM {args.m}x{args.k}x{args.n} INT8 ({len(g.commands)} commands); attention "
           f"{len(at.heads)} causal heads, seq {args.attn_seq}, d {args.attn_dim} "
           f"({len(at.job.commands)} commands)\n  golden chip model ...", flush=True)
-    gm = run_gemm(a, b, config=cfg)
-    am = run_attention(q, k, v, "causal", config=cfg)
+    gm, am = g.run("model"), at.run("model")
     print("  RTL (builds the chip on first run: minutes) ...", flush=True)
     t0 = time.monotonic()
-    jobs = [p.rtl_job(sample_every=max(64, int(_bound(p) // SAMPLES))) for p in (g, at)]
+    jobs = [p.rtl_job(sample_every=max(64, int(stream_roofline(cfg, p.commands).bound_cycles
+                                                  // SAMPLES))) for p in (g, at)]
     try:
         rg, ra = run_rtl(cfg, jobs, sim=args.sim, seed=args.seed)
         gr = g.finish(rg.result, "rtl", rg)
@@ -109,12 +110,6 @@ def main(argv=None) -> int:
     print(text)
     print(f"-> {OUT / 'report.md'}, {OUT / 'report.json'}, {OUT / 'timeline.png'}")
     return 0 if all(c["ok"] for c in checks) else 1
-
-
-def _bound(prep) -> float:
-    from models.chip_perf import stream_roofline
-    cmds = prep.commands if hasattr(prep, "commands") else prep.job.commands
-    return stream_roofline(prep.cfg, cmds).bound_cycles
 
 
 def _check(a, b, gm, am, gr, ar) -> list[dict]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from cocotb.triggers import FallingEdge
 from cocotbext.axi import AxiBus, AxiMaster
 
 from models.hbm import route
+from tb.common.backdoor import backdoor_read, backdoor_write
 from tb.common.clocked import ClockedTB, bounded
 from tb.common.stream import signal_int
 
@@ -113,30 +113,11 @@ class HbmTB(ClockedTB):
 
     # --- backdoor (one word per cycle; use while AXI is idle) ----------------------
     async def bd_write(self, addr: int, data: bytes):
-        W = self.W
-        assert addr % W == 0 and len(data) % W == 0, "backdoor is word granular"
-        dut = self.dut
-        for i in range(0, len(data), W):
-            await FallingEdge(dut.clk)
-            dut.i_bd_addr.value = addr + i
-            dut.i_bd_wdata.value = int.from_bytes(data[i:i + W], "little")
-            dut.i_bd_we.value = 1
-        await FallingEdge(dut.clk)
-        dut.i_bd_we.value = 0
+        await backdoor_write(self.dut, self.W, addr, data)
         self.mirror[addr:addr + len(data)] = data
 
     async def bd_read(self, addr: int, n: int) -> bytes:
-        W = self.W
-        dut = self.dut
-        lo, hi = addr // W * W, -(-(addr + n) // W) * W
-        out = bytearray()
-        await FallingEdge(dut.clk)
-        dut.i_bd_addr.value = lo
-        for a in range(lo, hi, W):
-            await FallingEdge(dut.clk)
-            out += signal_int(dut.o_bd_rdata).to_bytes(W, "little")
-            dut.i_bd_addr.value = a + W
-        return bytes(out[addr - lo:addr - lo + n])
+        return await backdoor_read(self.dut, self.W, addr, n)
 
     # --- AXI, split so that no burst crosses an interleave granule ----------------
     def pieces(self, addr: int, n: int):

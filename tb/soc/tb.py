@@ -26,6 +26,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiMaster
 from models.axi_noc import max_beats
 from rtl.regs.description import regmap
 from rtl.soc.top import RESET_HOLD
+from tb.common.backdoor import backdoor_read, backdoor_write
 from tb.common.clocked import CLOCK_NS, ClockedTB, bounded
 from tb.common.stream import signal_int
 
@@ -169,27 +170,11 @@ class SocTB(ClockedTB):
 
     # --- HBM backdoor ----------------------------------------------------------------------
     async def bd_write(self, addr: int, data: bytes) -> None:
-        W, dut = self.W, self.dut
-        assert addr % W == 0 and len(data) % W == 0, "backdoor is word granular"
-        for i in range(0, len(data), W):
-            await FallingEdge(dut.clk)
-            dut.i_bd_addr.value = addr + i
-            dut.i_bd_wdata.value = int.from_bytes(data[i:i + W], "little")
-            dut.i_bd_we.value = 1
-        await FallingEdge(dut.clk)
-        dut.i_bd_we.value = 0
+        await backdoor_write(self.dut, self.W, addr, data)
 
     async def bd_read(self, addr: int, n: int) -> bytes:
-        W, dut = self.W, self.dut
-        assert addr % W == 0 and n % W == 0, "backdoor is word granular"
-        out = bytearray()
-        await FallingEdge(dut.clk)
-        dut.i_bd_addr.value = addr
-        for a in range(addr, addr + n, W):
-            await FallingEdge(dut.clk)
-            out += signal_int(dut.o_bd_rdata).to_bytes(W, "little")
-            dut.i_bd_addr.value = a + W
-        return bytes(out)
+        assert addr % self.W == 0 and n % self.W == 0, "backdoor is word granular"
+        return await backdoor_read(self.dut, self.W, addr, n)
 
     async def wait_irq(self, *, cycles: int, what: str) -> None:
         if not signal_int(self.dut.o_irq):

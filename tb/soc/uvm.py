@@ -285,7 +285,7 @@ class SocScoreboard(uvm_subscriber):
         self.logger.info(item.tb_log)
 
     def _reset(self, item):
-        o, (base, entries, head, tail) = item.obs, item.ring
+        o, tail = item.obs, item.ring[3]
         soft = item.kind == "soft_reset"
         for k, v in (("INTR_STATUS", 0), ("ERROR_CODE", 0), ("INTR_STATUS_late", 0),
                      ("irq_late", 0), ("idle", 1),
@@ -459,28 +459,30 @@ class BadInputSeq(_Seq):
             await self.send(ProgramItem(f"bad: {name}", cmds, full_hbm=bad is cases[-1][1]))
 
 
-class SoftResetSeq(_Seq):
+class _MidProgramResetSeq(_Seq):
+    """A reset (``kind``) while a long program runs, then scrub + a checked program."""
+
+    kind, what = "", ""
+
+    async def body(self):
+        tb = self.tb
+        cmds = random_program(tb.rng, tb.config, 60, irq=self.irq())
+        await self.send(ProgramItem(self.what, cmds, self.kind,
+                                    stop_after=tb.rng.randint(200, 1500)))
+        await ScrubSeq("scrub").start(self.sequencer)
+        await RandomSeq(f"after {self.kind.replace('_', ' ')}", 1).start(self.sequencer)
+
+
+class SoftResetSeq(_MidProgramResetSeq):
     """CONTROL.soft_reset while a long program runs, then scrub + a checked program."""
 
-    async def body(self):
-        tb = self.tb
-        cmds = random_program(tb.rng, tb.config, 60, irq=self.irq())
-        await self.send(ProgramItem("soft reset mid-program", cmds, "soft_reset",
-                                    stop_after=tb.rng.randint(200, 1500)))
-        await ScrubSeq("scrub").start(self.sequencer)
-        await RandomSeq("after soft reset", 1).start(self.sequencer)
+    kind, what = "soft_reset", "soft reset mid-program"
 
 
-class HardResetSeq(_Seq):
+class HardResetSeq(_MidProgramResetSeq):
     """The rst pin while DMA traffic runs, then scrub + a checked program."""
 
-    async def body(self):
-        tb = self.tb
-        cmds = random_program(tb.rng, tb.config, 60, irq=self.irq())
-        await self.send(ProgramItem("hard reset mid-traffic", cmds, "hard_reset",
-                                    stop_after=tb.rng.randint(200, 1500)))
-        await ScrubSeq("scrub").start(self.sequencer)
-        await RandomSeq("after hard reset", 1).start(self.sequencer)
+    kind, what = "hard_reset", "hard reset mid-traffic"
 
 
 class RingDecerrSeq(_Seq):
