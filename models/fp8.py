@@ -25,26 +25,41 @@ An FP8 x FP8 product is exact in float32 (:func:`fp8_product_f32`); NaN operands
 GEMM accumulation order (:func:`gemm_fp8`, followed by the systolic array)
 --------------------------------------------------------------------------
 ``K`` is cut into tiles of ``tile_k`` rows starting at ``k0 = 0, tile_k, 2*tile_k, ...``
-(the last tile may be short). For each tile and each output ``(m, n)``::
+(the last tile may be short). For each tile and each output ``(m, n)`` the products
+``a[m, k] * w[k, n]`` of the tile are summed *exactly* and the exact sum is rounded
+once to binary32 (round to nearest, ties to even)::
 
-    partial = +0.0f
-    for k in k0 .. min(k0 + tile_k, K) - 1:          # increasing k
-        partial = f32(partial + f32(a[m, k] * w[k, n]))   # one RNE rounding per add
+    partial = RNE_f32( sum_{k in tile} a[m, k] * w[k, n] )      # exact sum, one rounding
 
-then the tile partials are combined in increasing tile order::
+then the tile partials are combined in increasing tile order with binary32 adds::
 
     out = +0.0f
-    for each tile:  out = f32(out + partial_tile)
+    for each tile:  out = f32(out + partial_tile)              # one RNE rounding per add
 
-Rows past ``K`` in the last tile are skipped (the hardware passes the partial sum
-through unchanged there). Because ``partial`` starts at ``+0`` it can never be ``-0``
-(``+0 + -0 = +0`` under RNE), so an exact-zero result is ``+0`` even when every product
-is ``-0``; for the same reason a ``+0`` product from zero padding would not change any
-result, which the tests check. Every NaN in the output is ``0x7FC00000``.
+The exact sum is what the array computes: every FP8 x FP8 product is an integer
+multiple of ``2**-PRODUCT_FRAC_BITS`` (``2**-32``) below ``2**PRODUCT_MAG_BITS`` times
+that unit, so a column of ``tile_k`` products sums without error in a two's-complement
+word of :func:`acc_fixed_bits` bits, rounded once at the bottom of the column. The
+rounding cannot overflow or underflow: a nonzero sum has magnitude in ``[2**-32,
+tile_k * 2**32)``, inside the binary32 normal range for ``tile_k <= 2**95``.
+
+Special values: a tile with a NaN product (NaN operand, ``inf * 0``), or with both a
+``+inf`` and a ``-inf`` product, gives NaN; otherwise an infinite product gives that
+infinity; an exact-zero sum is ``+0`` (also when every product is ``-0``), so zero
+padding of ``K`` (code 0 in both operands) changes no result, which the tests check.
+Rows past ``K`` in the last tile are skipped (the hardware passes the sum through
+unchanged there). Every NaN in the output is ``0x7FC00000``.
+
+Accuracy: each tile partial is within half an ulp of the exact tile sum, so the error
+bound of the chained sum (docs/numerics.md) holds with depth ``ceil(K / tile_k) + 1``
+instead of ``tile_k + ceil(K / tile_k)``; tests/models/test_fp8.py checks that the
+result is never further from the float64 reference than the former order (one binary32
+add per product).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -52,7 +67,9 @@ from models.fp32 import CANONICAL_NAN_BITS, POS_INF_BITS, SIGN_BIT, canonicalize
 
 __all__ = [
     "FP8Format", "E4M3", "E5M2", "FORMATS", "FMT_E4M3", "FMT_E5M2", "decode", "encode",
-    "fp8_product_f32", "gemm_fp8",
+    "fp8_product_f32", "gemm_fp8", "OPERAND_FRAC_BITS", "PRODUCT_FRAC_BITS",
+    "PRODUCT_MAG_BITS", "acc_fixed_bits", "fp8_fixed", "fp8_product_fixed",
+    "round_fixed_f32",
 ]
 
 
@@ -262,14 +279,184 @@ def fp8_product_f32(a_codes, fmt_a, b_codes, fmt_b) -> np.ndarray:
     return canonicalize_nan(p)
 
 
+# --- exact fixed-point products and sums (the systolic array's FP8 accumulation) -----
+
+def _lsb_exp(fmt: FP8Format) -> int:
+    """Exponent of the smallest subnormal: every finite value is a multiple of 2**it."""
+    return 1 - fmt.bias - fmt.man_bits
+
+
+#: Every finite FP8 value of every format is an integer multiple of
+#: ``2**-OPERAND_FRAC_BITS`` (16: E5M2's smallest subnormal is ``2**-16``).
+OPERAND_FRAC_BITS = -min(_lsb_exp(f) for f in FORMATS.values())
+#: Every FP8 x FP8 product (any format pair) is an integer multiple of
+#: ``2**-PRODUCT_FRAC_BITS`` (32): the unit of the array's fixed-point column sums.
+PRODUCT_FRAC_BITS = 2 * OPERAND_FRAC_BITS
+#: Bits of the largest product magnitude in units of ``2**-PRODUCT_FRAC_BITS``
+#: (64: ``57344**2 * 2**32 < 2**64``), over all format pairs.
+PRODUCT_MAG_BITS = max(
+    int(Fraction(fa.max_value) * Fraction(fb.max_value) * 2**PRODUCT_FRAC_BITS).bit_length()
+    for fa in FORMATS.values() for fb in FORMATS.values())
+#: An operand in units of ``2**-OPERAND_FRAC_BITS`` has at most this many bits (32).
+_OPERAND_MAG_BITS = max(int(Fraction(f.max_value) * 2**OPERAND_FRAC_BITS).bit_length()
+                        for f in FORMATS.values())
+
+
+def acc_fixed_bits(rows: int) -> int:
+    """Width of the two's-complement word that holds any sum of ``rows`` products
+    exactly: ``PRODUCT_MAG_BITS + ceil(log2(rows)) + 1`` (sign), 69 for 16 rows.
+
+    The systolic array's FP8 partial sums (``rtl.systolic``) have this width; INT8 tiles
+    use the same adders (their INT32 result is the low 32 bits).
+    """
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+        raise ValueError(f"rows must be an integer >= 1, got {rows!r}")
+    return PRODUCT_MAG_BITS + (int(rows) - 1).bit_length() + 1
+
+
+def fp8_fixed(codes, fmt) -> tuple[np.ndarray, np.ndarray]:
+    """FP8 codes as exact integers in units of ``2**-OPERAND_FRAC_BITS``.
+
+    Returns
+    -------
+    (value, finite) : (numpy.ndarray of int64, numpy.ndarray of bool)
+        Signed integer values (``|value| < 2**32``; 0 for NaN and inf codes) and the
+        mask of finite codes.
+    """
+    v = decode(codes, fmt).astype(np.float64)
+    finite = np.isfinite(v)
+    scaled = np.ldexp(np.where(finite, v, 0.0), OPERAND_FRAC_BITS)   # exact integers
+    return scaled.astype(np.int64), finite
+
+
+def fp8_product_fixed(a_codes, fmt_a, b_codes, fmt_b):
+    """Exact FP8 x FP8 product in units of ``2**-PRODUCT_FRAC_BITS`` (golden model of
+    ``rtl.fp.fp8_fixed_mul.FP8FixedMultiplier``).
+
+    Returns
+    -------
+    (mag, neg, nan, inf) : numpy arrays (uint64, bool, bool, bool)
+        ``mag`` is ``|a * b| * 2**32`` (0 for NaN and inf products), ``neg`` the sign
+        ``sign_a ^ sign_b`` of the product, ``nan`` a NaN product (NaN operand or
+        ``inf * 0``), ``inf`` an infinite product (not NaN).
+    """
+    a = decode(a_codes, fmt_a)
+    b = decode(b_codes, fmt_b)
+    ia, fa = fp8_fixed(a_codes, fmt_a)
+    ib, fb = fp8_fixed(b_codes, fmt_b)
+    mag = np.abs(ia).astype(np.uint64) * np.abs(ib).astype(np.uint64)   # < 2**64
+    sa = np.signbit(a) & ~np.isnan(a)
+    sb = np.signbit(b) & ~np.isnan(b)
+    nan = np.isnan(a) | np.isnan(b) | (np.isinf(a) & (b == 0)) | ((a == 0) & np.isinf(b))
+    inf = (np.isinf(a) | np.isinf(b)) & ~nan
+    return mag, sa ^ sb, nan, inf
+
+
+def _round_hi_lo(hi, lo) -> np.ndarray:
+    """RNE binary32 of ``(hi + lo * 2**-32)`` for int64 ``hi`` (``|hi| < 2**52``) and
+    ``lo`` in ``[0, 2**32)``: the exact sum ``hi * 2**32 + lo`` in units of ``2**-32``.
+
+    ``H + L`` in float64 by TwoSum gives ``s = fl64(x)`` and the exact error ``e``. The
+    binary32 midpoints are float64 numbers, so RNE32(s) = RNE32(x) unless ``s`` is a
+    midpoint that ``x`` is not: then ``s`` moves one float64 ulp towards ``x``.
+    """
+    big = np.ldexp(np.asarray(hi, np.int64).astype(np.float64), 0)     # exact
+    small = np.ldexp(np.asarray(lo, np.int64).astype(np.float64), -32)  # exact
+    s = big + small
+    bp = s - big
+    err = (big - (s - bp)) + (small - bp)
+    # |x| >= 2**-32 when nonzero: float64 normal and binary32 normal, so the binary32
+    # midpoints are the float64s whose 29 fraction bits below binary32's are 100..0.
+    low = s.view(np.uint64) & np.uint64((1 << 29) - 1)
+    tie = np.nonzero((low == np.uint64(1 << 28)) & (err != 0))
+    s[tie] = np.nextafter(s[tie], np.where(err[tie] > 0, np.inf, -np.inf))
+    return (s + 0.0).astype(np.float32)       # + 0.0: an exact zero is +0
+
+
+def round_fixed_f32(sums) -> np.ndarray:
+    """RNE binary32 of exact sums given as integers in units of ``2**-PRODUCT_FRAC_BITS``
+    (golden model of ``rtl.fp.fixed_to_f32.FixedToF32``).
+
+    Parameters
+    ----------
+    sums : array_like of int (Python ints or int64)
+        Exact values, ``|sum| < 2**84``.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Round to nearest, ties to even; ``0 -> +0``.
+    """
+    flat = [int(v) for v in np.asarray(sums, dtype=object).ravel()]
+    hi = np.array([v >> 32 for v in flat], np.int64).reshape(np.shape(sums))
+    lo = np.array([v & 0xFFFF_FFFF for v in flat], np.int64).reshape(np.shape(sums))
+    return _round_hi_lo(hi, lo)
+
+
+# Limbs of the A operand for float64 matmuls that are exact whatever BLAS's summation
+# order: |limb| < 2**11, |b| < 2**32, so a product is < 2**43 and up to 2**10 of them
+# sum exactly (< 2**53).
+_LIMB_BITS = 11
+_LIMBS = -(-_OPERAND_MAG_BITS // _LIMB_BITS)
+_CHUNK_K = 1 << (52 - _LIMB_BITS - _OPERAND_MAG_BITS)
+
+
+def _exact_sum_hi_lo(ia, ib):
+    """Exact ``ia @ ib`` (int64 operands below ``2**32``) as ``hi * 2**32 + lo``."""
+    hi = np.zeros((ia.shape[0], ib.shape[1]), np.int64)
+    lo = np.zeros_like(hi)
+    mask = (1 << 32) - 1
+    for c0 in range(0, ia.shape[1], _CHUNK_K):
+        a, b = ia[:, c0:c0 + _CHUNK_K], ib[c0:c0 + _CHUNK_K].astype(np.float64)
+        for j in range(_LIMBS):
+            limb = a >> (_LIMB_BITS * j)
+            if j < _LIMBS - 1:
+                limb = limb & ((1 << _LIMB_BITS) - 1)     # the top limb keeps the sign
+            t = (limb.astype(np.float64) @ b).astype(np.int64)    # exact, < 2**52
+            sh = _LIMB_BITS * j                                    # t * 2**sh
+            if sh < 32:
+                lo += (t & ((1 << (32 - sh)) - 1)) << sh
+                hi += t >> (32 - sh)
+            else:
+                hi += t << (sh - 32)
+            hi += lo >> 32
+            lo &= mask
+    return hi, lo
+
+
+def _special_flags(a, w):
+    """(nan, pinf, ninf) of each output of ``a @ w`` (float32 values, some non-finite)."""
+    f = np.float64
+
+    def mm(x, y):
+        return (x.astype(f) @ y.astype(f)) > 0
+
+    nan = (mm(np.isnan(a), np.ones(w.shape, bool)) | mm(np.ones(a.shape, bool), np.isnan(w))
+           | mm(np.isinf(a), w == 0) | mm(a == 0, np.isinf(w)))
+    pa, na, pw, nw = a > 0, a < 0, w > 0, w < 0                     # NaN is neither
+    ia_p, ia_n, iw_p, iw_n = a == np.inf, a == -np.inf, w == np.inf, w == -np.inf
+    pinf = mm(ia_p, pw) | mm(ia_n, nw) | mm(pa, iw_p) | mm(na, iw_n)
+    ninf = mm(ia_p, nw) | mm(ia_n, pw) | mm(pa, iw_n) | mm(na, iw_p)
+    return nan | (pinf & ninf), pinf, ninf
+
+
+def _trailing_zeros(v) -> int:
+    """Trailing zero bits common to every nonzero element of an int64 array."""
+    low = v & -v
+    low = low[low != 0]
+    return int(low.min()).bit_length() - 1 if low.size else 0
+
+
 def gemm_fp8(a_codes, fmt_a, w_codes, fmt_w, *, tile_k: int) -> np.ndarray:
     """Golden FP8 GEMM ``A[M,K] @ W[K,N] -> float32[M,N]`` in the hardware's order.
 
-    Products are exact (:func:`fp8_product_f32`); sums follow the module docstring:
-    along ``k`` inside each ``tile_k`` tile starting from ``+0``, one float32 rounding
-    per add, then tile partials into ``out = +0`` in increasing tile order. Rows past
-    ``K`` in the last tile are skipped, not padded (the hardware passes the partial
-    sum through unchanged there).
+    Each ``tile_k`` tile of ``K`` is summed exactly and rounded once to binary32
+    (round to nearest even); tile partials are then added in increasing tile order into
+    ``out = +0`` with binary32 adds (module docstring). Vectorised: operands become
+    integers in units of ``2**-16`` (:func:`fp8_fixed`), the exact tile sums come from
+    float64 matmuls on 11-bit limbs of ``A`` (every partial sum an integer below
+    ``2**53``, so exact in any order), and are rounded with :func:`_round_hi_lo`; when
+every product sum fits 53 bits (E4M3 x E4M3) one float64 matmul is already exact.
 
     Parameters
     ----------
@@ -292,24 +479,41 @@ def gemm_fp8(a_codes, fmt_a, w_codes, fmt_w, *, tile_k: int) -> np.ndarray:
     ValueError
         On bad shapes or ``tile_k``.
     """
-    a = decode(_check_codes(a_codes, "a_codes"), fmt_a)
-    w = decode(_check_codes(w_codes, "w_codes"), fmt_w)
+    a_codes = _check_codes(a_codes, "a_codes")
+    w_codes = _check_codes(w_codes, "w_codes")
+    a = decode(a_codes, fmt_a)
+    w = decode(w_codes, fmt_w)
     if a.ndim != 2 or w.ndim != 2 or a.shape[1] != w.shape[0]:
         raise ValueError(f"gemm_fp8 needs (M,K) @ (K,N), got {a.shape} @ {w.shape}")
     if isinstance(tile_k, bool) or not isinstance(tile_k, (int, np.integer)) or tile_k < 1:
         raise ValueError(f"tile_k must be an integer >= 1, got {tile_k!r}")
+    ia, _ = fp8_fixed(a_codes, fmt_a)
+    iw, _ = fp8_fixed(w_codes, fmt_w)
     m_dim, k_dim = a.shape
-    n_dim = w.shape[1]
-    out = np.zeros((m_dim, n_dim), dtype=np.float32)
-    partial = np.empty_like(out)
-    prod = np.empty_like(out)
+    out = np.zeros((m_dim, w.shape[1]), dtype=np.float32)
+    tk = min(int(tile_k), k_dim)
+    # Operands whose products span few bits (E4M3 x E4M3: below 2**36 units of the
+    # smallest product) sum exactly in one float64 matmul, which a single cast then
+    # rounds (+ 0.0 turns BLAS's -0 into +0). The operands' common trailing zeros are
+    # shifted out first.
+    sa, sw = _trailing_zeros(ia), _trailing_zeros(iw)
+    one_matmul = (int(np.abs(ia).max(initial=0)) >> sa) * (int(np.abs(iw).max(initial=0)) >> sw
+                                                             ) * tk < 1 << 53
+    fa, fw = np.ldexp(ia.astype(np.float64), -sa), np.ldexp(iw.astype(np.float64), -sw)
     with np.errstate(all="ignore"):
         for k0 in range(0, k_dim, int(tile_k)):
-            partial.fill(0.0)
-            for k in range(k0, min(k0 + int(tile_k), k_dim)):
-                np.multiply(a[:, k, None], w[None, k, :], out=prod)   # exact
-                np.add(partial, prod, out=partial)                     # RNE float32
-            np.add(out, partial, out=out)
+            ks = slice(k0, k0 + int(tile_k))
+            if one_matmul:
+                partial = (np.ldexp(fa[:, ks] @ fw[ks], sa + sw - PRODUCT_FRAC_BITS) + 0.0
+                           ).astype(np.float32)
+            else:
+                partial = _round_hi_lo(*_exact_sum_hi_lo(ia[:, ks], iw[ks]))
+            if not (np.isfinite(a[:, ks]).all() and np.isfinite(w[ks]).all()):
+                nan, pinf, ninf = _special_flags(a[:, ks], w[ks])
+                partial[pinf] = np.inf
+                partial[ninf] = -np.inf
+                partial[nan] = np.nan
+            np.add(out, partial, out=out)                       # RNE float32
     # NaN propagates through every add, so canonicalising once at the end gives the
     # same bits as canonicalising after each operation (as the hardware does).
     return canonicalize_nan(out)

@@ -5,6 +5,7 @@ written here (both encode modes), float64 products, a float64 GEMM with an error
 bound, and a slow pure-Python loop in the documented accumulation order.
 """
 import math
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -13,8 +14,9 @@ import pytest
 from models import fp32
 from models.fp32 import CANONICAL_NAN_BITS, canonicalize_nan, fp32_add, fp32_add_bits
 from models.fp8 import (
-    E4M3, E5M2, FMT_E4M3, FMT_E5M2, FORMATS, FP8Format, decode, encode, fp8_product_f32,
-    gemm_fp8)
+    E4M3, E5M2, FMT_E4M3, FMT_E5M2, FORMATS, OPERAND_FRAC_BITS, PRODUCT_FRAC_BITS,
+    PRODUCT_MAG_BITS, FP8Format, acc_fixed_bits, decode, encode, fp8_fixed, fp8_product_f32,
+    fp8_product_fixed, gemm_fp8, round_fixed_f32)
 
 ML = {"e4m3": ml_dtypes.float8_e4m3fn, "e5m2": ml_dtypes.float8_e5m2}
 FMTS = [E4M3, E5M2]
@@ -219,8 +221,41 @@ def test_fp32_layout_constants():
 
 # --------------------------------------------------------------------------- GEMM
 
+def rne_f32(x: Fraction) -> np.float32:
+    """Round an exact rational to binary32, ties to even, with integers only (normal
+    range: the FP8 sums and products are there)."""
+    if x == 0:
+        return np.float32(0.0)
+    mag = abs(x)
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    if Fraction(2) ** e > mag:
+        e -= 1                                   # now 2**e <= mag < 2**(e+1)
+    q = mag / Fraction(2) ** (e - 23)            # in [2**23, 2**24)
+    n, r = divmod(q.numerator, q.denominator)
+    if 2 * r > q.denominator or (2 * r == q.denominator and n % 2):
+        n += 1
+    return np.float32(math.copysign(math.ldexp(n, e - 23), x))
+
+
+def exact_tile(av, wv):
+    """One tile partial: exact Fraction sum of float products, specials by the rules."""
+    prods = []
+    for x, y in zip(av, wv):
+        x, y = float(x), float(y)
+        if math.isnan(x) or math.isnan(y) or (math.isinf(x) and y == 0) or (
+                x == 0 and math.isinf(y)):
+            return np.float32(np.nan)
+        prods.append(x * y)               # exact in float64 (<= 8 significant bits)
+    if math.inf in prods and -math.inf in prods:
+        return np.float32(np.nan)
+    if math.inf in prods or -math.inf in prods:
+        return np.float32(math.inf if math.inf in prods else -math.inf)
+    return rne_f32(sum((Fraction(p) for p in prods), Fraction(0)))
+
+
 def slow_gemm(a, fa, w, fw, tile_k):
-    """Pure-Python loops over np.float32 scalars, in the documented order."""
+    """Pure-Python loops in the documented order: each tile's products summed exactly
+    with fractions.Fraction and rounded once, tile partials added as np.float32."""
     av, wv = ml_decode(a, fa), ml_decode(w, fw)
     m_dim, k_dim = a.shape
     out = np.zeros((m_dim, w.shape[1]), np.float32)
@@ -229,12 +264,24 @@ def slow_gemm(a, fa, w, fw, tile_k):
             for j in range(w.shape[1]):
                 acc = np.float32(0.0)
                 for k0 in range(0, k_dim, tile_k):
-                    part = np.float32(0.0)
-                    for k in range(k0, min(k0 + tile_k, k_dim)):
-                        part = np.float32(part + np.float32(float(av[i, k]) * float(wv[k, j])))
-                    acc = np.float32(acc + part)
+                    ks = slice(k0, min(k0 + tile_k, k_dim))
+                    acc = np.float32(acc + exact_tile(av[i, ks], wv[ks, j]))
                 out[i, j] = acc
     return canonicalize_nan(out)
+
+
+def chained_gemm(a, fa, w, fw, tile_k):
+    """The former order (one binary32 add per product down the tile), vectorised: the
+    accuracy baseline the exact accumulation must not fall behind."""
+    av, wv = decode(a, fa), decode(w, fw)
+    out = np.zeros((a.shape[0], w.shape[1]), np.float32)
+    with np.errstate(all="ignore"):
+        for k0 in range(0, a.shape[1], tile_k):
+            part = np.zeros_like(out)
+            for k in range(k0, min(k0 + tile_k, a.shape[1])):
+                part = np.float32(part + av[:, k, None] * wv[None, k, :])
+            out = np.float32(out + part)
+    return out
 
 
 def random_codes(rng, shape, fmt, special_rate):
@@ -266,15 +313,18 @@ def test_gemm_bit_exact_vs_slow_loop(fa, fw, m_dim, k_dim, n_dim, tile_k, specia
     a_p = np.pad(a, ((0, 0), (0, pad)))
     w_p = np.pad(w, ((0, pad), (0, 0)))
     np.testing.assert_array_equal(bits(gemm_fp8(a_p, fa, w_p, fw, tile_k=tile_k)), bits(out))
+    # tile_k = 1 rounds nothing: it equals the former chained order.
     np.testing.assert_array_equal(bits(gemm_fp8(a, fa, w, fw, tile_k=1)),
-                                  bits(gemm_fp8(a, fa, w, fw, tile_k=k_dim)))
+                                  bits(canonicalize_nan(chained_gemm(a, fa, w, fw, 1))))
 
 
 @pytest.mark.parametrize("tile_k", [1, 7, 32, 300])
 @pytest.mark.parametrize("fa, fw", [(E4M3, E4M3), (E5M2, E5M2), (E4M3, E5M2)],
                          ids=["e4m3-e4m3", "e5m2-e5m2", "e4m3-e5m2"])
 def test_gemm_accuracy_vs_float64(fa, fw, tile_k):
-    """|out - exact| <= gamma(d) * sum|a*w|, d = adds on the longest path <= K + 1."""
+    """|out - exact| <= gamma(d) * sum|a*w| with d = ceil(K/tile_k) + 1 roundings on a
+    path (one per tile, one per tile add), and never worse than the former order (one
+    binary32 add per product) in max and mean error."""
     rng = np.random.default_rng([SEED, tile_k, fa.exp_bits, fw.exp_bits])
     k_dim = 300
     a = random_codes(rng, (16, k_dim), fa, 0.0)
@@ -283,13 +333,89 @@ def test_gemm_accuracy_vs_float64(fa, fw, tile_k):
     av, wv = ml_decode(a, fa).astype(np.float64), ml_decode(w, fw).astype(np.float64)
     exact = av @ wv            # float64 rounding here is ~2**-29 of the bound below
     scale = np.abs(av) @ np.abs(wv)
-    depth = min(tile_k, k_dim) + math.ceil(k_dim / tile_k)
+    depth = math.ceil(k_dim / tile_k) + 1
     u = 2.0 ** -24
     gamma = depth * u / (1 - depth * u)
     err = np.abs(out - exact)
     assert np.all(err <= gamma * scale + 2.0 ** -149)
     assert np.all(err <= k_dim * 2.0 ** -23 * scale)      # the bound docs/numerics.md states
     assert err.max() > 0      # the data really exercises rounding
+
+
+@pytest.mark.parametrize("k_dim", [2, 7, 32, 300])
+@pytest.mark.parametrize("fa, fw", [(E4M3, E4M3), (E5M2, E5M2), (E4M3, E5M2)],
+                         ids=["e4m3-e4m3", "e5m2-e5m2", "e4m3-e5m2"])
+def test_gemm_tile_never_worse_than_chained(fa, fw, k_dim):
+    """A tile partial is the binary32 nearest the exact sum, so no output of a one-tile
+    GEMM is further from the exact value than with the former chained binary32 adds,
+    and on average it is closer."""
+    rng = np.random.default_rng([SEED, k_dim, fa.exp_bits, fw.exp_bits, 1])
+    a = random_codes(rng, (24, k_dim), fa, 0.0)
+    w = random_codes(rng, (k_dim, 16), fw, 0.0)
+    av, wv = decode(a, fa), decode(w, fw)
+    exact = np.array([[sum((Fraction(float(x)) * Fraction(float(y))
+                            for x, y in zip(av[i], wv[:, j])), Fraction(0))
+                       for j in range(w.shape[1])] for i in range(a.shape[0])], object)
+    new = gemm_fp8(a, fa, w, fw, tile_k=k_dim)
+    old = chained_gemm(a, fa, w, fw, k_dim)
+    err_new = np.abs(np.vectorize(lambda v, e: Fraction(float(v)) - e)(new, exact))
+    err_old = np.abs(np.vectorize(lambda v, e: Fraction(float(v)) - e)(old, exact))
+    assert np.all(err_new <= err_old)
+    if k_dim > 2:      # (two FP8 products sum exactly in binary32 either way)
+        assert sum(err_new.ravel()) < sum(err_old.ravel())
+
+
+@pytest.mark.parametrize("fmt", FMTS, ids=lambda f: f.name)
+def test_fixed_point_constants(fmt):
+    """The widths derived from the formats hold every value/product/sum exactly."""
+    vals = [Fraction(float(v)) for v in decode(CODES, fmt) if np.isfinite(v)]
+    # every value is a multiple of 2**-OPERAND_FRAC_BITS and fits the operand form
+    ints, finite = fp8_fixed(CODES, fmt)
+    assert finite.sum() == len(vals)
+    assert [Fraction(int(i), 2 ** OPERAND_FRAC_BITS) for i in ints[finite]] == vals
+    assert min(abs(v) for v in vals if v) * 2 ** OPERAND_FRAC_BITS >= 1
+    # the largest product over all format pairs needs exactly PRODUCT_MAG_BITS bits
+    top = max(Fraction(f.max_value) * Fraction(g.max_value) for f in FMTS for g in FMTS)
+    assert int(top * 2 ** PRODUCT_FRAC_BITS).bit_length() == PRODUCT_MAG_BITS
+    for rows in (1, 2, 3, 16, 17, 128, 256):
+        width = acc_fixed_bits(rows)
+        assert rows * top * 2 ** PRODUCT_FRAC_BITS < 2 ** (width - 1)      # signed, exact
+        assert width == PRODUCT_MAG_BITS + 1 + math.ceil(math.log2(rows))
+    with pytest.raises(ValueError, match="rows must be an integer >= 1, got 0"):
+        acc_fixed_bits(0)
+
+
+@pytest.mark.parametrize("fa, fb", [(E4M3, E4M3), (E4M3, E5M2), (E5M2, E5M2)],
+                         ids=["e4m3-e4m3", "e4m3-e5m2", "e5m2-e5m2"])
+def test_product_fixed_all_pairs(fa, fb):
+    """fp8_product_fixed (the fixed-point multiplier's model) vs Fraction products."""
+    a, b = np.meshgrid(CODES, CODES, indexing="ij")
+    mag, neg, nan, inf = fp8_product_fixed(a, fa, b, fb)
+    av, bv = decode(a, fa).astype(np.float64), decode(b, fb).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        p = av * bv
+    np.testing.assert_array_equal(nan, np.isnan(p))
+    np.testing.assert_array_equal(inf, np.isinf(p))
+    fin = np.isfinite(p)
+    assert [int(x) for x in mag[fin]] == [int(Fraction(x) * 2 ** PRODUCT_FRAC_BITS)
+                                           for x in np.abs(p[fin])]
+    np.testing.assert_array_equal(neg[~nan], np.signbit(p[~nan]))
+
+
+def test_round_fixed_f32_directed():
+    """Ties, near-ties, carries into the exponent, zero, signs, the extremes."""
+    u = Fraction(1, 2 ** PRODUCT_FRAC_BITS)
+    cases = [0, 1, -1, 2 ** 24 + 1, 2 ** 24 + 3, 2 ** 25 + 2, 2 ** 25 + 6, 2 ** 25 + 2 + 1,
+             2 ** 24 - 1, 2 ** 25 - 1, (2 ** 24 - 1) * 2 ** 40 + 2 ** 39,
+             (2 ** 24 - 1) * 2 ** 40 + 2 ** 39 - 1, 2 ** 68 - 1, -(2 ** 68) + 1,
+             (2 ** 23 + 1) * 2 ** 45 + 2 ** 44, (2 ** 23 + 1) * 2 ** 45 + 2 ** 44 + 1,
+             -((2 ** 23 + 1) * 2 ** 45 + 2 ** 44 + 1), 3 * 2 ** 60 + 2 ** 36]
+    rng = np.random.default_rng(SEED)
+    cases += [int(x) * int(y) for x, y in rng.integers(-2 ** 40, 2 ** 40, (200, 2))]
+    got = round_fixed_f32(np.array(cases, dtype=object))
+    want = np.array([rne_f32(c * u) for c in cases], np.float32)
+    np.testing.assert_array_equal(bits(got), bits(want))
+    assert bits(got[0]) == 0          # exact zero is +0
 
 
 def test_gemm_specials():
@@ -308,6 +434,13 @@ def test_gemm_specials():
     w3 = np.array([[one], [one], [one]], np.uint8)
     for tk in (1, 2, 3):
         assert bits(gemm_fp8(a3, e4, w3, e4, tile_k=tk)).ravel().tolist() == [0, 0]
+    # Exact inside a tile: max^2 - max^2 + min_subnormal^2 = 2**-32 (a chained binary32
+    # sum loses the small product); split over tiles it is lost in the tile adds.
+    mx, nmx, sub = E5M2.max_code, E5M2.max_code | 0x80, 0x01
+    a4 = np.array([[mx, sub, nmx]], np.uint8)
+    w4 = np.array([[mx], [sub], [mx]], np.uint8)
+    assert gemm_fp8(a4, e5, w4, e5, tile_k=3)[0, 0] == np.float32(2.0 ** -32)
+    assert gemm_fp8(a4, e5, w4, e5, tile_k=1)[0, 0] == 0.0
 
 
 def test_gemm_bad_arguments():
