@@ -14,6 +14,8 @@
 #   make nightly                   long tier (more random trials per test)
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
 #   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
+#   make synth [CONFIG=tiny] [BLOCKS=a,b] [FORCE=1]   yosys area + ECP5-85k fmax per block
+#                                  -> build/synth/synth.{json,md,png} (docs/implementation.md)
 #   make lint [CONFIG=default]     verilator --lint-only -Wall, warning count per block
 #   make regs [CONFIG=default]     register header/docs/TB model from rtl/regs/jalapeno.rdl -> build/
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
@@ -73,6 +75,13 @@ verilog: $(STAMP)
 
 lint: $(STAMP)
 	$(RUN) scripts/lint.py --config $(CONFIG)
+
+# synth defaults to the tiny preset (the blocks that fit an ECP5-85k); CONFIG=... overrides
+.PHONY: synth
+synth: $(STAMP)
+	$(RUN) scripts/synth.py $(if $(filter command line,$(origin CONFIG)),--config $(CONFIG)) \
+		$(if $(BLOCKS),--blocks $(BLOCKS)) $(if $(FORCE),--force) \
+		$(if $(SYNTH_TIMEOUT),--timeout $(SYNTH_TIMEOUT))
 
 .PHONY: headers
 headers: $(STAMP)
