@@ -192,6 +192,16 @@ def tool_versions() -> dict:
     return out
 
 
+def _head() -> str | None:
+    """The tree's HEAD commit (short): which RTL a record measured (uncommitted edits
+    in the tree are not visible in it)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 class ToolError(RuntimeError):
     pass
 
@@ -365,7 +375,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
     base = {"block": d.block, "preset": cfg.name, "variant": d.variant,
             "wrapper": "direct" if wrapper.direct else "reduced",
             "in_bits": wrapper.in_bits, "out_bits": wrapper.out_bits,
-            "emit_seconds": round(emit_s, 2)}
+            "emit_seconds": round(emit_s, 2), "commit": _head()}
 
     synth = old.get("synth")
     if synth is None:
