@@ -331,15 +331,16 @@ def parse_report(report: dict) -> dict:
 # --- one design -------------------------------------------------------------------
 
 def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float,
-               force: bool = False, log=print) -> list[dict]:
-    """Synthesise ``d`` and place-and-route it at each speed grade; its records.
+               force: bool = False, log=print, out: Path = OUT) -> list[dict]:
+    """Synthesise ``d`` and place-and-route it at each speed grade, in
+    ``out/<preset>/<design tag>/``; its records (one per speed grade).
 
     Raises
     ------
     ToolError
         If yosys or nextpnr fails (not on a timeout: that is a record's status).
     """
-    work = OUT / cfg.name / d.tag
+    work = out / cfg.name / d.tag
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     comp = d.factory(cfg)
