@@ -6,17 +6,22 @@
 On the chip top (block ``soc``: command processor, compute tiles, HBM channels on the
 mesh) the host runtime (``models.runtime``) compiles
 
-1. an INT8 GEMM split over every tile, and
-2. causal attention heads (INT8 path, one head per tile at a time),
+1. a GEMM split over every tile, in INT8 and (presets with ``systolic.fp8``) in FP8
+   E4M3, and
+2. causal attention heads (one head per tile at a time), on the INT8 path and (with
+   ``systolic.fp8``) on the FP8 path,
 
 writes each program's inputs and command ring into HBM, rings the doorbell over
 AXI4-Lite, waits for the interrupt and reads the results back (one simulator run for
-both, ``models.rtl_backend``). Every result is checked bit for bit against the golden
-chip model (``models.chip``) and against int64 numpy (GEMM) / float64 attention (within
-the INT8 path's error). The report (printed, and written to build/demo/report.md and
-report.json) gives cycles, utilization of every unit (array and DMA per tile, HBM, the
-tiles' NoC ports), the roofline bound and its limiter; build/demo/timeline.png plots
-unit activity over time from the perf counters sampled during the run.
+all of them, ``models.rtl_backend``). Every result is checked bit for bit against the
+golden chip model (``models.chip``) and against an independent reference: int64 numpy
+(INT8 GEMM), float64 products of the decoded FP8 operands within the binary32
+accumulation bound (FP8 GEMM), float64 attention of the dequantized inputs within the
+attention paths' error (attention). The report (printed, and written to
+build/demo/report.md and report.json) gives cycles, utilization of every unit (array
+and DMA per tile, HBM, the tiles' NoC ports), the roofline bound and its limiter;
+build/demo/timeline.png plots unit activity over time from the perf counters sampled
+during the run.
 """
 from __future__ import annotations
 
@@ -24,12 +29,14 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from models import attention as _att
 from models.config import ConfigError, get_preset
 from models.compiler import FitError
+from models.fp8 import E4M3, decode, encode
 from models.rtl_backend import run_rtl
 from models.chip_perf import stream_roofline
 from models.runtime import prepare_attention, prepare_gemm
@@ -39,6 +46,18 @@ from tb.runner import BUILD
 OUT = BUILD / "demo"
 #: Counter samples per program for the timeline.
 SAMPLES = 80
+
+
+@dataclass
+class Program:
+    """One program of the demo: its report key and title, the prepared program and the
+    inputs its independent check needs."""
+
+    key: str
+    title: str
+    kind: str               # "gemm" or "attention"
+    prepared: object
+    inputs: tuple
 
 
 def _args(argv):
@@ -51,18 +70,37 @@ def _args(argv):
     ap.add_argument("--attn-seq", type=int, default=128, help="attention sequence length")
     ap.add_argument("--attn-dim", type=int, default=64, help="attention head dimension")
     ap.add_argument("--heads", type=int, default=0, help="attention heads (default: tiles)")
+    ap.add_argument("--no-fp8", action="store_true",
+                    help="INT8 programs only (FP8 runs by default on presets with systolic.fp8)")
     ap.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
     ap.add_argument("--seed", type=int, default=1)
     return ap.parse_args(argv)
 
 
-def _inputs(args, cfg):
+def _programs(args, cfg) -> list[Program]:
+    """Every program of the demo, prepared (all fit checks happen here, before the
+    simulator is built)."""
     rng = np.random.default_rng(args.seed)
     a = rng.integers(-128, 128, (args.m, args.k), dtype=np.int64)
     b = rng.integers(-128, 128, (args.k, args.n), dtype=np.int64)
     h = args.heads or cfg.soc.tiles
     qkv = [rng.standard_normal((h, args.attn_seq, args.attn_dim)) for _ in range(3)]
-    return a, b, qkv
+    shape = f"{args.m}x{args.k}x{args.n}"
+    heads = f"{h} causal heads, seq {args.attn_seq}, d {args.attn_dim}"
+    progs = [Program("gemm", f"GEMM {shape} INT8", "gemm", prepare_gemm(a, b, config=cfg),
+                     (a, b))]
+    fp8 = cfg.systolic.fp8 and not args.no_fp8
+    if fp8:                     # E4M3 codes of N(0, 1) values, used as they are
+        a8 = encode(rng.standard_normal((args.m, args.k)).astype(np.float32), E4M3)
+        b8 = encode(rng.standard_normal((args.k, args.n)).astype(np.float32), E4M3)
+        progs.append(Program("gemm_fp8", f"GEMM {shape} FP8 E4M3 -> FP32", "gemm",
+                             prepare_gemm(a8, b8, config=cfg, fmt="e4m3"), (a8, b8)))
+    progs.append(Program("attention", f"Attention INT8: {heads}", "attention",
+                         prepare_attention(*qkv, "causal", config=cfg), ()))
+    if fp8:
+        progs.append(Program("attention_fp8", f"Attention FP8 E4M3: {heads}", "attention",
+                             prepare_attention(*qkv, "causal", config=cfg, path="fp8"), ()))
+    return progs
 
 
 def main(argv=None) -> int:
@@ -75,59 +113,78 @@ def main(argv=None) -> int:
     if min(args.m, args.k, args.n, args.attn_seq, args.attn_dim) < 1 or args.heads < 0:
         print("demo: sizes must be >= 1", file=sys.stderr)
         return 2
-    a, b, (q, k, v) = _inputs(args, cfg)
-    try:                                  # every fit check before the simulator is built
-        g = prepare_gemm(a, b, config=cfg)
-        at = prepare_attention(q, k, v, "causal", config=cfg)
+    try:
+        progs = _programs(args, cfg)
     except (FitError, ValueError) as e:
         print(f"demo: {e}", file=sys.stderr)
         return 2
     sa = cfg.systolic
     print(f"jalapeno demo: {cfg.name} preset, {cfg.soc.tiles} tiles of {sa.rows}x{sa.cols}, "
-          f"{cfg.hbm.channels} HBM channels, {cfg.noc.cols}x{cfg.noc.rows} mesh, on {args.sim}\n"
-          f"  GEMM {args.m}x{args.k}x{args.n} INT8 ({len(g.commands)} commands); attention "
-          f"{len(at.heads)} causal heads, seq {args.attn_seq}, d {args.attn_dim} "
-          f"({len(at.job.commands)} commands)\n  golden chip model ...", flush=True)
-    gm, am = g.run("model"), at.run("model")
+          f"{cfg.hbm.channels} HBM channels, {cfg.noc.cols}x{cfg.noc.rows} mesh, on {args.sim}")
+    for p in progs:
+        print(f"  {p.title} ({len(p.prepared.commands)} commands)")
+    print("  golden chip model ...", flush=True)
+    golden = [p.prepared.run("model") for p in progs]
     print("  RTL (builds the chip on first run: minutes) ...", flush=True)
     t0 = time.monotonic()
-    jobs = [p.rtl_job(sample_every=max(64, int(stream_roofline(cfg, p.commands).bound_cycles
-                                                  // SAMPLES))) for p in (g, at)]
+    jobs = [p.prepared.rtl_job(sample_every=max(64, int(
+        stream_roofline(cfg, p.prepared.commands).bound_cycles // SAMPLES))) for p in progs]
     try:
-        rg, ra = run_rtl(cfg, jobs, sim=args.sim, seed=args.seed)
-        gr = g.finish(rg.result, "rtl", rg)
-        ar = at.finish(ra.result, "rtl", ra)
+        rtl_runs = run_rtl(cfg, jobs, sim=args.sim, seed=args.seed)
+        runs = [p.prepared.finish(r.result, "rtl", r) for p, r in zip(progs, rtl_runs)]
     except RuntimeError as e:
         print(f"demo: FAILED\n{e}", file=sys.stderr)
         return 1
     wall = time.monotonic() - t0
-    checks = _check(a, b, gm, am, gr, ar)
-    report = summarize(cfg, gr, ar, checks, wall=wall, sim=args.sim)
+    checks = [c for p, g, r in zip(progs, golden, runs) for c in _check(p, g, r)]
+    report = summarize(cfg, [(p.key, p.title, p.kind, r) for p, r in zip(progs, runs)],
+                       checks, wall=wall, sim=args.sim)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.json").write_text(json.dumps(report, indent=1))
     text = write_report(report, OUT / "report.md")
-    plot_timeline(cfg, [("GEMM", gr), ("attention", ar)], OUT / "timeline.png")
+    plot_timeline(cfg, [(p.title, r) for p, r in zip(progs, runs)], OUT / "timeline.png")
     print(text)
     print(f"-> {OUT / 'report.md'}, {OUT / 'report.json'}, {OUT / 'timeline.png'}")
     return 0 if all(c["ok"] for c in checks) else 1
 
 
-def _check(a, b, gm, am, gr, ar) -> list[dict]:
-    """Each check: what, ok, detail. Attention accuracy is measured against float64
-    attention of the dequantized inputs (``models.attention.reference``), with the bounds
-    the model tests use (RMS < 1 %, max < 5 % of max |V|)."""
-    acc = [_att.accuracy(o, _att.reference(h), h) for o, h in zip(ar.o.reshape(
-        (-1,) + ar.o.shape[-2:]), ar.heads)]
+def _check(p: Program, golden, run) -> list[dict]:
+    """The checks of one program: bit-exact against the golden chip model, then against
+    an independent reference."""
+    if p.kind == "attention":
+        return _check_attention(p, golden, run)
+    exact = {"what": f"{p.title}: C == golden chip model (every word of C)",
+             "ok": bool(np.array_equal(run.raw, golden.raw)), "detail": f"{run.raw.size} words"}
+    a, b = p.inputs
+    if not p.prepared.fp8:
+        return [exact, {"what": f"{p.title}: C == int64 numpy (wrapped to int32)",
+                        "ok": bool(np.array_equal(run.c, (a @ b).astype(np.int32))),
+                        "detail": ""}]
+    # binary32 accumulation of exact products: each K tile's partial and each add of
+    # the tile partials rounds once (relative 2^-24 of at most sum |a||b|).
+    da, db = decode(a, E4M3), decode(b, E4M3)
+    ref, mag = da @ db, np.abs(da) @ np.abs(db)
+    rounds = -(-a.shape[1] // p.prepared.cfg.systolic.rows) * 2
+    err = np.abs(run.c.astype(np.float64) - ref)
+    worst = float(np.max(err / np.maximum(mag, np.finfo(np.float64).tiny)))
+    return [exact, {"what": f"{p.title}: C vs float64 products of the decoded operands",
+                    "ok": bool(np.all(err <= rounds * 2.0 ** -24 * mag)),
+                    "detail": f"worst error {worst:.2e} of sum|a||b| (bound "
+                              f"{rounds * 2.0 ** -24:.2e})"}]
+
+
+def _check_attention(p: Program, golden, run) -> list[dict]:
+    """Bit-exact O, and O against float64 attention of the dequantized inputs
+    (``models.attention.reference``) with the bounds the model tests use (RMS < 1 %,
+    max < 5 % of max |V|)."""
+    acc = [_att.accuracy(o, _att.reference(h), h) for o, h in zip(run.o.reshape(
+        (-1,) + run.o.shape[-2:]), run.heads)]
     rms, mx = max(x["rms_rel"] for x in acc), max(x["max_rel"] for x in acc)
     return [
-        {"what": "GEMM C == golden chip model (every word of C)",
-         "ok": bool(np.array_equal(gr.raw, gm.raw)), "detail": f"{gr.raw.size} words"},
-        {"what": "GEMM C == int64 numpy (wrapped to int32)",
-         "ok": bool(np.array_equal(gr.c, (a @ b).astype(np.int32))), "detail": ""},
-        {"what": "attention O == golden chip model (bit-exact binary32)",
-         "ok": bool(np.array_equal(ar.o.view(np.uint32), am.o.view(np.uint32))),
-         "detail": f"{ar.o.size} values"},
-        {"what": "attention O vs float64 attention of the dequantized inputs",
+        {"what": f"{p.title}: O == golden chip model (bit-exact binary32)",
+         "ok": bool(np.array_equal(run.o.view(np.uint32), golden.o.view(np.uint32))),
+         "detail": f"{run.o.size} values"},
+        {"what": f"{p.title}: O vs float64 attention of the dequantized inputs",
          "ok": rms < 0.01 and mx < 0.05 and not any(x["nan"] for x in acc),
          "detail": f"worst head: RMS {rms:.2e}, max {mx:.2e} of max |V|"},
     ]

@@ -60,20 +60,32 @@ def summarize_program(cfg: JalapenoConfig, run, cmds, useful_macs: int) -> dict:
     }
 
 
-def summarize(cfg: JalapenoConfig, gemm, attn, checks, *, wall: float, sim: str) -> dict:
-    p = gemm.plan
-    g = summarize_program(cfg, gemm, gemm.commands, p.m * p.k * p.n)
-    g |= {"M": p.m, "K": p.k, "N": p.n}
-    cmds = attn.job.commands
-    hp = attn.heads[0].problem
-    mb = matmul_bound(cfg, cmds)
-    a = summarize_program(cfg, attn, cmds, attn.roofline.macs)
-    a |= {"heads": len(attn.heads), "seq": hp.seq_q, "head_dim": hp.head_dim,
-          "matmul_bound_cycles": mb, "cycles_over_matmul_bound": round(attn.cycles / mb, 3)}
+def summarize(cfg: JalapenoConfig, programs, checks, *, wall: float, sim: str) -> dict:
+    """The report of one demo run. ``programs``: ``(key, title, kind, run)`` per program
+    (kind ``"gemm"`` or ``"attention"``); each becomes ``report[key]`` with its title."""
     sa = cfg.systolic
-    return {"preset": cfg.name, "tiles": cfg.soc.tiles, "array": f"{sa.rows}x{sa.cols}",
-            "hbm_channels": cfg.hbm.channels, "sim": sim, "wall_s": round(wall, 1),
-            "gemm": g, "attention": a, "checks": checks}
+    out = {"preset": cfg.name, "tiles": cfg.soc.tiles, "array": f"{sa.rows}x{sa.cols}",
+           "hbm_channels": cfg.hbm.channels, "sim": sim, "wall_s": round(wall, 1),
+           "programs": [key for key, *_ in programs]}
+    for key, title, kind, run in programs:
+        out[key] = {"title": title, "kind": kind} | (
+            _gemm_figures(cfg, run) if kind == "gemm" else _attention_figures(cfg, run))
+    return out | {"checks": checks}
+
+
+def _gemm_figures(cfg: JalapenoConfig, run) -> dict:
+    p = run.plan
+    return summarize_program(cfg, run, run.commands, p.m * p.k * p.n) | {
+        "M": p.m, "K": p.k, "N": p.n}
+
+
+def _attention_figures(cfg: JalapenoConfig, run) -> dict:
+    cmds = run.job.commands
+    hp = run.heads[0].problem
+    mb = matmul_bound(cfg, cmds)
+    return summarize_program(cfg, run, cmds, run.roofline.macs) | {
+        "heads": len(run.heads), "seq": hp.seq_q, "head_dim": hp.head_dim,
+        "matmul_bound_cycles": mb, "cycles_over_matmul_bound": round(run.cycles / mb, 3)}
 
 
 def _unit_table(prog: dict) -> list[str]:
@@ -106,22 +118,21 @@ def _program_text(title: str, prog: dict, extra: list[str]) -> list[str]:
 
 
 def write_report(r: dict, path: Path) -> str:
-    g, a = r["gemm"], r["attention"]
     lines = [
         f"# jalapeno demo: {r['preset']} preset", "",
         f"{r['tiles']} tiles of {r['array']}, {r['hbm_channels']} HBM channels; RTL on "
-        f"{r['sim']} ({r['wall_s']} s wall for both programs, build included)", "",
-        *_program_text(f"GEMM {g['M']}x{g['K']}x{g['N']} INT8", g, []),
-        *_program_text(f"Attention: {a['heads']} causal heads, seq {a['seq']}, d "
-                       f"{a['head_dim']}", a,
-                       [f"- matmul bound (busiest tile, MATMULs only) "
-                        f"{a['matmul_bound_cycles']} cycles: measured = "
-                        f"{a['cycles_over_matmul_bound']:.2f}x (softmax runs between the "
-                        f"matmuls on the vector unit; overlap is the next attention issue)"]),
-        "## Checks", "",
-        *(f"- {'PASS' if c['ok'] else 'FAIL'}: {c['what']}"
-          + (f" ({c['detail']})" if c["detail"] else "") for c in r["checks"]), "",
+        f"{r['sim']} ({r['wall_s']} s wall for all programs, build included)", "",
     ]
+    for key in r["programs"]:
+        prog = r[key]
+        extra = [] if prog["kind"] == "gemm" else [
+            f"- matmul bound (busiest tile, MATMULs only) {prog['matmul_bound_cycles']} "
+            f"cycles: measured = {prog['cycles_over_matmul_bound']:.2f}x (softmax runs "
+            f"between the matmuls on the vector unit; overlap is the next attention issue)"]
+        lines += _program_text(prog["title"], prog, extra)
+    lines += ["## Checks", "",
+              *(f"- {'PASS' if c['ok'] else 'FAIL'}: {c['what']}"
+                + (f" ({c['detail']})" if c["detail"] else "") for c in r["checks"]), ""]
     text = "\n".join(lines)
     path.write_text(text)
     return text
