@@ -262,7 +262,8 @@ def parse_ecp5_stat(stat: dict, block: str, wrap: str) -> dict:
     wt = w.get("num_cells_by_type", {})
     lutram = bt.get("TRELLIS_DPR16X4", 0)
     rec = {
-        "cells": b["num_cells"],
+        # $scopeinfo cells only name the flattened submodules' scopes
+        "cells": b["num_cells"] - bt.get("$scopeinfo", 0),
         "luts": bt.get("LUT4", 0),
         "carries": bt.get("CCU2C", 0),
         "ffs": bt.get("TRELLIS_FF", 0),
@@ -270,7 +271,7 @@ def parse_ecp5_stat(stat: dict, block: str, wrap: str) -> dict:
         "dsps": bt.get("MULT18X18D", 0) + bt.get("ALU54B", 0),
         "lutrams": lutram,
         # the instance of the block is one of the wrapper's cells
-        "wrapper_cells": w["num_cells"] - 1,
+        "wrapper_cells": w["num_cells"] - 1 - wt.get("$scopeinfo", 0),
         "wrapper_ffs": wt.get("TRELLIS_FF", 0),
         "wrapper_luts": wt.get("LUT4", 0),
     }
@@ -290,6 +291,13 @@ def parse_gate_stat(stat: dict, block: str) -> dict:
     # "N+" when some cells (the flip-flops) have no transistor figure: N counts the gates
     tr = int(str(tr).rstrip("+")) if tr is not None else None
     return {"gates": m["num_cells"] - mems, "transistors": tr, "mem_bits": mem_bits}
+
+
+def _read_stats(work: Path, block: str, wrap: str) -> dict:
+    """The synthesis figures from yosys's statistics files in ``work``."""
+    rec = parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()), block, wrap)
+    rec.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()), block))
+    return rec
 
 
 def fits(rec: dict) -> str | None:
@@ -379,7 +387,10 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             "emit_seconds": round(emit_s, 2), "commit": _head()}
 
     synth = old.get("synth")
-    if synth is None:
+    if synth is not None:       # re-read the statistics: the parsing may have changed
+        synth = {**synth, **_read_stats(work, d.block, wrap_name)}
+        done = {s: {**r, **synth} for s, r in done.items()}
+    else:
         (work / "synth.ys").write_text(YOSYS_SCRIPT.format(
             block_v=f"{d.block}.v", wrap_v=f"{wrap_name}.v", wrap=wrap_name, block=d.block,
             netlist="wrapped.json", stat_ecp5="stat_ecp5.json", stat_gates="stat_gates.json"))
@@ -394,11 +405,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
                      "seconds": round(2 * timeout, 1)} for s in speeds]
             result_path.write_text(json.dumps({"key": key, "records": recs}, indent=1))
             return recs
-        synth = parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()),
-                                d.block, wrap_name)
-        synth.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()),
-                                     d.block))
-        synth["synth_seconds"] = round(ys, 1)
+        synth = {**_read_stats(work, d.block, wrap_name), "synth_seconds": round(ys, 1)}
         log(f"  {d.tag}: {synth['cells']} cells, {synth['luts']} LUT4, {synth['ffs']} FF, "
             f"{synth['brams']} EBR, {synth['dsps']} DSP ({ys:.0f} s)")
 
