@@ -57,6 +57,11 @@ class SystolicConfig:
     act_bits = 8
     weight_bits = 8
     acc_bits = 32
+    #: Pipeline registers beyond the skew and the column: every PE registers its
+    #: product before the add (1); the FP8 build rounds each column once at the bottom
+    #: (``rtl.fp.fixed_to_f32.FixedToF32``, 4 stages).
+    product_stages = 1
+    round_stages = 4
 
     def __post_init__(self):
         _check_int("SystolicConfig", "rows", self.rows, 1, 256)
@@ -71,8 +76,10 @@ class SystolicConfig:
 
     @property
     def latency(self) -> int:
-        """Cycles from an activation vector accepted to its result vector valid (R + C - 1)."""
-        return self.rows + self.cols - 1
+        """Cycles from an activation vector accepted to its result vector valid:
+        R + C - 1 + product_stages (+ round_stages with FP8), R + C or R + C + 4."""
+        return (self.rows + self.cols - 1 + self.product_stages
+                + (self.round_stages if self.fp8 else 0))
 
     def folds(self, k: int, n: int) -> int:
         """Weight tiles needed for a K x N weight matrix: ceil(K/R) * ceil(N/C)."""

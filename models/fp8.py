@@ -336,8 +336,8 @@ def fp8_product_fixed(a_codes, fmt_a, b_codes, fmt_b):
     Returns
     -------
     (mag, neg, nan, inf) : numpy arrays (uint64, bool, bool, bool)
-        ``mag`` is ``|a * b| * 2**32`` (0 for NaN and inf products), ``neg`` the sign
-        ``sign_a ^ sign_b`` of the product, ``nan`` a NaN product (NaN operand or
+        ``mag`` is ``|a * b| * 2**32`` (0 for NaN and inf products), ``neg`` the XOR
+        of the codes' sign bits (the product's sign; also set for NaN products), ``nan`` a NaN product (NaN operand or
         ``inf * 0``), ``inf`` an infinite product (not NaN).
     """
     a = decode(a_codes, fmt_a)
@@ -345,8 +345,8 @@ def fp8_product_fixed(a_codes, fmt_a, b_codes, fmt_b):
     ia, fa = fp8_fixed(a_codes, fmt_a)
     ib, fb = fp8_fixed(b_codes, fmt_b)
     mag = np.abs(ia).astype(np.uint64) * np.abs(ib).astype(np.uint64)   # < 2**64
-    sa = np.signbit(a) & ~np.isnan(a)
-    sb = np.signbit(b) & ~np.isnan(b)
+    sa = (_check_codes(a_codes) >> 7).astype(bool)          # sign bits of the codes
+    sb = (_check_codes(b_codes) >> 7).astype(bool)
     nan = np.isnan(a) | np.isnan(b) | (np.isinf(a) & (b == 0)) | ((a == 0) & np.isinf(b))
     inf = (np.isinf(a) | np.isinf(b)) & ~nan
     return mag, sa ^ sb, nan, inf

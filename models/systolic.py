@@ -20,8 +20,8 @@ the same n0 are added (wrapping) to give ``Y[:, n0:n0+C]``.
 
 FP8 tiles (``plan_gemm(..., fp8=True)``, operands are FP8 codes) run through the same
 tiling. Each tile's output is ``models.fp8.gemm_fp8(acts, fmt_a, weights, fmt_w,
-tile_k=R)`` of the zero-padded tile (row 0 adds its product to +0.0, rows add in
-increasing k, one binary32 rounding per add); the partials of the same n0 are combined
+tile_k=R)`` of the zero-padded tile (the column's products summed exactly in fixed
+point, rounded once to binary32, ties to even); the partials of the same n0 are combined
 in increasing k0 with :func:`models.fp32.fp32_add` starting from +0.0. Zero padding in
 both operands adds ``+0`` products, which leave every partial unchanged, so the result
 equals ``gemm_fp8(x, fmt_a, w, fmt_w, tile_k=R)`` on the unpadded matrices (checked in
@@ -163,8 +163,8 @@ class SystolicArrayModel:
     def tile_output_fp8(self, acts, fmt_a, weights, fmt_w) -> np.ndarray:
         """Result vectors of one FP8 tile as float32, shape (M, C).
 
-        ``acts`` (M, R) and ``weights`` (R, C) are FP8 codes; the sum runs down the
-        array: ``p = +0``, then ``p = fp32_add(p, a[m, r] * w[r, c])`` for r = 0..R-1.
+        ``acts`` (M, R) and ``weights`` (R, C) are FP8 codes; the column sums the R
+        products exactly and rounds once: ``RNE_f32(sum_r a[m, r] * w[r, c])``.
         """
         R, C = self.config.rows, self.config.cols
         acts, weights = _check_codes(acts, "acts"), _check_codes(weights, "weights")
@@ -196,7 +196,9 @@ def array_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     Counted from the first weight row accepted to the last result vector out,
     inclusive: R cycles to load the first tile, then one tile every max(M, R) cycles
     (the next tile's R weight rows load while the current tile's M vectors stream),
-    then the last tile's M vectors and the pipeline latency R + C - 1.
+    then the last tile's M vectors and the pipeline latency ``config.latency`` (R + C
+    for INT8-only arrays, R + C + 4 with the FP8 datapath: the PEs' product registers
+    and the columns' rounding pipeline).
     """
     R = config.rows
     folds = config.folds(k, n)

@@ -192,15 +192,16 @@ def matmul_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
     Tile k's first activation enters the array R cycles after the previous tile's did
     at the earliest (its weights load in the shadow registers meanwhile) and after the
     previous tile's last one: tiles start every ``max(count_k, R)`` cycles. Then the last
-    tile's ``count`` vectors, the array's latency R + C - 1 and the core's pipeline
+    tile's ``count`` vectors, the array's latency (``SystolicConfig.latency``: R + C,
+    or R + C + 4 with FP8) and the core's pipeline
     (:data:`PIPELINE_CYCLES`, plus R for the first tile's weights).
     """
     counts = [c.count for c in cmds]
     if not counts or any(c.unit != Unit.MATMUL for c in cmds):
         raise ValueError("matmul_cycles needs a non-empty list of MATMUL commands")
-    R, C = config.systolic.rows, config.systolic.cols
+    R = config.systolic.rows
     return (PIPELINE_CYCLES + R + sum(max(n, R) for n in counts[:-1]) + counts[-1]
-            + R + C - 1)
+            + config.systolic.latency)
 
 
 # --- GEMM helpers (tests, benches) ---------------------------------------------------------

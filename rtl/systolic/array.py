@@ -9,6 +9,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
+from models.fp8 import acc_fixed_bits
+from rtl.fp.fixed_to_f32 import FixedToF32
 from rtl.lib.shared import shared_instance
 from rtl.systolic.pe import FP8Fmt, PEMode, ProcessingElement, tile_mode_layout
 
@@ -76,11 +78,15 @@ class SystolicArray(wiring.Component):
     bubble. After reset the mode is INT8. An array built with ``config.fp8 = False``
     has no FP8 datapath and no mode registers: it ignores ``mode`` (INT8 always).
 
-    In FP8 mode the partial sums are binary32:
-    row 0 adds its product to +0.0 and each row below adds its own (k increasing),
-    which is ``models.fp8.gemm_fp8(..., tile_k=R)`` for one tile; combining the K tiles
-    is left to the consumer (accumulator), in increasing k0. K rows past the end of the
-    matrix must be zero codes in both operands (``0 * inf`` would be NaN).
+    In FP8 mode the partial sums are exact: every PE adds its FP8 product (an integer
+    in units of ``2**-32``) to a two's-complement word of ``acc_fixed_bits(R)`` bits
+    that cannot overflow, with NaN / ``+inf`` / ``-inf`` flags beside it, and a
+    :class:`rtl.fp.fixed_to_f32.FixedToF32` under each column rounds the column sum
+    once to binary32 (ties to even, exact zero ``+0``). That is
+    ``models.fp8.gemm_fp8(..., tile_k=R)`` for one tile; combining the K tiles is left
+    to the consumer (accumulator), in increasing k0. INT8 tiles use the same adders and
+    take the low 32 bits. K rows past the end of the matrix must be zero codes in both
+    operands (``0 * inf`` would be NaN).
 
     Stall policy: the whole array advances when ``o_result`` is not holding an
     unaccepted result (``en = ~o_result.valid | o_result.ready``); while it holds, no
@@ -110,9 +116,12 @@ class SystolicArray(wiring.Component):
     o_result : Out(stream.Signature(result_layout(config)))
         One result vector per accepted activation vector, in order.
 
-    Latency: R + C - 1 cycles from ``i_act`` accepted to ``o_result.valid`` (without
-    stalls), in both modes. Throughput: one activation vector per cycle, R x C MACs per
-    cycle.
+    Latency: ``config.latency`` cycles from ``i_act`` accepted to ``o_result.valid``
+    (without stalls), in both modes: R + C - 1 for the skew and the column, plus one
+    for the PEs' product registers (every PE delays its sum by the same cycle, so the
+    skew is unchanged), plus ``FixedToF32.STAGES`` (4) for the rounding when the FP8
+    datapath is built: R + C (INT8-only) or R + C + 4 (FP8). Throughput: one
+    activation vector per cycle, R x C MACs per cycle.
     """
 
     def __init__(self, config: SystolicConfig, *, shared_pe: bool = True):
@@ -253,14 +262,31 @@ class SystolicArray(wiring.Component):
                 m.d.comb += [pes[r][c].i_w_data.eq(wd), pes[r][c].i_w_we.eq(we & (wr == r))]
 
     def _drain_results(self, m: Module, en, pes, act_fire):
-        """Column c of the bottom row delayed by C-1-c so that a vector leaves at once;
-        the slot's valid and framing flags delayed by R + C - 1, the pipeline latency."""
+        """Column c of the bottom row (rounded when FP8 is built) delayed by C-1-c so
+        that a vector leaves at once; the slot's valid and framing flags delayed by the
+        pipeline latency."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
+        assert cfg.latency == R + C - 1 + 1 + (FixedToF32.STAGES if cfg.fp8 else 0)
         out = Signal(self.o_result.payload.data.shape())
         for c in range(C):
             col = Signal(signed(cfg.acc_bits), name=f"p_out_{c}")
-            m.d.comb += col.eq(pes[R - 1][c].o_psum)
+            bottom = pes[R - 1][c]
+            if cfg.fp8:
+                rnd = FixedToF32(acc_fixed_bits(R))
+                if self._shared_pe:
+                    rnd = shared_instance(m, rnd, f"round_{c}", key=acc_fixed_bits(R))
+                else:
+                    m.submodules[f"round_{c}"] = rnd
+                # The bottom PE's o_psum holds the sum of the activation whose mode
+                # o_mode showed one cycle earlier (the product stage).
+                fp = Signal(name=f"fp_out_{c}")
+                with m.If(en):
+                    m.d.sync += fp.eq(bottom.o_mode.mode == PEMode.FP8)
+                m.d.comb += [rnd.i_en.eq(en), rnd.i_sum.eq(bottom.o_psum), rnd.i_fp.eq(fp),
+                             col.eq(rnd.o_result)]
+            else:
+                m.d.comb += col.eq(bottom.o_psum)
             m.d.comb += out[c].eq(self._delayed(m, en, col, C - 1 - c, f"p_deskew_{c}"))
 
         slot = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
@@ -269,7 +295,7 @@ class SystolicArray(wiring.Component):
             slot.first.eq(self.i_act.payload.first),
             slot.last.eq(self.i_act.payload.last),
         ]
-        slot_out = self._delayed(m, en, slot, R + C - 1, "slot")
+        slot_out = self._delayed(m, en, slot, cfg.latency, "slot")
         m.d.comb += [
             self.o_result.valid.eq(slot_out.valid),
             self.o_result.payload.data.eq(out),

@@ -1,14 +1,14 @@
 """Processing element of the weight-stationary systolic array (INT8 and FP8 modes)."""
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
-from models.fp8 import FMT_E4M3, FMT_E5M2
-from rtl.fp.fp32_add import FP32Adder
-from rtl.fp.fp8_mul import FP8Multiplier
+from models.fp8 import FMT_E4M3, FMT_E5M2, PRODUCT_MAG_BITS, acc_fixed_bits
+from rtl.fp.fixed_to_f32 import fixed_sum_layout
+from rtl.fp.fp8_fixed_mul import FP8FixedMultiplier
 
-__all__ = ["ProcessingElement", "PEMode", "FP8Fmt", "tile_mode_layout"]
+__all__ = ["ProcessingElement", "PEMode", "FP8Fmt", "tile_mode_layout", "psum_shape"]
 
 
 class PEMode(enum.Enum, shape=1):
@@ -30,6 +30,15 @@ def tile_mode_layout() -> data.StructLayout:
     return data.StructLayout({"mode": PEMode, "fmt_a": FP8Fmt, "fmt_w": FP8Fmt})
 
 
+def psum_shape(config: SystolicConfig):
+    """The partial sum passed down a column: INT32 without the FP8 datapath, else the
+    exact fixed-point sum :func:`rtl.fp.fixed_to_f32.fixed_sum_layout` of width
+    ``models.fp8.acc_fixed_bits(rows)`` (INT8 tiles use its low 32 bits)."""
+    if not config.fp8:
+        return signed(config.acc_bits)
+    return fixed_sum_layout(acc_fixed_bits(config.rows))
+
+
 class ProcessingElement(wiring.Component):
     """One multiply-accumulate cell with a shadow (double-buffered) weight.
 
@@ -39,18 +48,28 @@ class ProcessingElement(wiring.Component):
     shadow weight for it and copies shadow into active, so the swap travels through the
     array diagonally together with the first activation vector of the tile.
 
+    Two stages: the product of the entering activation and the weight is registered
+    (``prod``), and in the next cycle added to ``i_psum`` into the ``o_psum`` register.
+    Every PE delays its sum by the same one cycle, so the partial sum that meets a
+    product in row r is still the one of the same activation vector (row r - 1 added
+    it one cycle earlier, as before), and only the array's latency grows by one.
+
     Every activation also carries its tile's arithmetic mode (``i_mode``, registered to
     ``o_mode`` like the activation), so the mode switches exactly at tile boundaries:
 
-    * ``INT8``: ``o_psum = wrap32(i_psum + i_act * w)`` with signed operands;
-    * ``FP8``: ``i_act`` and ``w`` are FP8 codes in ``fmt_a`` / ``fmt_w``, ``i_psum``
-      and ``o_psum`` are binary32 bits, ``o_psum = fp32_add(i_psum, fp8_product(i_act,
-      w))``: the product is exact, the add rounds to nearest even (``FP8Multiplier``
-      and ``FP32Adder``, combinational, in front of the ``o_psum`` register).
+    * ``INT8``: ``prod = a * w`` (signed, exact), ``o_psum.sum = i_psum.sum + prod``;
+      the low 32 bits are the INT32 wrap-around sum (``o_psum`` is INT32 in the
+      INT8-only PE);
+    * ``FP8``: ``i_act`` and ``w`` are FP8 codes in ``fmt_a`` / ``fmt_w``;
+      ``FP8FixedMultiplier`` gives the exact product as a 64-bit magnitude in units of
+      ``2**-32`` with sign and NaN/inf flags (registered), and ``o_psum.sum =
+      i_psum.sum +- prod`` exactly in ``acc_fixed_bits(rows)`` bits (the flags are
+      ORed down the column: NaN, ``+inf`` and ``-inf`` products seen). The bottom of the
+      column rounds once (``rtl.fp.fixed_to_f32.FixedToF32``).
 
     The unit of the mode that is not selected sees constant-zero operands (operand
     isolation): it does not toggle, which saves power in silicon and events in
-    event-driven simulators.
+    event-driven simulators. Both modes share the one wide adder.
 
     Golden models: ``models.systolic.gemm_int8`` (INT8) and ``models.fp8.gemm_fp8`` with
     ``tile_k = rows`` (FP8), through ``models.systolic.SystolicArrayModel``.
@@ -61,8 +80,8 @@ class ProcessingElement(wiring.Component):
         Operand and accumulator widths.
     fp8 : bool, optional
         Build the FP8 datapath; defaults to ``config.fp8``. ``False`` gives the
-        INT8-only PE (the area report's baseline): its mode ports are then ignored and
-        it always computes INT8.
+        INT8-only PE (the area report's baseline): its mode ports are then absent and
+        it always computes INT8, with a 32-bit partial sum.
 
     Members
     -------
@@ -75,26 +94,27 @@ class ProcessingElement(wiring.Component):
         the FP8 datapath is built).
     i_swap, o_swap : In(1), Out(1)
         Tile-start token travelling with the activation.
-    i_psum, o_psum : In(signed(32)), Out(signed(32))
-        Partial sum from above (INT32 or binary32 bits), registered downwards.
+    i_psum, o_psum : In(psum_shape(config)), Out(psum_shape(config))
+        Partial sum from above, registered downwards.
     i_w_data, i_w_we : In(signed(8)), In(1)
         Shadow weight write; takes effect only on an advancing cycle.
 
-    Latency: 1 cycle (``o_act``, ``o_mode``, ``o_swap``, ``o_psum`` are registered).
-    Timing: in FP8 mode the register-to-register path is FP8 multiply (4x4 bits,
-    normalise) followed by a full binary32 add (align, 28-bit add, leading-zero count,
-    normalise, round), several times the depth of the INT8 MAC (see docs/systolic.md).
+    Latency: 1 cycle for ``o_act``, ``o_mode``, ``o_swap``; 2 cycles from an activation
+    to the ``o_psum`` that includes its product (1 cycle from ``i_psum``).
+    Timing: the register-to-register paths are the multiply (INT8 8x8, or FP8 decode,
+    4x4 and a 64-bit left shift) and the wide add (docs/systolic.md).
     """
 
     def __init__(self, config: SystolicConfig, *, fp8: bool | None = None):
         self._config = config
         self._fp8 = config.fp8 if fp8 is None else bool(fp8)
-        a, acc = signed(config.act_bits), signed(config.acc_bits)
+        a = signed(config.act_bits)
+        psum = psum_shape(SystolicConfig(rows=config.rows, cols=config.cols, fp8=self._fp8))
         members = {
             "i_en": In(1),
             "i_act": In(a), "o_act": Out(a),
             "i_swap": In(1), "o_swap": Out(1),
-            "i_psum": In(acc), "o_psum": Out(acc),
+            "i_psum": In(psum), "o_psum": Out(psum),
             "i_w_data": In(signed(config.weight_bits)), "i_w_we": In(1),
         }
         if self._fp8:
@@ -115,28 +135,52 @@ class ProcessingElement(wiring.Component):
         if self._fp8:
             fp = Signal()
             m.d.comb += fp.eq(self.i_mode.mode == PEMode.FP8)
-            m.submodules.mul = mul = FP8Multiplier()
-            m.submodules.add = add = FP32Adder()
+            m.submodules.mul = mul = FP8FixedMultiplier()
             m.d.comb += [
                 mul.i_a.eq(Mux(fp, self.i_act, 0)),
                 mul.i_b.eq(Mux(fp, weight, 0)),
                 mul.i_fmt_a.eq(self.i_mode.fmt_a),
                 mul.i_fmt_b.eq(self.i_mode.fmt_w),
-                add.i_a.eq(Mux(fp, self.i_psum, 0)),
-                add.i_b.eq(mul.o_product),
             ]
-            int_a = Mux(fp, 0, self.i_act)
-            int_w = Mux(fp, 0, weight)
-            # Assigning the 33-bit sum to a 32-bit signal keeps the low bits: wrap.
-            p_next = Mux(fp, add.o_result, self.i_psum + self.int8_product(int_a, int_w))
+            int_p = Signal(signed(2 * cfg.act_bits))
+            m.d.comb += int_p.eq(self.int8_product(Mux(fp, 0, self.i_act), Mux(fp, 0, weight)))
+            # The product register: magnitude and sign. INT8 keeps its two's-complement
+            # product sign-extended to 32 bits with sign 0: only the low 32 bits of the
+            # sum are used, and they are the INT32 wrap-around sum either way.
+            p_mag = Signal(PRODUCT_MAG_BITS)
+            p_neg, p_nan, p_inf = Signal(), Signal(), Signal()
+            width = len(self.o_psum.sum)
+            with m.If(self.i_en):
+                m.d.sync += [
+                    p_mag.eq(Mux(fp, mul.o_mag,
+                                 Cat(int_p, int_p[-1].replicate(cfg.acc_bits - len(int_p))))),
+                    p_neg.eq(fp & mul.o_neg),
+                    p_nan.eq(fp & mul.o_nan),
+                    p_inf.eq(fp & mul.o_inf),
+                ]
+            # sum -+ mag in one adder: x - y = ~(~x + y), the inversions sit in the LUTs
+            # around the carry chain.
+            inv = p_neg.replicate(width)
+            total = Signal(width)
+            m.d.comb += total.eq((self.i_psum.sum.as_unsigned() ^ inv) + p_mag)
+            with m.If(self.i_en):
+                m.d.sync += [
+                    self.o_psum.sum.eq(total ^ inv),
+                    self.o_psum.nan.eq(self.i_psum.nan | p_nan),
+                    self.o_psum.pinf.eq(self.i_psum.pinf | (p_inf & ~p_neg)),
+                    self.o_psum.ninf.eq(self.i_psum.ninf | (p_inf & p_neg)),
+                ]
         else:
-            p_next = self.i_psum + self.int8_product(self.i_act, weight)
+            prod = Signal(signed(2 * cfg.act_bits))
+            with m.If(self.i_en):
+                m.d.sync += prod.eq(self.int8_product(self.i_act, weight))
+                # Assigning the 33-bit sum to a 32-bit signal keeps the low bits: wrap.
+                m.d.sync += self.o_psum.eq(self.i_psum + prod)
 
         with m.If(self.i_en):
             m.d.sync += [
                 self.o_act.eq(self.i_act),
                 self.o_swap.eq(self.i_swap),
-                self.o_psum.eq(p_next),
             ]
             if self._fp8:
                 m.d.sync += self.o_mode.eq(self.i_mode)

@@ -20,8 +20,7 @@ QUEUE_DEPTH = 4
 def result_queue_depth(config: JalapenoConfig) -> int:
     """Commands between dispatch and their last result row: the feeders' queues, the
     one streaming, and as many as the array's latency holds at one tile per R cycles."""
-    R, C = config.systolic.rows, config.systolic.cols
-    return QUEUE_DEPTH + 2 + math.ceil((R + C + 4) / R)
+    return QUEUE_DEPTH + 2 + math.ceil((config.systolic.latency + 5) / config.systolic.rows)
 
 
 _W_INFO = data.StructLayout({"src2": SRAM_ADDR_BITS, "fp8": 1, "fmt_a": 1, "fmt_w": 1})
@@ -60,7 +59,7 @@ class MatmulController(wiring.Component):
     Throughput: one activation vector per cycle; tile period max(count, R), so
     consecutive commands with count >= R keep the array busy with no bubble.
     Latency from a command's dispatch to its last row written: 2 + R (weights) + count
-    + R + C - 1 (array) + 1 cycles when the array is free.
+    + ``config.systolic.latency`` (array) + 1 cycles when the array is free.
 
     Golden model: ``models.tensor_core.TensorCoreModel`` (matmul part).
 

@@ -15,6 +15,8 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 
 from models.config import get_preset
+from models.fp8 import acc_fixed_bits
+from rtl.fp.fixed_to_f32 import FixedToF32
 from rtl.lib.shared import module_name
 from rtl.lib.verilog import convert
 from rtl.systolic.array import SystolicArray
@@ -50,16 +52,22 @@ def test_array_one_pe_module(preset):
     cfg = get_preset(preset).systolic
     text = _convert(lambda: SystolicArray(cfg), "systolic_array")
     pe = module_name(ProcessingElement(cfg), cfg)
-    assert _top_modules(text) == sorted([pe, "systolic_array"])
+    # FP8 arrays round each column once: one shared rounding module, C instances
+    rnd = [module_name(FixedToF32(acc_fixed_bits(cfg.rows)), acc_fixed_bits(cfg.rows))
+           ] if cfg.fp8 else []
+    assert _top_modules(text) == sorted([pe, "systolic_array"] + rnd)
     assert len(re.findall(rf"^\s+{pe} pe_\d+_\d+ \(", text, re.M)) == cfg.rows * cfg.cols
+    for r in rnd:
+        assert len(re.findall(rf"^\s+{r} round_\d+ \(", text, re.M)) == cfg.cols
 
 
 def test_faulty_pe_gets_its_own_module():
     cfg = get_preset("tiny").systolic
     text = _convert(lambda: FaultySystolicArray(cfg), "systolic_array")
     pe, faulty = module_name(ProcessingElement(cfg), cfg), module_name(FaultyPE(cfg), cfg)
+    rnd = module_name(FixedToF32(acc_fixed_bits(cfg.rows)), acc_fixed_bits(cfg.rows))
     assert pe != faulty
-    assert _top_modules(text) == sorted([pe, faulty, "systolic_array"])
+    assert _top_modules(text) == sorted([pe, faulty, rnd, "systolic_array"])
     assert len(re.findall(rf"^\s+{faulty} pe_\d+_\d+ \(", text, re.M)) == 1
 
 
