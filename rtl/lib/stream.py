@@ -1,7 +1,8 @@
-"""The one queue of the design: a stream FIFO over ``amaranth.lib.fifo.SyncFIFO``."""
+"""The one queue of the design: a stream FIFO over ``amaranth.lib.fifo.SyncFIFO`` (a
+register when it holds one entry)."""
 from __future__ import annotations
 
-from amaranth import Module, Value
+from amaranth import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -50,6 +51,23 @@ class Queue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = len(Value.cast(self.i.payload))
+        if self.depth == 1:
+            # one register: SyncFIFO's read/write pointers of a depth-1 queue are zero
+            # bits wide (`wire [-1:0]` in the Verilog, Verilator's ASCRANGE); same timing
+            full = Signal()
+            entry = Signal(max(width, 1))
+            m.d.comb += [
+                self.i.ready.eq(~full),
+                self.o.valid.eq(full),
+                Value.cast(self.o.payload).eq(entry),
+                self.level.eq(full),
+            ]
+            with m.If(~full):
+                with m.If(self.i.valid):
+                    m.d.sync += [entry.eq(Value.cast(self.i.payload)), full.eq(1)]
+            with m.Elif(self.o.ready):
+                m.d.sync += full.eq(0)
+            return m
         m.submodules.fifo = fifo = SyncFIFO(width=max(width, 1), depth=self.depth)
         m.d.comb += [
             fifo.w_data.eq(Value.cast(self.i.payload)),

@@ -96,15 +96,25 @@ class NocPacketizer(wiring.Component):
         f = self.o_flit.payload
         hdr = Signal(mem_header_layout(cfg))
         m.d.comb += _copy_header(hdr, h, cfg)
-        # vc and src are stamped by the router on injection (NocRouter.i_inject)
+        # The flit's fields are built in signals of their own and the output is one
+        # concatenation of them: ``vc`` and ``src`` are stamped by the router on injection
+        # (NocRouter.i_inject), so they are constant zero here, and a constant slice of a
+        # signal that a process also drives becomes ``always @* x[2] = 1'h0;`` in the
+        # Verilog, which has no sensitivity and never runs (Icarus kept those bits X).
+        kind = Signal(FlitKind)
+        f_dst_x = Signal(cfg.coord_bits)
+        f_dst_y = Signal(cfg.coord_bits)
+        f_payload = Signal.like(f.payload)
+        m.d.comb += [f.kind.eq(kind), f.vc.eq(0), f.dst_x.eq(f_dst_x), f.dst_y.eq(f_dst_y),
+                     f.src_x.eq(0), f.src_y.eq(0), f.payload.eq(f_payload)]
         fire = self.o_flit.valid & self.o_flit.ready
         with m.If(~in_data):
             m.d.comb += [
                 self.o_flit.valid.eq(self.i_hdr.valid),
                 self.i_hdr.ready.eq(self.o_flit.ready),
-                f.kind.eq(Mux(with_data, FlitKind.HEAD, FlitKind.SINGLE)),
-                f.dst_x.eq(h.node_x), f.dst_y.eq(h.node_y),
-                f.payload.eq(hdr),
+                kind.eq(Mux(with_data, FlitKind.HEAD, FlitKind.SINGLE)),
+                f_dst_x.eq(h.node_x), f_dst_y.eq(h.node_y),
+                f_payload.eq(hdr),
             ]
             with m.If(fire & with_data):
                 m.d.sync += [in_data.eq(1), count.eq(0), length.eq(h.len),
@@ -114,9 +124,9 @@ class NocPacketizer(wiring.Component):
             m.d.comb += [
                 self.o_flit.valid.eq(self.i_data.valid),
                 self.i_data.ready.eq(self.o_flit.ready),
-                f.kind.eq(Mux(last, FlitKind.TAIL, FlitKind.BODY)),
-                f.dst_x.eq(dst_x), f.dst_y.eq(dst_y),
-                f.payload.eq(Cat(self.i_data.payload.data, self.i_data.payload.strb)),
+                kind.eq(Mux(last, FlitKind.TAIL, FlitKind.BODY)),
+                f_dst_x.eq(dst_x), f_dst_y.eq(dst_y),
+                f_payload.eq(Cat(self.i_data.payload.data, self.i_data.payload.strb)),
             ]
             with m.If(fire):
                 m.d.sync += count.eq(count + 1)

@@ -19,6 +19,11 @@ def _tag(port: int, v: int) -> str:
     return f"{Port(port).name}{v}"
 
 
+def _is_zero(coord) -> bool:
+    """The router's own coordinate is the constant 0 (a fixed-position edge router)."""
+    return isinstance(coord, int) and coord == 0
+
+
 def xy_allowed(inp: int, out: int) -> bool:
     """Turns XY routing can make: X first, then Y, then eject; never a U-turn.
 
@@ -188,14 +193,16 @@ class NocRouter(wiring.Component):
             act = Signal(name=f"active_{tag}")
             rreg = Signal(range(DROP + 1), name=f"route_reg_{tag}")
             rxy = Signal(range(DROP + 1), name=f"route_xy_{tag}")
-            with m.If(fr.dst_x > px):
-                m.d.comb += rxy.eq(Port.E)
-            with m.Elif(fr.dst_x < px):
-                m.d.comb += rxy.eq(Port.W)
-            with m.Elif(fr.dst_y > py):
-                m.d.comb += rxy.eq(Port.S)
-            with m.Elif(fr.dst_y < py):
-                m.d.comb += rxy.eq(Port.N)
+            # XY order; an edge router (own coordinate 0) has no west/north test at all:
+            # `dst < 0` is constant (Verilator's UNSIGNED), and a constant condition in
+            # the chain makes overlapping `casez` arms (CASEOVERLAP)
+            steps = [(fr.dst_x > px, Port.E), (fr.dst_x < px, Port.W),
+                     (fr.dst_y > py, Port.S), (fr.dst_y < py, Port.N)]
+            steps = [(c, port) for c, port in steps
+                     if not (port in (Port.W, Port.N) and _is_zero(px if port == Port.W else py))]
+            for i, (cond, port) in enumerate(steps):
+                with (m.If if i == 0 else m.Elif)(cond):
+                    m.d.comb += rxy.eq(port)
             with m.Else():
                 m.d.comb += rxy.eq(Port.L)
             r = Signal(range(DROP + 1), name=f"route_{tag}")

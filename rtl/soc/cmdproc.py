@@ -175,27 +175,28 @@ class CommandProcessor(wiring.Component):
         ]
         fetch_addr = Signal(32)
         m.d.comb += fq.i.payload.addr.eq(fetch_addr)
-        with m.Switch(fst):
-            with m.Case(_Fetch.IDLE):
-                with m.If(can_fetch):
-                    m.d.sync += [ax.araddr.eq(faddr), ax.arlen.eq(n * beats - 1),
-                                 fetch_addr.eq(faddr[:32]), fst.eq(_Fetch.AR),
-                                 sub.eq(0), resp.eq(0), stale.eq(0)]
-            with m.Case(_Fetch.AR):
-                with m.If(ax.arready):
-                    m.d.sync += fst.eq(_Fetch.R)
-            with m.Case(_Fetch.R):
-                with m.If(ax.rvalid):
-                    m.d.sync += [buf.eq(Cat(buf[8 * W:], ax.rdata)),
-                                 sub.eq(Mux(last_beat, 0, sub + 1))]
-                    with m.If((ax.rresp != 0) & (resp == 0)):
-                        m.d.sync += resp.eq(ax.rresp)
-                    with m.If(last_beat):
-                        m.d.sync += [resp.eq(0), fetch_addr.eq(fetch_addr + isa.CMD_BYTES)]
-                        with m.If(~stale):
-                            m.d.sync += fptr.eq(wrap_inc(fptr))
-                    with m.If(ax.rlast):
-                        m.d.sync += fst.eq(_Fetch.IDLE)
+        # an If chain, not a Switch: a Switch over the 3 states of a 2-bit signal becomes
+        # Verilog `case`s without a default (Verilator's CASEINCOMPLETE)
+        with m.If(fst == _Fetch.IDLE):
+            with m.If(can_fetch):
+                m.d.sync += [ax.araddr.eq(faddr), ax.arlen.eq(n * beats - 1),
+                             fetch_addr.eq(faddr[:32]), fst.eq(_Fetch.AR),
+                             sub.eq(0), resp.eq(0), stale.eq(0)]
+        with m.Elif(fst == _Fetch.AR):
+            with m.If(ax.arready):
+                m.d.sync += fst.eq(_Fetch.R)
+        with m.Else():
+            with m.If(ax.rvalid):
+                m.d.sync += [buf.eq(Cat(buf[8 * W:], ax.rdata)),
+                             sub.eq(Mux(last_beat, 0, sub + 1))]
+                with m.If((ax.rresp != 0) & (resp == 0)):
+                    m.d.sync += resp.eq(ax.rresp)
+                with m.If(last_beat):
+                    m.d.sync += [resp.eq(0), fetch_addr.eq(fetch_addr + isa.CMD_BYTES)]
+                    with m.If(~stale):
+                        m.d.sync += fptr.eq(wrap_inc(fptr))
+                with m.If(ax.rlast):
+                    m.d.sync += fst.eq(_Fetch.IDLE)
 
         # --- check + dispatch -------------------------------------------------------------
         m.submodules.check = chk = IsaCheck(cfg)
