@@ -57,10 +57,8 @@ class SystolicConfig:
     act_bits = 8
     weight_bits = 8
     acc_bits = 32
-    #: Pipeline registers beyond the skew and the column: every PE registers its
-    #: product before the add (1); the FP8 build rounds each column once at the bottom
-    #: (``rtl.fp.fixed_to_f32.FixedToF32``, 4 stages).
-    product_stages = 1
+    #: Cycles the FP8 build's columns spend rounding their exact sums once, at the
+    #: bottom (``rtl.fp.fixed_to_f32.FixedToF32``).
     round_stages = 4
 
     def __post_init__(self):
@@ -75,9 +73,17 @@ class SystolicConfig:
         return self.rows * self.cols
 
     @property
+    def product_stages(self) -> int:
+        """Pipeline registers of a PE between an activation and its add (every PE
+        delays its sum by as many cycles): operands and product (2, INT8-only), plus
+        the FP8 product's alignment to fixed point (3)."""
+        return 3 if self.fp8 else 2
+
+    @property
     def latency(self) -> int:
         """Cycles from an activation vector accepted to its result vector valid:
-        R + C - 1 + product_stages (+ round_stages with FP8), R + C or R + C + 4."""
+        R + C - 1 + product_stages (+ round_stages with FP8): R + C + 1 (INT8-only)
+        or R + C + 6 (FP8)."""
         return (self.rows + self.cols - 1 + self.product_stages
                 + (self.round_stages if self.fp8 else 0))
 

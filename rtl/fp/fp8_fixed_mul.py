@@ -1,5 +1,5 @@
 """FP8 x FP8 -> exact fixed-point product (the systolic array's FP8 multiplier)."""
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,8 +28,15 @@ class FP8FixedMultiplier(wiring.Component):
 
     Golden model: ``models.fp8.fp8_product_fixed`` (bit-exact).
 
-    Latency: 0 cycles (combinational). Resources: a 4x4-bit multiplier, a 5-bit
-    exponent-offset adder, an 8-bit-in / 64-bit-out left shifter.
+    Latency: 0 cycles (combinational), or 2 cycles with ``pipelined=True``: the
+    decoded operands are registered, then the significand product and the shift amount
+    (advancing when ``i_en`` is high); the shift follows the second register. Resources: a 4x4-bit shift-and-add multiplier in
+    LUTs, a 5-bit exponent-offset adder, an 8-bit-in / 64-bit-out left shifter.
+
+    Parameters
+    ----------
+    pipelined : bool
+        Registers after the decode and after the multiply (``i_en`` member).
 
     Members
     -------
@@ -41,21 +48,27 @@ class FP8FixedMultiplier(wiring.Component):
         ``|a * b| * 2**PRODUCT_FRAC_BITS`` (0 for NaN and infinite products).
     o_neg, o_nan, o_inf : Out(1)
         Sign of the product, NaN product, infinite product.
+    i_en : In(1)
+        Advance enable of the register (only with ``pipelined=True``).
     """
 
-    def __init__(self):
-        super().__init__({
+    def __init__(self, *, pipelined: bool = False):
+        self._pipelined = bool(pipelined)
+        members = {
             "i_a": In(8), "i_fmt_a": In(1),
             "i_b": In(8), "i_fmt_b": In(1),
             "o_mag": Out(PRODUCT_MAG_BITS),
             "o_neg": Out(1), "o_nan": Out(1), "o_inf": Out(1),
-        })
+        }
+        if self._pipelined:
+            members["i_en"] = In(1)
+        super().__init__(members)
 
     @staticmethod
     def _unpack(m, code, fmt, name):
         """Return (sign, sig[4], shift[5], is_nan, is_inf, is_zero) signals."""
         sig = Signal(4, name=f"{name}_sig")
-        shift = Signal(range(_SHIFT_MAX + 1), name=f"{name}_shift")
+        shift = Signal(range(1 << max(f.exp_bits for f in (E4M3, E5M2))), name=f"{name}_exp")
         is_nan = Signal(name=f"{name}_nan")
         is_inf = Signal(name=f"{name}_inf")
         for sel, f in ((FMT_E4M3, E4M3), (FMT_E5M2, E5M2)):
@@ -66,7 +79,8 @@ class FP8FixedMultiplier(wiring.Component):
                 m.d.comb += [
                     sig.eq(Cat(man, e != 0)),
                     # Subnormals share the exponent of the smallest normal.
-                    shift.eq(Mux(e == 0, 1, e) + (OPERAND_FRAC_BITS - f.bias - f.man_bits)),
+                    # max(e, 1); the format's offset is added after the register
+                    shift.eq(Mux(e == 0, 1, e)),
                 ]
                 if f.has_inf:
                     m.d.comb += [is_nan.eq((e == e_max) & (man != 0)),
@@ -78,19 +92,53 @@ class FP8FixedMultiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+
+        def stage(values, name):
+            """``values`` registered (``pipelined``) or passed through."""
+            if not self._pipelined:
+                return values
+            regs = [Signal.like(v, name=f"{v.name}_{name}") for v in values]
+            with m.If(self.i_en):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
+            return regs
+
         sa, siga, xa, nan_a, inf_a, zero_a = self._unpack(m, self.i_a, self.i_fmt_a, "a")
         sb, sigb, xb, nan_b, inf_b, zero_b = self._unpack(m, self.i_b, self.i_fmt_b, "b")
-        prod = Signal(8)
-        m.d.comb += prod.eq(siga * sigb)
-        shift = Signal(range(2 * _SHIFT_MAX + 1))
-        m.d.comb += shift.eq(xa + xb)
-        nan = nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)
-        special = nan_a | nan_b | inf_a | inf_b
+        nan, special, neg, inf = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
-            self.o_neg.eq(sa ^ sb),
+            nan.eq(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)),
+            special.eq(nan_a | nan_b | inf_a | inf_b),
+            neg.eq(sa ^ sb),
+            inf.eq((inf_a | inf_b) & ~nan),
+        ]
+        # shift = max(e_a, 1) + max(e_b, 1) + off(fmt_a) + off(fmt_b), off(f) =
+        # OPERAND_FRAC_BITS - bias - man_bits: the offsets' sum is a function of the
+        # two format bits (a few LUTs), registered beside the exponents. (An expression,
+        # not a Switch: Icarus never runs an `always @*` whose inputs never change.)
+        offs = {sel: OPERAND_FRAC_BITS - f.bias - f.man_bits
+                for sel, f in ((FMT_E4M3, E4M3), (FMT_E5M2, E5M2))}
+        off = Signal(signed(7), name="off")
+        m.d.comb += off.eq(Mux(self.i_fmt_a == FMT_E5M2, offs[FMT_E5M2], offs[FMT_E4M3])
+                           + Mux(self.i_fmt_b == FMT_E5M2, offs[FMT_E5M2], offs[FMT_E4M3]))
+        # Stage 1: decoded operands and flags.
+        siga, sigb, xa, xb, off, nan, special, neg, inf = stage(
+            [siga, sigb, xa, xb, off, nan, special, neg, inf], "q1")
+        # The significand product as a shift-and-add tree (LUTs and two short carry
+        # chains): a $mul cell would be merged with the PE's INT8 multiplier into one
+        # DSP. NaN/inf codes look finite in E4M3 (S.1111.111): masked after the stage.
+        pp = [Signal(8, name=f"pp{i}") for i in range(4)]
+        m.d.comb += [pp[i].eq(Mux(sigb[i], siga, 0) << i) for i in range(4)]
+        prod = Signal(8)
+        m.d.comb += prod.eq((pp[0] + pp[1]) + (pp[2] + pp[3]))
+        shift = Signal(range(2 * _SHIFT_MAX + 1))
+        m.d.comb += shift.eq(xa + xb + off)       # >= 0: max(e, 1) >= 1 > -off/2
+        # Stage 2: significand product and shift amount.
+        prod, shift, nan, special, neg, inf = stage([prod, shift, nan, special, neg, inf],
+                                                    "q2")
+        m.d.comb += [
+            self.o_neg.eq(neg),
             self.o_nan.eq(nan),
-            self.o_inf.eq((inf_a | inf_b) & ~nan),
-            # NaN/inf codes have finite-looking fields in E4M3 (S.1111.111): mask them.
+            self.o_inf.eq(inf),
             self.o_mag.eq(Cat(Mux(special, 0, prod), Const(0, PRODUCT_MAG_BITS - 8)) << shift),
         ]
         return m

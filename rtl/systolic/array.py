@@ -117,11 +117,12 @@ class SystolicArray(wiring.Component):
         One result vector per accepted activation vector, in order.
 
     Latency: ``config.latency`` cycles from ``i_act`` accepted to ``o_result.valid``
-    (without stalls), in both modes: R + C - 1 for the skew and the column, plus one
-    for the PEs' product registers (every PE delays its sum by the same cycle, so the
-    skew is unchanged), plus ``FixedToF32.STAGES`` (4) for the rounding when the FP8
-    datapath is built: R + C (INT8-only) or R + C + 4 (FP8). Throughput: one
-    activation vector per cycle, R x C MACs per cycle.
+    (without stalls), in both modes: R + C - 1 for the skew and the column, plus
+    ``config.product_stages`` for the PEs' pipeline (2 INT8-only, 3 FP8; every PE
+    delays its sum by as many cycles, so the skew is unchanged), plus
+    ``FixedToF32.STAGES`` (4) for the rounding when the FP8 datapath is built:
+    R + C + 1 (INT8-only) or R + C + 6 (FP8). Throughput: one activation vector per
+    cycle, R x C MACs per cycle.
     """
 
     def __init__(self, config: SystolicConfig, *, shared_pe: bool = True):
@@ -267,7 +268,8 @@ class SystolicArray(wiring.Component):
         pipeline latency."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
-        assert cfg.latency == R + C - 1 + 1 + (FixedToF32.STAGES if cfg.fp8 else 0)
+        assert cfg.latency == R + C - 1 + cfg.product_stages + (
+            FixedToF32.STAGES if cfg.fp8 else 0)
         out = Signal(self.o_result.payload.data.shape())
         for c in range(C):
             col = Signal(signed(cfg.acc_bits), name=f"p_out_{c}")
@@ -279,10 +281,10 @@ class SystolicArray(wiring.Component):
                 else:
                     m.submodules[f"round_{c}"] = rnd
                 # The bottom PE's o_psum holds the sum of the activation whose mode
-                # o_mode showed one cycle earlier (the product stage).
-                fp = Signal(name=f"fp_out_{c}")
-                with m.If(en):
-                    m.d.sync += fp.eq(bottom.o_mode.mode == PEMode.FP8)
+                # o_mode showed product_stages cycles earlier.
+                fp_b = Signal(name=f"fp_bottom_{c}")
+                m.d.comb += fp_b.eq(bottom.o_mode.mode == PEMode.FP8)
+                fp = self._delayed(m, en, fp_b, cfg.product_stages, f"fp_out_{c}")
                 m.d.comb += [rnd.i_en.eq(en), rnd.i_sum.eq(bottom.o_psum), rnd.i_fp.eq(fp),
                              col.eq(rnd.o_result)]
             else:

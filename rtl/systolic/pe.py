@@ -1,5 +1,5 @@
 """Processing element of the weight-stationary systolic array (INT8 and FP8 modes)."""
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,21 +48,25 @@ class ProcessingElement(wiring.Component):
     shadow weight for it and copies shadow into active, so the swap travels through the
     array diagonally together with the first activation vector of the tile.
 
-    Two stages: the product of the entering activation and the weight is registered
-    (``prod``), and in the next cycle added to ``i_psum`` into the ``o_psum`` register.
-    Every PE delays its sum by the same one cycle, so the partial sum that meets a
-    product in row r is still the one of the same activation vector (row r - 1 added
-    it one cycle earlier, as before), and only the array's latency grows by one.
+    Pipelined MAC: the operands are registered, then the product, then (FP8 build)
+    the product aligned to fixed point, and only then added to ``i_psum`` into the
+    ``o_psum`` register; the loop-free add is the only arithmetic between ``i_psum``
+    and ``o_psum``. Every PE delays its sum by the same number of cycles
+    (``SystolicConfig.product_stages``: 2 INT8-only, 3 FP8), so the partial sum that
+    meets a product in row r is still the one of the same activation vector (row r - 1
+    added its own one cycle earlier, as without the pipeline, because its activation
+    also entered one cycle earlier): the activation skew is unchanged and the array's
+    latency grows by ``product_stages``.
 
     Every activation also carries its tile's arithmetic mode (``i_mode``, registered to
     ``o_mode`` like the activation), so the mode switches exactly at tile boundaries:
 
-    * ``INT8``: ``prod = a * w`` (signed, exact), ``o_psum.sum = i_psum.sum + prod``;
+    * ``INT8``: ``a * w`` (signed, exact), ``o_psum.sum = i_psum.sum + a * w``;
       the low 32 bits are the INT32 wrap-around sum (``o_psum`` is INT32 in the
       INT8-only PE);
     * ``FP8``: ``i_act`` and ``w`` are FP8 codes in ``fmt_a`` / ``fmt_w``;
       ``FP8FixedMultiplier`` gives the exact product as a 64-bit magnitude in units of
-      ``2**-32`` with sign and NaN/inf flags (registered), and ``o_psum.sum =
+      ``2**-32`` with sign and NaN/inf flags, and ``o_psum.sum =
       i_psum.sum +- prod`` exactly in ``acc_fixed_bits(rows)`` bits (the flags are
       ORed down the column: NaN, ``+inf`` and ``-inf`` products seen). The bottom of the
       column rounds once (``rtl.fp.fixed_to_f32.FixedToF32``).
@@ -99,10 +103,11 @@ class ProcessingElement(wiring.Component):
     i_w_data, i_w_we : In(signed(8)), In(1)
         Shadow weight write; takes effect only on an advancing cycle.
 
-    Latency: 1 cycle for ``o_act``, ``o_mode``, ``o_swap``; 2 cycles from an activation
-    to the ``o_psum`` that includes its product (1 cycle from ``i_psum``).
-    Timing: the register-to-register paths are the multiply (INT8 8x8, or FP8 decode,
-    4x4 and a 64-bit left shift) and the wide add (docs/systolic.md).
+    Latency: 1 cycle for ``o_act``, ``o_mode``, ``o_swap``; ``product_stages + 1``
+    cycles (3 INT8-only, 4 FP8) from an activation to the ``o_psum`` that includes its
+    product, 1 cycle from ``i_psum``. Timing: the register-to-register paths are the
+    weight select, the INT8 multiply (a DSP between registers), the FP8 decode and 4x4
+    multiply, the 64-bit alignment shift, and the wide add (docs/systolic.md).
     """
 
     def __init__(self, config: SystolicConfig, *, fp8: bool | None = None):
@@ -131,53 +136,67 @@ class ProcessingElement(wiring.Component):
         active = Signal(signed(cfg.weight_bits))
         shadow = Signal(signed(cfg.weight_bits))
         weight = Mux(self.i_swap, shadow, active)
+        en = self.i_en
+
+        def reg(value, name, shape=None):
+            """``value`` registered under the advance enable."""
+            r = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(en):
+                m.d.sync += r.eq(value)
+            return r
 
         if self._fp8:
-            fp = Signal()
-            m.d.comb += fp.eq(self.i_mode.mode == PEMode.FP8)
-            m.submodules.mul = mul = FP8FixedMultiplier()
+            # Stage 1: operands registered, each unit's isolated (the unused mode's
+            # unit sees zeros): FP8 codes decoded inside the multiplier, INT8 values
+            # here. o_mode is the mode registered alongside.
+            fp = self.i_mode.mode == PEMode.FP8
+            int_a = reg(Mux(fp, 0, self.i_act), "int_a", signed(cfg.act_bits))
+            int_w = reg(Mux(fp, 0, weight), "int_w", signed(cfg.weight_bits))
+            fp1 = self.o_mode.mode == PEMode.FP8
+            # Stage 2: FP8 significand product / exponent offsets / flags (registered
+            # inside the multiplier), INT8 product (a DSP fed straight from registers).
+            m.submodules.mul = mul = FP8FixedMultiplier(pipelined=True)
             m.d.comb += [
-                mul.i_a.eq(Mux(fp, self.i_act, 0)),
-                mul.i_b.eq(Mux(fp, weight, 0)),
-                mul.i_fmt_a.eq(self.i_mode.fmt_a),
-                mul.i_fmt_b.eq(self.i_mode.fmt_w),
+                mul.i_en.eq(en),
+                mul.i_a.eq(Mux(fp, self.i_act, 0)), mul.i_b.eq(Mux(fp, weight, 0)),
+                mul.i_fmt_a.eq(self.i_mode.fmt_a), mul.i_fmt_b.eq(self.i_mode.fmt_w),
             ]
-            int_p = Signal(signed(2 * cfg.act_bits))
-            m.d.comb += int_p.eq(self.int8_product(Mux(fp, 0, self.i_act), Mux(fp, 0, weight)))
-            # The product register: magnitude and sign. INT8 keeps its two's-complement
-            # product sign-extended to 32 bits with sign 0: only the low 32 bits of the
-            # sum are used, and they are the INT32 wrap-around sum either way.
-            p_mag = Signal(PRODUCT_MAG_BITS)
-            p_neg, p_nan, p_inf = Signal(), Signal(), Signal()
+            int_p = reg(self.int8_product(int_a, int_w), "int_p", signed(2 * cfg.act_bits))
+            fp2 = reg(fp1, "fp_2", 1)
+            # Stage 3: the product in the adder's form: FP8 shifted into place and, if
+            # negative, inverted (one's complement; its +1 is the adder's carry-in).
+            # INT8 keeps its two's-complement product sign-extended to 32 bits, not
+            # inverted: only the low 32 bits of the sum are used (the INT32 wrap-around
+            # sum), whatever the bits above.
             width = len(self.o_psum.sum)
-            with m.If(self.i_en):
+            mag = Mux(fp2, mul.o_mag, Cat(int_p, int_p[-1].replicate(cfg.acc_bits - len(int_p))))
+            neg = fp2 & mul.o_neg
+            p_ones = reg(Cat(mag, C(0, width - PRODUCT_MAG_BITS)) ^ neg.replicate(width),
+                         "p_ones", width)
+            p_neg = reg(neg, "p_neg", 1)
+            p_nan = reg(fp2 & mul.o_nan, "p_nan", 1)
+            p_inf = reg(fp2 & mul.o_inf, "p_inf", 1)
+            # Stage 4 (o_psum): one carry chain straight from the registers; the carry-in
+            # p_neg enters through an extra low bit (1 + p_neg carries p_neg into bit 1).
+            total = Signal(width + 1)
+            m.d.comb += total.eq(Cat(C(1, 1), self.i_psum.sum) + Cat(p_neg, p_ones))
+            with m.If(en):
                 m.d.sync += [
-                    p_mag.eq(Mux(fp, mul.o_mag,
-                                 Cat(int_p, int_p[-1].replicate(cfg.acc_bits - len(int_p))))),
-                    p_neg.eq(fp & mul.o_neg),
-                    p_nan.eq(fp & mul.o_nan),
-                    p_inf.eq(fp & mul.o_inf),
-                ]
-            # sum -+ mag in one adder: x - y = ~(~x + y), the inversions sit in the LUTs
-            # around the carry chain.
-            inv = p_neg.replicate(width)
-            total = Signal(width)
-            m.d.comb += total.eq((self.i_psum.sum.as_unsigned() ^ inv) + p_mag)
-            with m.If(self.i_en):
-                m.d.sync += [
-                    self.o_psum.sum.eq(total ^ inv),
+                    self.o_psum.sum.eq(total[1:]),
                     self.o_psum.nan.eq(self.i_psum.nan | p_nan),
                     self.o_psum.pinf.eq(self.i_psum.pinf | (p_inf & ~p_neg)),
                     self.o_psum.ninf.eq(self.i_psum.ninf | (p_inf & p_neg)),
                 ]
         else:
-            prod = Signal(signed(2 * cfg.act_bits))
-            with m.If(self.i_en):
-                m.d.sync += prod.eq(self.int8_product(self.i_act, weight))
+            # Stage 1: the weight registered (o_act is the activation's); stage 2: the
+            # product (a DSP between registers); stage 3: the sum.
+            w_q = reg(weight, "w_q")
+            prod = reg(self.int8_product(self.o_act, w_q), "prod", signed(2 * cfg.act_bits))
+            with m.If(en):
                 # Assigning the 33-bit sum to a 32-bit signal keeps the low bits: wrap.
                 m.d.sync += self.o_psum.eq(self.i_psum + prod)
 
-        with m.If(self.i_en):
+        with m.If(en):
             m.d.sync += [
                 self.o_act.eq(self.i_act),
                 self.o_swap.eq(self.i_swap),
