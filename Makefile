@@ -16,7 +16,9 @@
 #   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
 #   make synth [CONFIG=tiny] [BLOCKS=a,b] [FORCE=1]   yosys area + ECP5-85k fmax per block
 #                                  -> build/synth/synth.{json,md,png} (docs/implementation.md)
-#   make lint [CONFIG=default]     verilator --lint-only -Wall, warning count per block
+#   make lint [CONFIG=tiny,default] [BLOCKS=a,b]  verilator -Wall at zero warnings (waivers
+#                                  scoped per file and rule) + Icarus X check, per block; exits
+#                                  non-zero on any warning or X (docs/lint.md)
 #   make regs [CONFIG=default]     register header/docs/TB model from rtl/regs/jalapeno.rdl -> build/
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
 SHELL := /bin/bash
@@ -73,8 +75,11 @@ bench: $(STAMP)
 verilog: $(STAMP)
 	$(RUN) scripts/gen_verilog.py --config $(CONFIG)
 
+comma := ,
+# lint covers tiny and default unless CONFIG is given on the command line
+LINT_CONFIGS := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),tiny$(comma)default)
 lint: $(STAMP)
-	$(RUN) scripts/lint.py --config $(CONFIG)
+	$(RUN) scripts/lint.py --config $(LINT_CONFIGS) $(if $(BLOCKS),--blocks "$(BLOCKS)") $(LINT_ARGS)
 
 # synth defaults to the tiny preset (the blocks that fit an ECP5-85k); CONFIG=... overrides
 .PHONY: synth
