@@ -13,7 +13,8 @@
 #                                  prints the one `make sim ...` command that re-runs it.
 #   make nightly                   long tier (more random trials per test)
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
-#   make verilog [CONFIG=default]  Verilog of each top-level block -> build/verilog/<CONFIG>/
+#   make verilog [CONFIG=default] [BLOCKS=a,b]  Verilog of each top-level block (or BLOCKS)
+#                                  -> build/verilog/<CONFIG>/ + manifest.json (docs/verilog.md)
 #   make synth [CONFIG=tiny] [BLOCKS=a,b] [FORCE=1]   yosys area + ECP5-85k fmax per block
 #                                  -> build/synth/synth.{json,md,png} (docs/implementation.md)
 #   make lint [CONFIG=tiny,default] [BLOCKS=a,b]  verilator -Wall at zero warnings (waivers
@@ -73,7 +74,7 @@ bench: $(STAMP)
 	$(RUN) scripts/bench.py $(if $(BENCH),--only $(BENCH))
 
 verilog: $(STAMP)
-	$(RUN) scripts/gen_verilog.py --config $(CONFIG)
+	$(RUN) scripts/gen_verilog.py --config $(CONFIG) $(if $(BLOCKS),--blocks "$(BLOCKS)")
 
 comma := ,
 # lint covers tiny and default unless CONFIG is given on the command line

@@ -26,6 +26,10 @@ class Block:
     #: ``--public-flat-rw`` (which keeps every internal signal and blocks most of
     #: Verilator's optimizations; the chip top simulates ~20x faster without it).
     ports_only: bool = False
+    #: The ``key`` under which a parent shares this block (rtl.lib.shared), from the
+    #: config: ``make verilog`` then writes the block's module once per run, for the
+    #: block and for the parents that instantiate it (rtl.lib.verilog.convert's key).
+    shared_key: Callable[[JalapenoConfig], object] | None = None
 
 
 def _systolic_array(cfg: JalapenoConfig):
@@ -60,7 +64,7 @@ def _fp32_multiplier(cfg: JalapenoConfig):
 
 def _noc_mesh(cfg: JalapenoConfig):
     from rtl.noc.mesh import NocMesh
-    return NocMesh(cfg.noc)
+    return NocMesh(cfg.noc, shared=True)
 
 
 def _noc_router(cfg: JalapenoConfig):
@@ -115,12 +119,14 @@ def _soc(cfg: JalapenoConfig):
 
 def _noc_fabric(cfg: JalapenoConfig):
     from rtl.noc.fabric import NocMemFabric
-    return NocMemFabric(cfg.noc)
+    return NocMemFabric(cfg.noc, shared=True)
 
 
 BLOCKS: dict[str, Block] = {b.name: b for b in [
-    Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 (+FP8) array"),
-    Block("processing_element", _processing_element, "one MAC cell of the array"),
+    Block("systolic_array", _systolic_array, "R x C weight-stationary INT8 (+FP8) array",
+          shared_key=lambda cfg: cfg.systolic),
+    Block("processing_element", _processing_element, "one MAC cell of the array",
+          shared_key=lambda cfg: cfg.systolic),
     Block("fp8_multiplier", _fp8_multiplier, "FP8 x FP8 -> exact FP32 (E4M3/E5M2 per operand)"),
     Block("fp32_adder", _fp32_adder, "IEEE binary32 adder, RNE, subnormals, canonical NaN"),
     Block("fp32_multiplier", _fp32_multiplier, "IEEE binary32 multiplier, RNE, subnormals"),
@@ -133,7 +139,8 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("dma_hbm", _dma_hbm, "DMA engine driving the HBM stub (tests, bench)"),
     Block("dma_noc_hbm", _dma_noc_hbm, "DMA -> AXI-over-NoC bridges -> mesh -> HBM channels"),
     Block("tensor_core", _tensor_core, "array + act/weight/acc SRAMs + command controller"),
-    Block("compute_tile", _compute_tile, "tensor core + DMA engine writing its SRAMs while it computes"),
+    Block("compute_tile", _compute_tile, "tensor core + DMA engine writing its SRAMs while it computes",
+          shared_key=lambda cfg: cfg),
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
     Block("cmd_processor", _cmd_processor, "command processor: ring fetch, ISA check, "
           "per-tile queues with tokens, barrier/fence/irq/halt, watchdog, host registers"),

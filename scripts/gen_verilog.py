@@ -1,21 +1,29 @@
 """Write the Verilog of every top-level block, plus SDC timing constraints.
 
-    python scripts/gen_verilog.py --config default [--blocks systolic_array,...]
+    python scripts/gen_verilog.py --config default [--blocks systolic_array,...] [--out DIR]
 
-Output: build/verilog/<config>/<block>.v, <block>.sdc, and manifest.json with the
-generation time and size of each file (the scale figures of `make bench` read it).
+Output: build/verilog/<config>/<block>.v, <block>.sdc, and manifest.json, rewritten
+after every block (so an interrupted run still says what it finished): per block
+``block, file, modules, bytes, lines, emit_seconds`` (wall clock; ``seconds`` is the same
+figure, kept for older readers), ``cpu_seconds`` (CPU time of this process and of yosys:
+about the wall time on an idle machine) and ``rss_mb`` (the process's peak so far), and the run's
+``peak_rss_mb``. One line of progress per block. Shared modules (rtl.lib.shared) are
+elaborated once per run, whichever block reaches them first. docs/verilog.md.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 from models.config import get_preset
 from rtl.blocks import BLOCKS, get_block
-from rtl.lib.verilog import write as write_verilog
+from rtl.lib.verilog import convert
 from tb.runner import BUILD
 
 SDC = """# Timing constraints for {block} ({config} preset), written by scripts/gen_verilog.py.
@@ -26,40 +34,85 @@ set_output_delay -clock clk {io_ns:.3f} [all_outputs]
 """
 
 
-def generate(config_name: str, blocks: list[str], out_root: Path = BUILD / "verilog") -> list[dict]:
+def peak_rss_mb() -> float:
+    """Peak resident set of this process or of its largest child (yosys), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, kids) / 1024, 1)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (yosys runs as one)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def count_modules(text: str) -> int:
+    """Modules in a Verilog text (shared ones and Amaranth's per-instance ones)."""
+    return text.count("\nmodule ") + text.startswith("module ")
+
+
+def generate(config_name: str, blocks: list[str], out_root: Path = BUILD / "verilog", *,
+             out_dir: Path | None = None, quiet: bool = False) -> list[dict]:
+    """Emit ``blocks`` of preset ``config_name`` into ``out_dir`` (default
+    ``out_root/<preset>``); returns the manifest's block records."""
     cfg = get_preset(config_name)
-    out = out_root / cfg.name
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
     for name in blocks:
-        t0 = time.monotonic()
+        get_block(name)                      # unknown names fail before any work
+    out = Path(out_dir) if out_dir is not None else Path(out_root) / cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.json"
+    records: list[dict] = []
+    cache: dict = {}                         # shared modules, across blocks
+    t_run = time.monotonic()
+    period = 1000.0 / cfg.clock_mhz
+    for k, name in enumerate(blocks, 1):
+        if not quiet:
+            print(f"[{k}/{len(blocks)}] {name} ...", flush=True)
+        t0, c0 = time.monotonic(), cpu_seconds()
         path = out / f"{name}.v"
-        write_verilog(get_block(name).factory(cfg), name, path)
+        block = get_block(name)
+        key = {} if block.shared_key is None else {"key": block.shared_key(cfg)}
+        text = convert(block.factory(cfg), name, cache=cache, **key)
+        if not (path.exists() and path.read_text() == text):   # keep the time stamp
+            path.write_text(text)
         dt = time.monotonic() - t0
-        period = 1000.0 / cfg.clock_mhz
         (out / f"{name}.sdc").write_text(SDC.format(block=name, config=cfg.name,
                                                      period_ns=period, io_ns=0.2 * period))
-        text = path.read_text()
-        rec = {"block": name, "config": cfg.name, "file": str(path), "seconds": round(dt, 2),
-               "bytes": len(text), "lines": text.count("\n"),
-               "modules": text.count("\nmodule ") + text.startswith("module ")}
+        rec = {"block": name, "config": cfg.name, "file": str(path),
+               "modules": count_modules(text), "bytes": len(text.encode()),
+               "lines": text.count("\n"), "emit_seconds": round(dt, 2),
+               "seconds": round(dt, 2), "cpu_seconds": round(cpu_seconds() - c0, 2),
+               "rss_mb": peak_rss_mb()}
+        del text
+        gc.collect()
         records.append(rec)
-        print(f"{name:24s} {rec['lines']:8d} lines {rec['modules']:6d} modules "
-              f"{dt:7.2f} s  -> {path}")
-    (out / "manifest.json").write_text(json.dumps({"config": cfg.to_dict(), "blocks": records},
-                                                  indent=1))
+        manifest.write_text(json.dumps({
+            "config": cfg.to_dict(), "blocks": records, "peak_rss_mb": peak_rss_mb(),
+            "total_seconds": round(time.monotonic() - t_run, 2),
+            "complete": k == len(blocks)}, indent=1))
+        if not quiet:
+            print(f"[{k}/{len(blocks)}] {name:20s} {rec['bytes'] / 1e6:8.2f} MB "
+                  f"{rec['modules']:5d} modules {dt:7.1f} s  peak {rec['rss_mb']:7.0f} MB"
+                  f"  -> {path}", flush=True)
+    if not quiet:
+        print(f"{len(blocks)} blocks in {time.monotonic() - t_run:.1f} s, peak "
+              f"{peak_rss_mb():.0f} MB; manifest {manifest}")
     return records
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="default", help="preset name")
-    ap.add_argument("--blocks", default=",".join(BLOCKS), help="comma-separated block names")
+    ap.add_argument("--blocks", default="", help="comma-separated block names (default: all: "
+                    + ", ".join(BLOCKS) + ")")
+    ap.add_argument("--out", default=None, help="output folder (default build/verilog/<config>)")
     args = ap.parse_args(argv)
+    blocks = [b for b in args.blocks.replace(" ", ",").split(",") if b] or list(BLOCKS)
     try:
-        generate(args.config, [b for b in args.blocks.split(",") if b])
+        generate(args.config, blocks, out_dir=args.out)
     except (KeyError, ValueError) as e:
-        print(f"gen_verilog: {e}", file=sys.stderr)
+        print(f"gen_verilog: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """HBM controller stub: N pseudo-channels behind one AXI4 subordinate port.
 
 :class:`HbmStub` is what makes bandwidth and latency real in every performance figure:
@@ -5,6 +6,9 @@ data comes back ``read_latency`` cycles after its address, at most ``bytes_per_c
 per channel, with at most ``max_outstanding`` bursts queued per channel. The analytic
 model of its timing, the error kinds and the router's verdict codes are
 :mod:`models.hbm`; docs/memory.md has the full contract.
+
+(The pragma above: the stub's channels are one shared Verilog module, :mod:`rtl.lib.shared`;
+only the first channel is elaborated.)
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from models.config import HbmConfig
 from models.hbm import ERR_KIND_BITS, USER_BITS, ErrKind, User
 from rtl.lib.axi import AxiSignature
 from rtl.lib.mux import select
+from rtl.lib.shared import shared_instance
 from rtl.lib.stream import Queue
 
 __all__ = ["HbmChannel", "HbmStub"]
@@ -347,9 +352,8 @@ class HbmStub(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         chans = []
-        for i in range(self.cfg.channels):
-            m.submodules[f"ch{i}"] = ch = HbmChannel(self.cfg)
-            chans.append(ch)
+        for i in range(self.cfg.channels):   # one Verilog module for all (rtl.lib.shared)
+            chans.append(shared_instance(m, HbmChannel(self.cfg), f"ch{i}", key=self.cfg))
         self._read_router(m, chans)
         self._write_router(m, chans)
         self._backdoor_and_counters(m, chans)

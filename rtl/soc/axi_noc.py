@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """AXI4 over the mesh: the initiator bridge (:class:`AxiToNoc`) and the target bridge
 (:class:`NocToAxi`) between AXI4 ports and :class:`rtl.noc.fabric.NocMemFabric`.
 
@@ -23,6 +24,7 @@ from models.hbm import ERR_KIND_BITS, USER_BITS, ErrKind, User
 from models.noc import MemOp, STATUS_BITS
 from rtl.lib.axi import AxiSignature
 from rtl.lib.mux import select
+from rtl.lib.shared import param_summary, shared_instance
 from rtl.lib.stream import Queue
 from rtl.mem.hbm import HbmChannel
 from rtl.noc.ni import beat_layout, ni_header_layout
@@ -388,12 +390,13 @@ def attach_hbm_channels(m, cfg: JalapenoConfig, fab) -> tuple[list, list]:
     chans, targets = [], []
     for i in range(cfg.hbm.channels):
         node = model.channel_node(cfg, i)
-        ch = m.submodules[f"ch{i}"] = HbmChannel(cfg.hbm)
+        ch = shared_instance(m, HbmChannel(cfg.hbm), f"ch{i}", key=cfg.hbm)   # rtl.lib.shared
         chans.append(ch)
         if node is None:
             targets.append(None)
             continue
-        tgt = m.submodules[f"tgt{i}"] = NocToAxi(cfg)
+        tgt = shared_instance(m, NocToAxi(cfg), f"tgt{i}", key=cfg,
+                              summary=param_summary(cfg.noc))
         wiring.connect(m, fab.o_mreq_hdr[node], tgt.i_req_hdr)
         wiring.connect(m, fab.o_mreq_data[node], tgt.i_req_data)
         wiring.connect(m, tgt.o_resp_hdr, fab.i_mresp_hdr[node])

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The chip (``soc``): command processor, compute tiles and HBM channels on the mesh.
 
 One :class:`rtl.noc.fabric.NocMemFabric` with the placement of ``config.soc``
@@ -8,6 +9,10 @@ AxiToNoc), one :class:`rtl.mem.hbm.HbmChannel` behind a :class:`rtl.soc.axi_noc.
 at each ``soc.hbm_nodes[i]``, and the host's AXI4 port into HBM (``s_axi_host``) through
 its own AxiToNoc at ``soc.host_node``. Golden model: ``models.chip.ChipModel`` (final HBM
 image).
+
+The tiles, the bridges and the HBM channels are shared Verilog modules
+(:mod:`rtl.lib.shared`): the Verilog holds one tile, written once whatever
+``soc.tiles`` is (the pragma above: only the first of each is elaborated).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import JalapenoConfig
 from models.tile import region_bytes
 from rtl.lib.axi import AxiLiteSignature, AxiSignature
+from rtl.lib.shared import param_summary, shared_instance
 from rtl.mem.hbm import channel_backdoor
 from rtl.noc.fabric import NocMemFabric
 from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
@@ -141,12 +147,12 @@ class Soc(wiring.Component):
         m.submodules.cp = cp = self._cp
         wiring.connect(m, wiring.flipped(self.s_axil), cp.s_axil)
         m.d.comb += self.o_irq.eq(cp.o_irq)
-        m.submodules.cp_ini = cp_ini = AxiToNoc(cfg)
+        cp_ini = self._bridge(m, "cp_ini")
         _connect_axi(m, cp.m_axi, cp_ini.s_axi)
         attach_initiator(m, fab, soc.ctrl_node, cp_ini)
 
         # --- the host's AXI4 port into HBM at its own node ------------------------------
-        m.submodules.host_ini = host_ini = AxiToNoc(cfg)
+        host_ini = self._bridge(m, "host_ini")
         wiring.connect(m, wiring.flipped(self.s_axi_host), host_ini.s_axi)
         attach_initiator(m, fab, soc.host_node, host_ini)
 
@@ -154,8 +160,8 @@ class Soc(wiring.Component):
         lrb = _log2(region_bytes(cfg))
         rd_beats, wr_beats = [], []
         for t, node in enumerate(soc.tile_nodes):
-            tile = m.submodules[f"tile{t}"] = ComputeTile(cfg)
-            ini = m.submodules[f"tile{t}_ini"] = AxiToNoc(cfg)
+            tile = shared_instance(m, ComputeTile(cfg), f"tile{t}", key=cfg)
+            ini = self._bridge(m, f"tile{t}_ini")
             wiring.connect(m, tile.m_axi, ini.s_axi)
             attach_initiator(m, fab, node, ini)
             m.d.comb += [tile.i_win_base.eq(0), tile.i_win_limit.eq(h.total_bytes),
@@ -164,7 +170,7 @@ class Soc(wiring.Component):
             rd_beats.append(ax.rvalid & ax.rready)
             wr_beats.append(ax.wvalid & ax.wready)
             self._dma(m, t, cp, tile, lrb)
-            self._compute(m, t, cp, tile)
+            self._compute(m, t, cp, tile, cfg.tensor.cmd_depth)
         incr = len(cp.i_bytes_read_incr)
         m.d.comb += [cp.i_bytes_read_incr.eq((sum(rd_beats) * W)[:incr]),
                      cp.i_bytes_written_incr.eq((sum(wr_beats) * W)[:incr])]
@@ -175,6 +181,11 @@ class Soc(wiring.Component):
         # --- backdoor on global addresses (models.hbm.route), 1-cycle read latency ------
         channel_backdoor(m, h, self, chans)
         return m
+
+    def _bridge(self, m, name):
+        """An :class:`rtl.soc.axi_noc.AxiToNoc` (one shared module for all of them)."""
+        return shared_instance(m, AxiToNoc(self.cfg), name, key=self.cfg,
+                               summary=param_summary(self.cfg.noc))
 
     @staticmethod
     def _dma(m, t, cp, tile, lrb):
@@ -206,7 +217,7 @@ class Soc(wiring.Component):
                      cp.i_store_done[t].payload.err.eq(done.payload.err)]
 
     @staticmethod
-    def _compute(m, t, cp, tile):
+    def _compute(m, t, cp, tile, cmd_depth):
         """Compute queue of tile ``t`` -> the tensor core (several commands in flight);
         one completion per command the core retires (``o_retire``), one per cycle.
 
@@ -215,7 +226,7 @@ class Soc(wiring.Component):
         """
         c = cp.o_compute[t]
         wiring.connect(m, c, tile.i_cmd)
-        cap = 2 * tile.config.tensor.cmd_depth + 4        # commands in the core, at most
+        cap = 2 * cmd_depth + 4                           # commands in the core, at most
         in_core = Signal(range(cap), name=f"t{t}_in_core")
         stale = Signal(range(cap), name=f"t{t}_stale")
         pend = Signal(range(cap), name=f"t{t}_retired")  # completions not yet sent

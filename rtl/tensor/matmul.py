@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Matmul controller of the tensor core: weight feeder, activation feeder, result writer."""
 import math
 
@@ -8,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from models.config import JalapenoConfig
 from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.fp.fp32_add import FP32Adder
+from rtl.lib.shared import shared_instance
 from rtl.lib.stream import Queue
 from rtl.systolic.array import SystolicArray
 
@@ -108,7 +110,8 @@ class MatmulController(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = arr = self.array
+        # one Verilog module per array configuration (rtl.lib.shared)
+        arr = shared_instance(m, self.array, "array", key=self._config.systolic)
         m.submodules.w_q = w_q = Queue(_W_INFO, QUEUE_DEPTH)
         m.submodules.a_q = a_q = Queue(_A_INFO, QUEUE_DEPTH)
         m.submodules.r_q = r_q = Queue(_R_INFO, result_queue_depth(self._config))
