@@ -1,6 +1,7 @@
 """Write the Verilog of every top-level block, plus SDC timing constraints.
 
     python scripts/gen_verilog.py --config default [--blocks systolic_array,...] [--out DIR]
+        [--set systolic.rows=128 --set systolic.cols=128 --set name=big]
 
 Output: build/verilog/<config>/<block>.v, <block>.sdc, and manifest.json, rewritten
 after every block (so an interrupted run still says what it finished): per block
@@ -13,6 +14,8 @@ elaborated once per run, whichever block reaches them first. docs/verilog.md.
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import gc
 import json
 import os
@@ -21,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from models.config import get_preset
+from models.config import JalapenoConfig, get_preset
 from rtl.blocks import BLOCKS, get_block
 from rtl.lib.verilog import convert
 from tb.runner import BUILD
@@ -52,11 +55,32 @@ def count_modules(text: str) -> int:
     return text.count("\nmodule ") + text.startswith("module ")
 
 
-def generate(config_name: str, blocks: list[str], out_root: Path = BUILD / "verilog", *,
-             out_dir: Path | None = None, quiet: bool = False) -> list[dict]:
-    """Emit ``blocks`` of preset ``config_name`` into ``out_dir`` (default
-    ``out_root/<preset>``); returns the manifest's block records."""
-    cfg = get_preset(config_name)
+def with_settings(cfg: JalapenoConfig, settings: list[str]) -> JalapenoConfig:
+    """``cfg`` with ``section.field=value`` (or ``field=value``) settings applied; values
+    are Python literals (``128``, ``False``, ``'x'``) or bare words (a new ``name``)."""
+    for s in settings:
+        path, _, text = s.partition("=")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        parts = path.split(".")
+        if len(parts) == 1:
+            cfg = dataclasses.replace(cfg, **{parts[0]: value})
+        elif len(parts) == 2:
+            section = dataclasses.replace(getattr(cfg, parts[0]), **{parts[1]: value})
+            cfg = dataclasses.replace(cfg, **{parts[0]: section})
+        else:
+            raise ValueError(f"--set {s!r}: expected section.field=value")
+    return cfg
+
+
+def generate(config: str | JalapenoConfig, blocks: list[str],
+             out_root: Path = BUILD / "verilog", *, out_dir: Path | None = None,
+             quiet: bool = False) -> list[dict]:
+    """Emit ``blocks`` of ``config`` (a preset name or a config) into ``out_dir``
+    (default ``out_root/<config name>``); returns the manifest's block records."""
+    cfg = get_preset(config) if isinstance(config, str) else config
     for name in blocks:
         get_block(name)                      # unknown names fail before any work
     out = Path(out_dir) if out_dir is not None else Path(out_root) / cfg.name
@@ -107,11 +131,14 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", default="", help="comma-separated block names (default: all: "
                     + ", ".join(BLOCKS) + ")")
     ap.add_argument("--out", default=None, help="output folder (default build/verilog/<config>)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="change one config field (ad-hoc scales: systolic.rows=128); "
+                    "also set name=<new> so that the output does not overwrite the preset's")
     args = ap.parse_args(argv)
     blocks = [b for b in args.blocks.replace(" ", ",").split(",") if b] or list(BLOCKS)
     try:
-        generate(args.config, blocks, out_dir=args.out)
-    except (KeyError, ValueError) as e:
+        generate(with_settings(get_preset(args.config), args.set), blocks, out_dir=args.out)
+    except (KeyError, ValueError, TypeError) as e:
         print(f"gen_verilog: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     return 0

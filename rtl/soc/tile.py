@@ -187,9 +187,11 @@ class ComputeTile(wiring.Component):
             if B >= W:
                 row = wo >> _log2(B // W)
                 k = wo[:_log2(B // W)] if B > W else Const(0, 1)
-                shift = k << _log2(8 * W)
-                wdata = head.data << shift
-                mask = head.strb << (k << _log2(W))
+                # the beat in word k of the row, zeros elsewhere; no variable shift:
+                # Amaranth widens `x << k` to len(x) + 2**len(k) - 1 bits (and `k << 8`
+                # is such a shift of Const(8)), past its 65536-bit limit on `jalapeno`
+                wdata = Cat(*[Mux(k == i, head.data, 0) for i in range(B // W)])
+                mask = Cat(*[Mux(k == i, head.strb, 0) for i in range(B // W)])
                 last = Const(1, 1)
             else:
                 n = W // B
