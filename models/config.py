@@ -81,10 +81,10 @@ class SystolicConfig:
 
     @property
     def latency(self) -> int:
-        """Cycles from an activation vector accepted to its result vector valid:
-        R + C - 1 + product_stages (+ round_stages with FP8): R + C + 1 (INT8-only)
-        or R + C + 6 (FP8)."""
-        return (self.rows + self.cols - 1 + self.product_stages
+        """Cycles from an activation vector accepted to its result vector valid: the
+        input register (1), the skew and the column (R + C - 1), product_stages, and
+        round_stages with FP8: R + C + 2 (INT8-only) or R + C + 7 (FP8)."""
+        return (1 + self.rows + self.cols - 1 + self.product_stages
                 + (self.round_stages if self.fp8 else 0))
 
     def folds(self, k: int, n: int) -> int:

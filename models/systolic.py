@@ -196,9 +196,9 @@ def array_cycles(config: SystolicConfig, m: int, k: int, n: int) -> int:
     Counted from the first weight row accepted to the last result vector out,
     inclusive: R cycles to load the first tile, then one tile every max(M, R) cycles
     (the next tile's R weight rows load while the current tile's M vectors stream),
-    then the last tile's M vectors and the pipeline latency ``config.latency`` (R + C + 1
-    for INT8-only arrays, R + C + 6 with the FP8 datapath: the PEs' pipeline and the
-    columns' rounding).
+    then the last tile's M vectors and the pipeline latency ``config.latency`` (R + C + 2
+    for INT8-only arrays, R + C + 7 with the FP8 datapath: the input register, the PEs'
+    pipeline and the columns' rounding).
     """
     R = config.rows
     folds = config.folds(k, n)

@@ -192,8 +192,8 @@ def matmul_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
     Tile k's first activation enters the array R cycles after the previous tile's did
     at the earliest (its weights load in the shadow registers meanwhile) and after the
     previous tile's last one: tiles start every ``max(count_k, R)`` cycles. Then the last
-    tile's ``count`` vectors, the array's latency (``SystolicConfig.latency``: R + C + 1,
-    or R + C + 6 with FP8) and the core's pipeline
+    tile's ``count`` vectors, the array's latency (``SystolicConfig.latency``: R + C + 2,
+    or R + C + 7 with FP8) and the core's pipeline
     (:data:`PIPELINE_CYCLES`, plus R for the first tile's weights).
     """
     counts = [c.count for c in cmds]

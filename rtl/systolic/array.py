@@ -117,11 +117,11 @@ class SystolicArray(wiring.Component):
         One result vector per accepted activation vector, in order.
 
     Latency: ``config.latency`` cycles from ``i_act`` accepted to ``o_result.valid``
-    (without stalls), in both modes: R + C - 1 for the skew and the column, plus
-    ``config.product_stages`` for the PEs' pipeline (2 INT8-only, 3 FP8; every PE
-    delays its sum by as many cycles, so the skew is unchanged), plus
+    (without stalls), in both modes: one input register, R + C - 1 for the skew and
+    the column, ``config.product_stages`` for the PEs' pipeline (2 INT8-only, 3 FP8;
+    every PE delays its sum by as many cycles, so the skew is unchanged), plus
     ``FixedToF32.STAGES`` (4) for the rounding when the FP8 datapath is built:
-    R + C + 1 (INT8-only) or R + C + 6 (FP8). Throughput: one activation vector per
+    R + C + 2 (INT8-only) or R + C + 7 (FP8). Throughput: one activation vector per
     cycle, R x C MACs per cycle.
     """
 
@@ -234,31 +234,35 @@ class SystolicArray(wiring.Component):
         return pes
 
     def _feed_acts(self, m: Module, en, pes, act_fire, swap, act_mode):
-        """Activations, the swap token and the mode enter row r after r cycles of skew.
-        Empty slots carry zeros so that waveforms show only real data."""
+        """Activations, the swap token and the mode enter row r after r cycles of skew,
+        behind one input register (row 0 included): the accept logic, which depends on
+        ``o_result.ready``, then drives registers only, not the PEs' arithmetic. Empty
+        slots carry zeros so that waveforms show only real data."""
         cfg = self._config
         for r in range(cfg.rows):
             a_r = Signal(signed(cfg.act_bits), name=f"a_in_{r}")
             s_r = Signal(name=f"swap_in_{r}")
             m.d.comb += [a_r.eq(Mux(act_fire, self.i_act.payload.data[r], 0)), s_r.eq(swap)]
             m.d.comb += [
-                pes[r][0].i_act.eq(self._delayed(m, en, a_r, r, f"a_skew_{r}")),
-                pes[r][0].i_swap.eq(self._delayed(m, en, s_r, r, f"swap_skew_{r}")),
+                pes[r][0].i_act.eq(self._delayed(m, en, a_r, r + 1, f"a_skew_{r}")),
+                pes[r][0].i_swap.eq(self._delayed(m, en, s_r, r + 1, f"swap_skew_{r}")),
             ]
             if cfg.fp8:
                 md_r = Signal(tile_mode_layout(), name=f"mode_in_{r}")
                 m.d.comb += md_r.eq(act_mode)
-                m.d.comb += pes[r][0].i_mode.eq(self._delayed(m, en, md_r, r, f"mode_skew_{r}"))
+                m.d.comb += pes[r][0].i_mode.eq(self._delayed(m, en, md_r, r + 1, f"mode_skew_{r}"))
 
     def _feed_weights(self, m: Module, en, pes, w_fire, w_row):
-        """Weight rows: column c is written c cycles after the beat (diagonal load)."""
+        """Weight rows: column c is written c cycles after the beat (diagonal load),
+        plus the input register that the activations also pass (so the order of a
+        shadow write and the swap token that reads it is as without it)."""
         cfg = self._config
         for c in range(cfg.cols):
             wd = Signal(signed(cfg.weight_bits), name=f"w_data_{c}")
             we = Signal(name=f"w_we_{c}")
             wr = Signal(range(cfg.rows), name=f"w_row_{c}")
             m.d.comb += [wd.eq(self.i_weight.payload.data[c]), we.eq(w_fire), wr.eq(w_row)]
-            wd, we, wr = (self._delayed(m, en, s, c, f"{s.name}_skew") for s in (wd, we, wr))
+            wd, we, wr = (self._delayed(m, en, s, c + 1, f"{s.name}_skew") for s in (wd, we, wr))
             for r in range(cfg.rows):
                 m.d.comb += [pes[r][c].i_w_data.eq(wd), pes[r][c].i_w_we.eq(we & (wr == r))]
 
@@ -268,8 +272,7 @@ class SystolicArray(wiring.Component):
         pipeline latency."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
-        assert cfg.latency == R + C - 1 + cfg.product_stages + (
-            FixedToF32.STAGES if cfg.fp8 else 0)
+        assert cfg.latency == R + C + cfg.product_stages + (FixedToF32.STAGES if cfg.fp8 else 0)
         out = Signal(self.o_result.payload.data.shape())
         for c in range(C):
             col = Signal(signed(cfg.acc_bits), name=f"p_out_{c}")

@@ -50,8 +50,8 @@ def test_config_is_frozen_and_derived():
     with pytest.raises(AttributeError):
         cfg.rows = 3
     assert cfg.peak_macs_per_cycle == 32
-    # skew + column, the PEs' pipeline (operands, product, FP8 alignment), the FP8
-    # columns' rounding pipeline
-    assert cfg.latency == 8 + 4 - 1 + 3 + 4
-    assert SystolicConfig(rows=8, cols=4, fp8=False).latency == 8 + 4 - 1 + 2
+    # input register, skew + column, the PEs' pipeline (operands, product, FP8
+    # alignment), the FP8 columns' rounding pipeline
+    assert cfg.latency == 1 + 8 + 4 - 1 + 3 + 4
+    assert SystolicConfig(rows=8, cols=4, fp8=False).latency == 1 + 8 + 4 - 1 + 2
     assert cfg.folds(17, 9) == 3 * 3

@@ -83,11 +83,12 @@ def test_tiled_model_equals_gemm(R, C):
 
 def test_cycle_model_and_scalesim():
     cfg = SystolicConfig(rows=16, cols=16)
-    # one tile: load R rows, stream M, drain: skew + column R + C - 1, the PE pipeline
-    # 3 (operands, product, alignment), the FP8 rounding 4; INT8-only: 2, no rounding
-    assert array_cycles(cfg, 64, 16, 16) == 16 + 64 + 31 + 3 + 4
+    # one tile: load R rows, stream M, drain: input register 1, skew + column
+    # R + C - 1, the PE pipeline 3 (operands, product, alignment), the FP8 rounding 4;
+    # INT8-only: PE pipeline 2, no rounding
+    assert array_cycles(cfg, 64, 16, 16) == 16 + 64 + 1 + 31 + 3 + 4
     int8 = SystolicConfig(rows=16, cols=16, fp8=False)
-    assert array_cycles(int8, 64, 16, 16) == 16 + 64 + 31 + 2
+    assert array_cycles(int8, 64, 16, 16) == 16 + 64 + 1 + 31 + 2
     # SCALE-Sim WS count: folds * (2R + C + M - 2)
     assert scalesim_cycles(cfg, 64, 64, 64) == 16 * (32 + 16 + 64 - 2)
     for m, k, n in [(64, 64, 64), (128, 64, 32), (256, 256, 256), (1, 256, 256), (32, 512, 32)]:

@@ -241,8 +241,9 @@ def test_vector_command_runs_the_vector_model():
 def test_cycle_model_values():
     cfg = TINY
     R, C = 4, 4
-    # array latency: skew + column (R + C - 1), PE pipeline (3), FP8 rounding (4)
-    lat = R + C - 1 + 3 + 4
+    # array latency: input register, skew + column (R + C - 1), PE pipeline (3), FP8
+    # rounding (4)
+    lat = 1 + R + C - 1 + 3 + 4
     assert cfg.systolic.fp8 and cfg.systolic.latency == lat
     mm = lambda n: TensorCmd.matmul(src=0, w=0, dst=0, m=n)     # noqa: E731
     assert matmul_cycles(cfg, [mm(1)]) == PIPELINE_CYCLES + R + 1 + lat
