@@ -22,6 +22,7 @@ docs/verilog.md.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -71,14 +72,14 @@ def _reexec_in_venv(gapi_path: str) -> None:
         return
     except ImportError:
         pass
-    try:
-        import yaml
-        root = Path(yaml.safe_load(Path(gapi_path).read_text()).get("files_root") or ROOT)
-    except Exception:
-        root = ROOT
-    venv = root / ".venv" / "bin" / "python"
-    if venv.exists() and Path(sys.executable).resolve() != venv.resolve():
-        os.execv(str(venv), [str(venv), str(Path(__file__).resolve()), gapi_path])
+    # no yaml here either: files_root is one plain line of the GAPI file
+    m = re.search(r"^files_root:\s*(\S.*?)\s*$", Path(gapi_path).read_text(), re.M)
+    root = Path(m.group(1).strip("'\"")) if m else ROOT
+    venv = root / ".venv"
+    # a venv's python links to the base interpreter: compare prefixes, not executables
+    if (venv / "bin" / "python").exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(str(venv / "bin" / "python"),
+                 [str(venv / "bin" / "python"), str(Path(__file__).resolve()), gapi_path])
     sys.exit(f"fusesoc_gen: this Python ({sys.executable}) lacks amaranth/pyyaml and "
              f"{venv} does not exist: run `make setup` in {root} or `pip install {root}`")
 
