@@ -79,12 +79,12 @@ def _add_zero_init(text: str, elided: list) -> str:
     want: dict[str, list] = {}
     for module, memid, width, depth in elided:
         want.setdefault(module.lstrip("\\"), []).append((memid.lstrip("\\"), width, depth))
-    out, todo = [], []
+    out, todo, placed = [], [], 0
     for line in text.splitlines(keepends=True):
         out.append(line)
         if line.startswith("module "):
             mod = line[len("module "):].split("(")[0].strip().lstrip("\\")
-            todo = list(want.get(mod, ()))
+            todo = want.get(mod, [])
             continue
         if todo and line.startswith("  reg ["):
             m = re.match(r"  reg \[(\d+):0\] (\\\S+ |\S+) \[(\d+):0\];", line)
@@ -95,7 +95,11 @@ def _add_zero_init(text: str, elided: list) -> str:
                             and int(m.group(3)) + 1 == depth):
                         out.append(zero_init_block(name, width, depth))
                         del todo[i]
+                        placed += 1
                         break
+    if placed != len(elided):      # never leave a memory without its zeros (X on Icarus)
+        missing = [(mod, mem) for mod, mems in want.items() for mem, _, _ in mems]
+        raise RuntimeError(f"memory declarations not found in yosys' output: {missing}")
     return "".join(out)
 
 
