@@ -3,7 +3,8 @@
     python scripts/xcheck.py --config tiny [--blocks noc_fabric,...]
 
 For each block, a generated testbench instantiates the block's Verilog
-(build/verilog/<config>/<block>.v, written by ``make verilog``/``make lint``), drives
+(build/verilog/<config>/<block>.v from ``make verilog``; ``make lint`` checks its own
+copy in build/lint/), compiled as cocotb compiles it (``iverilog -g2012``), drives
 every input to 0 from time 0 (``rst`` high), and takes three snapshots of *every* net
 and register of the hierarchy (``$dumpvars``/``$dumpall`` into a VCD):
 
@@ -11,7 +12,8 @@ and register of the hierarchy (``$dumpvars``/``$dumpall`` into a VCD):
     at 1 ns, before the first clock edge: combinational logic has settled from the
     initial values. A combinational ``always @*`` process that Icarus never runs (no
     variable in its sensitivity, e.g. ``always @* x[2] = 1'h0;``, Verilator's
-    ALWNEVER) leaves its bits X here, and for ever.
+    ALWNEVER) leaves its bits X here and for ever; under -g2012 so does one whose inputs
+    do not change after time 0, until they do (docs/lint.md, class B).
 ``reset``
     after two clock cycles with ``rst`` high.
 ``run``
