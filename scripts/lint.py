@@ -7,9 +7,9 @@ For each config and each block of rtl/blocks.py the Verilog is generated
 ``raw`` without waivers and ``warnings`` with constraints/verilator_lint.vlt. Then
 scripts/xcheck.py simulates each block in Icarus and looks for X/Z bits (docs/lint.md).
 
-The waiver file is checked first: every ``lint_off`` must name a ``-rule`` and a
-``-file`` other than ``*`` (no global waivers), and follow a ``//`` comment that says
-why it is safe. Waivers that suppressed nothing in the run are listed (on a full run of
+The waiver file is checked first: every ``lint_off`` must name a ``-rule`` and one
+block file, ``-file "*/<block>.v"`` (no global waivers), and follow a ``//`` comment
+that says why it is safe. Waivers that suppressed nothing in the run are listed (on a full run of
 all blocks they should be deleted).
 
 Exit status 1 if any block has a warning or an error after the waivers, an X/Z bit,
@@ -19,7 +19,6 @@ build/lint/<config>/<block>.lint.log.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import re
 import shlex
 import subprocess
@@ -57,20 +56,26 @@ def read_waivers(path=WAIVERS) -> tuple[list[dict], list[str]]:
         opts = dict(zip(words[1::2], words[2::2]))
         w = {"rule": opts.get("-rule"), "file": opts.get("-file"), "match": opts.get("-match"),
              "line": no}
-        if not w["rule"] or not w["file"] or w["file"].strip("*/") == "":
-            problems.append(f"{path.name}:{no}: a waiver needs -rule and a -file narrower "
-                            f"than '*': {s}")
+        if not w["rule"] or not re.fullmatch(r"\*/\w+\.v", w["file"] or ""):
+            problems.append(f"{path.name}:{no}: a waiver needs -rule and -file \"*/<block>.v\" "
+                            f"(one file, no wildcard in its name): {s}")
         if not commented:
             problems.append(f"{path.name}:{no}: waiver without a comment saying why: {s}")
         waivers.append(w)
     return waivers, problems
 
 
+def _wildcard(pattern: str, text: str) -> bool:
+    """Verilator's waiver wildcards: ``*`` any text, ``?`` one character, nothing else."""
+    rx = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(rx, text, re.S) is not None
+
+
 def waiver_of(rule: str, file: str, msg: str, waivers: list[dict]) -> dict | None:
     """The first waiver that covers a warning (Verilator's -file/-match wildcards)."""
     for w in waivers:
-        if (w["rule"] == rule and fnmatch.fnmatchcase(file, w["file"])
-                and (w["match"] is None or fnmatch.fnmatchcase(msg, w["match"]))):
+        if (w["rule"] == rule and _wildcard(w["file"], file)
+                and (w["match"] is None or _wildcard(w["match"], msg))):
             return w
     return None
 
