@@ -30,7 +30,9 @@ block's X per class.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -206,6 +208,8 @@ def check_file(top: str, src: Path, work: Path, cycles: int = 8, variant: str = 
         snaps = re.findall(r"XCHECK-SNAP (\w+)", run.stdout)
         if run.returncode or snaps != list(SNAPSHOTS):
             res["error"] = f"vvp exited {run.returncode}: {run.stdout[-1000:]}{run.stderr[-1000:]}"
+        elif not vcd.exists():
+            res["error"] = f"vvp wrote no {vcd}"
         else:
             x = vcd_x(vcd)
             res["signals"] = int(x.pop("signals")[0])
@@ -234,8 +238,8 @@ def xcheck(config: str, blocks: list[str], cycles: int = 8, quiet: bool = False,
     vdir = vdir or BUILD / "verilog" / config
     known = known_x()
     results = {}
+    work = BUILD / "xcheck" / f"{config}-{os.getpid()}"     # private: runs may overlap
     for b in blocks:
-        work = BUILD / "xcheck" / config
         res = results[b] = check_file(b, vdir / f"{b}.v", work, cycles)
         res["known"] = b in known
         if res["known"] and any(res["x"].get(s) for s in SNAPSHOTS):
@@ -254,6 +258,7 @@ def xcheck(config: str, blocks: list[str], cycles: int = 8, quiet: bool = False,
             for s in SNAPSHOTS:
                 for n in shown.get(s, [])[:10]:
                     print(f"   X at {s}: {n}")
+    shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -306,7 +311,7 @@ def main(argv=None) -> int:
     if args.classify:
         for b in bad:
             c = classify(BUILD / "verilog" / args.config / f"{b}.v", b,
-                         BUILD / "xcheck" / args.config, args.cycles)
+                         BUILD / "xcheck" / f"{args.config}-{os.getpid()}", args.cycles)
             print(f"classify {b}: " + "; ".join(f"{k} {v}" for k, v in c.items() if k != "left"))
             for n in c["left"]:
                 print(f"   left: {n}")
