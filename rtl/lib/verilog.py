@@ -21,6 +21,10 @@ zeroes it at time 0::
 so both simulators start from Amaranth's zeros (no X) while synthesis tools (yosys
 defines ``SYNTHESIS``) see an SRAM without initial contents. Memories with non-zero
 contents (ROMs) keep Amaranth's word-by-word form.
+
+Time 0 on Icarus (docs/lint.md, "The X check", classes A and B; :func:`time0_fix`):
+a synchronous read port's data register starts at 0 as in Amaranth's simulator, and
+every ``always @*`` process runs at time 0 under ``-g2012`` too.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from amaranth.lib import wiring
 
 from rtl.lib.shared import collect, mark_used, module_name
 
-__all__ = ["convert", "write", "zero_init_block"]
+__all__ = ["convert", "write", "zero_init_block", "time0_fix"]
 
 
 @contextlib.contextmanager
@@ -103,11 +107,47 @@ def _add_zero_init(text: str, elided: list) -> str:
     return "".join(out)
 
 
+#: a synchronous memory read port's data register, as yosys writes it: no initial value
+_READ_PORT_REG = re.compile(r"^(  reg (?:\[\d+:0\] )?_\d+_);$", re.M)
+#: yosys's time-0 trigger of ``always @*`` processes, initialised in its declaration
+_START = re.compile(r"^(  )reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +=\s*0;$",
+                    re.M)
+#: yosys's one-line connections of a reg partly driven by a process
+_CONN = re.compile(r"^  always @\*\n    ([^\n]*;)$", re.M)
+
+
+def time0_fix(text: str) -> str:
+    """yosys' Verilog with no X at time 0 on Icarus (the fix docs/lint.md proposed).
+
+    (A) read-port data registers (``reg [N:0] _K_;``) start at 0, as in Amaranth's
+    simulator; (B) yosys' trigger reg, initialised in its declaration (no event under
+    Icarus ``-g2012``), gets an ``initial`` assignment instead (an X -> 0 event), and
+    the one-line ``always @* lhs = rhs;`` connections read it too, so every process
+    runs at time 0. Verilator runs every process at time 0 anyway.
+    """
+    out = []
+    for mod in text.split("\nmodule "):
+        m = _START.search(mod)
+        if m:
+            name = m[2]
+            mod = _START.sub(lambda m: f"{m[1]}reg {m[2]} ;\n{m[1]}initial {m[2]}  = 1'h0;", mod)
+        elif _CONN.search(mod):
+            name = "\\$time0_start"
+            head = mod.index(";\n") + 2          # after the port list
+            mod = f"{mod[:head]}  reg {name} ;\n  initial {name}  = 1'h0;\n{mod[head:]}"
+        else:
+            out.append(mod)
+            continue
+        out.append(_CONN.sub(lambda c: f"  always @* begin\n    if ({name} ) begin end\n"
+                                       f"    {c[1]}\n  end", mod))
+    return _READ_PORT_REG.sub(r"\1 = 0;", "\nmodule ".join(out))
+
+
 def _convert_one(component, name: str) -> str:
     elided: list = []
     with _elide_zero_init(elided):
         text = verilog.convert(component, name=name, emit_src=False)
-    return _add_zero_init(text, elided)
+    return time0_fix(_add_zero_init(text, elided))
 
 
 _TOP = object()    # convert(key=...) not given
