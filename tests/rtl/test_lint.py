@@ -112,20 +112,12 @@ def test_network_interface_lint(cls):
     assert {rule for rule, _, _ in r["raw"]} <= BY_CONSTRUCTION, r["raw"]
 
 
-def test_known_x_list_names_blocks_with_reasons():
-    """constraints/xcheck_known.txt: real block names, each with the classes of its X."""
-    from rtl.blocks import BLOCKS
-    from scripts.xcheck import known_x
-    known = known_x()
-    assert set(known) <= set(BLOCKS)
-    assert all(why[:1] in "AB" for why in known.values()), known
-
-
 @needs_icarus
-def test_proposed_fix_starts_never_run_processes(tmp_path):
-    """The fix proposed for rtl/lib/verilog.py (docs/lint.md) removes class-B X: with it,
-    the never-run `always @*` of the example runs at time 0."""
+def test_time0_fix_starts_never_run_processes(tmp_path):
+    """rtl.lib.verilog.time0_fix (the fix of docs/lint.md's X classes) makes Icarus run
+    the example's `always @*` processes at time 0: no X left."""
+    from rtl.lib.verilog import time0_fix
     src = tmp_path / "nr.v"
     src.write_text(_NEVER_RUNS)
-    res = check_file("nr", src, tmp_path, variant="fixed")
+    res = check_file("nr", src, tmp_path, transform=time0_fix)
     assert res["error"] == "" and not any(res["x"].values()), res
