@@ -26,8 +26,15 @@ class FP32Adder(wiring.Component):
     Golden model: ``models.fp32.fp32_add_bits`` (numpy float32 addition, NaN
     canonicalised), bit-exact.
 
-    Latency: 0 cycles (combinational: swap, align shift, 28-bit add, leading-zero
-    count, normalise shift, round). A later step may add pipeline registers.
+    Latency: ``stages`` cycles (0: combinational). The datapath is swap + align shift,
+    28-bit add, leading-zero count + normalise shift, round + pack; ``stages`` = 1
+    registers after the add, 2 after the align shift and after the normalise shift,
+    3 at all three points. The pipeline advances every cycle (no enable).
+
+    Parameters
+    ----------
+    stages : int
+        Pipeline registers, 0 to 3 (default 0).
 
     Members
     -------
@@ -37,8 +44,30 @@ class FP32Adder(wiring.Component):
         binary32 bits of the rounded sum.
     """
 
-    def __init__(self):
+    #: Register points per ``stages`` value.
+    _CUTS = {0: (), 1: ("add",), 2: ("align", "norm"), 3: ("align", "add", "norm")}
+
+    def __init__(self, stages: int = 0):
+        if stages not in self._CUTS:
+            raise ValueError(f"FP32Adder stages must be 0..3, got {stages!r}")
+        self._stages = stages
         super().__init__({"i_a": In(32), "i_b": In(32), "o_result": Out(32)})
+
+    @property
+    def stages(self) -> int:
+        return self._stages
+
+    def _cut(self, m: Module, point: str, sigs: dict) -> dict:
+        """``sigs`` registered when ``point`` is one of this adder's cuts, else as is."""
+        if point not in self._CUTS[self._stages]:
+            return sigs
+        out = {}
+        for name, v in sigs.items():
+            r = Signal.like(v, name=f"{point}_{name}") if isinstance(v, Signal) \
+                else Signal(len(v), name=f"{point}_{name}")
+            m.d.sync += r.eq(v)
+            out[name] = r
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -72,10 +101,21 @@ class FP32Adder(wiring.Component):
         m.d.comb += ay.eq(Cat(wide[_W] | (wide[:_W] != 0), wide[_W + 1:]))
         ax = Cat(Const(0, _GRS), mx)
 
+        nan = Signal()
+        any_inf = Signal()
+        m.d.comb += [nan.eq(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))),
+                     any_inf.eq(inf_a | inf_b)]
+        p = self._cut(m, "align", dict(ax=ax, ay=ay, ex=ex, sx=sx, sy=sy, nan=nan,
+                                        any_inf=any_inf))
+        ax, ay, ex, sx, sy = p["ax"], p["ay"], p["ex"], p["sx"], p["sy"]
+
         # |x| >= |y| makes the difference non-negative.
         subtract = sx ^ sy
         s = Signal(_W + 1)
         m.d.comb += s.eq(Mux(subtract, ax - ay, ax + ay))
+        p = self._cut(m, "add", dict(s=s, ex=ex, sx=sx, sy=sy, nan=p["nan"],
+                                      any_inf=p["any_inf"]))
+        s, ex, sx, sy = p["s"], p["ex"], p["sx"], p["sy"]
 
         # Normalise: leading one to bit _W-1, or as far left as exponent 1 allows.
         lz = Signal(range(_W + 1))
@@ -94,6 +134,11 @@ class FP32Adder(wiring.Component):
             # A shift of 2 or more needs d <= 1, where the sum is exact; a shift of 1
             # moves the sticky bit to the round position, which still rounds right.
             m.d.comb += [norm.eq((s[:_W] << lshift)[:_W]), exp.eq(ex - lshift)]
+        is_zero = Signal()
+        m.d.comb += is_zero.eq(s == 0)
+        p = self._cut(m, "norm", dict(norm=norm, exp=exp, sx=sx, sy=sy, zero=is_zero,
+                                       nan=p["nan"], any_inf=p["any_inf"]))
+        norm, exp, sx, sy = p["norm"], p["exp"], p["sx"], p["sy"]
 
         # Round to nearest even on the 24-bit significand.
         sig = norm[_GRS:]
@@ -106,11 +151,11 @@ class FP32Adder(wiring.Component):
         packed = Signal(33)
         m.d.comb += packed.eq(((exp - 1) << 23) + sig_r)
 
-        with m.If(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))):
+        with m.If(p["nan"]):
             m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
-        with m.Elif(inf_a | inf_b):
+        with m.Elif(p["any_inf"]):
             m.d.comb += self.o_result.eq(inf(sx))
-        with m.Elif(s == 0):
+        with m.Elif(p["zero"]):
             # Exact zero: -0 only when both operands are -0 (RNE rule).
             m.d.comb += self.o_result.eq(zero(sx & sy))
         with m.Elif(packed >= POS_INF_BITS):
