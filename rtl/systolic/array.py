@@ -88,9 +88,13 @@ class SystolicArray(wiring.Component):
     take the low 32 bits. K rows past the end of the matrix must be zero codes in both
     operands (``0 * inf`` would be NaN).
 
-    Stall policy: the whole array advances when ``o_result`` is not holding an
-    unaccepted result (``en = ~o_result.valid | o_result.ready``); while it holds, no
-    input is accepted and nothing moves. Input bubbles (``i_act.valid`` low) travel
+    Stall policy: the whole array advances unless its output skid register holds a
+    result (``en = ~skid_v``, a register, so the global enable and the input ready
+    signals do not depend on ``o_result.ready``). A result refused by the consumer
+    while the array advances moves into the skid register; the array then stalls, no
+    input is accepted and nothing moves, until the consumer has taken the skid
+    register (the array restarts the cycle after). Without backpressure the array
+    never stalls; under backpressure a refused result costs its stalled cycles plus one. Input bubbles (``i_act.valid`` low) travel
     through as empty slots and produce no output.
 
     Golden model: ``models.systolic.SystolicArrayModel`` (per-tile outputs, both modes),
@@ -173,20 +177,22 @@ class SystolicArray(wiring.Component):
         """
         R = self._config.rows
         wcount = Signal(range(R + 1))           # shadow rows loaded for the next tile
+        w_full = Signal()                       # wcount == R, as a register
         act_fire = self.i_act.valid & self.i_act.ready
         swap = act_fire & self.i_act.payload.first
+        # ``en`` is a register (``~skid_v``, :meth:`_drain_results`): the ready outputs
+        # depend on registers and on ``i_act``'s valid/first, not on ``o_result.ready``.
         m.d.comb += [
-            en.eq(~self.o_result.valid | self.o_result.ready),
-            self.i_act.ready.eq(en & (~self.i_act.payload.first | (wcount == R))),
-            self.i_weight.ready.eq(en & ((wcount != R) | swap)),
+            self.i_act.ready.eq(en & (~self.i_act.payload.first | w_full)),
+            self.i_weight.ready.eq(en & (~w_full | swap)),
         ]
         w_fire = self.i_weight.valid & self.i_weight.ready
         with m.If(swap & w_fire):
-            m.d.sync += wcount.eq(1)
+            m.d.sync += [wcount.eq(1), w_full.eq(R == 1)]
         with m.Elif(swap):
-            m.d.sync += wcount.eq(0)
+            m.d.sync += [wcount.eq(0), w_full.eq(0)]
         with m.Elif(w_fire):
-            m.d.sync += wcount.eq(wcount + 1)
+            m.d.sync += [wcount.eq(wcount + 1), w_full.eq(wcount == R - 1)]
         w_row = Signal(range(R))
         m.d.comb += w_row.eq(Mux(swap, 0, wcount))
         return act_fire, swap, w_fire, w_row
@@ -301,9 +307,23 @@ class SystolicArray(wiring.Component):
             slot.last.eq(self.i_act.payload.last),
         ]
         slot_out = self._delayed(m, en, slot, cfg.latency, "slot")
+        # Output skid register: when the consumer refuses a result while the array
+        # advances, the result waits here and the array stalls (``en = ~skid_v``) until
+        # it has been taken. ``en`` is thus a register, not a function of ``o_result.ready``.
+        skid_v = Signal()
+        skid = Signal(self.o_result.payload.shape())
+        main = Signal(self.o_result.payload.shape())
         m.d.comb += [
-            self.o_result.valid.eq(slot_out.valid),
-            self.o_result.payload.data.eq(out),
-            self.o_result.payload.first.eq(slot_out.first),
-            self.o_result.payload.last.eq(slot_out.last),
+            en.eq(~skid_v),
+            main.data.eq(out),
+            main.first.eq(slot_out.first),
+            main.last.eq(slot_out.last),
         ]
+        with m.If(skid_v):
+            m.d.comb += [self.o_result.valid.eq(1), self.o_result.payload.eq(skid)]
+            with m.If(self.o_result.ready):
+                m.d.sync += skid_v.eq(0)
+        with m.Else():
+            m.d.comb += [self.o_result.valid.eq(slot_out.valid), self.o_result.payload.eq(main)]
+            with m.If(slot_out.valid & ~self.o_result.ready):
+                m.d.sync += [skid_v.eq(1), skid.eq(main)]
