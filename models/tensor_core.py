@@ -43,7 +43,7 @@ from models.systolic import wrap_int32
 from models.tensor_cmd import ErrCode, TensorCmd, Unit, check
 
 __all__ = ["MEM_ACT", "MEM_WEIGHT", "MEM_ACC", "TensorCoreModel", "matmul_bound_cycles",
-           "matmul_cycles", "PIPELINE_CYCLES", "GemmLayout", "gemm_layout", "gemm_commands",
+           "matmul_cycles", "PIPELINE_CYCLES", "ACC_ADD_STAGES", "acc_add_stages", "GemmLayout", "gemm_layout", "gemm_commands",
            "gemm_images", "gemm_result", "useful_macs"]
 
 MEM_ACT, MEM_WEIGHT, MEM_ACC = 0, 1, 2
@@ -174,6 +174,43 @@ class TensorCoreModel:
 #: read, result write, idle): fixed by the RTL, measured by the cycle-model test.
 PIPELINE_CYCLES = 4
 
+#: Pipeline registers of the result writer's binary32 accumulate add
+#: (``rtl.fp.fp32_add.FP32Adder`` stages) in builds with the FP8 datapath: a result
+#: row is written 1 + ACC_ADD_STAGES cycles after its accumulator row is read.
+ACC_ADD_STAGES = 2
+
+
+def acc_add_stages(config: JalapenoConfig) -> int:
+    """The result writer's add pipeline: :data:`ACC_ADD_STAGES` with FP8, else 0."""
+    return ACC_ADD_STAGES if config.systolic.fp8 else 0
+
+
+def _hazard_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
+    """Stall cycles of the result writer's read-after-write hazard.
+
+    An accumulating result row whose accumulator row is still in the add pipeline
+    (read 1 .. P cycles earlier, P = :func:`acc_add_stages`) is refused until that
+    row is written; the array holds it in its output skid register and restarts one
+    cycle after it is taken, so every later row is delayed by as many cycles.
+    """
+    P = acc_add_stages(config)
+    if P == 0:
+        return 0
+    R = config.systolic.rows
+    rows, t0 = [], 0
+    for c in cmds:
+        rows += [(t0 + i, c.dst + i, c.accumulate) for i in range(c.count)]
+        t0 += max(c.count, R)
+    shift, last_read = 0, {}
+    for t_nom, addr, acc in rows:
+        t = t_nom + shift
+        u = t
+        if acc and addr in last_read and u - last_read[addr] <= P:
+            u = max(t + 1, last_read[addr] + P + 1)
+        shift += u - t
+        last_read[addr] = u
+    return shift
+
 
 def matmul_bound_cycles(cmds: Iterable[TensorCmd]) -> int:
     """Compute bound: one activation vector per cycle (sum of ``count`` of MATMULs)."""
@@ -194,14 +231,16 @@ def matmul_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
     previous tile's last one: tiles start every ``max(count_k, R)`` cycles. Then the last
     tile's ``count`` vectors, the array's latency (``SystolicConfig.latency``: R + C + 2,
     or R + C + 7 with FP8) and the core's pipeline
-    (:data:`PIPELINE_CYCLES`, plus R for the first tile's weights).
+    (:data:`PIPELINE_CYCLES`, plus R for the first tile's weights), plus the result
+    writer's add pipeline (:func:`acc_add_stages`) and its read-after-write stalls
+    (an accumulating row whose accumulator row was read 1 .. P cycles earlier waits).
     """
     counts = [c.count for c in cmds]
     if not counts or any(c.unit != Unit.MATMUL for c in cmds):
         raise ValueError("matmul_cycles needs a non-empty list of MATMUL commands")
     R = config.systolic.rows
-    return (PIPELINE_CYCLES + R + sum(max(n, R) for n in counts[:-1]) + counts[-1]
-            + config.systolic.latency)
+    return (PIPELINE_CYCLES + acc_add_stages(config) + R + sum(max(n, R) for n in counts[:-1])
+            + counts[-1] + config.systolic.latency + _hazard_cycles(config, cmds))
 
 
 # --- GEMM helpers (tests, benches) ---------------------------------------------------------

@@ -7,16 +7,18 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
+from models.tensor_core import ACC_ADD_STAGES, acc_add_stages
 from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.fp.fp32_add import FP32Adder
 from rtl.lib.shared import shared_instance
 from rtl.lib.stream import Queue
 from rtl.systolic.array import SystolicArray
 
-__all__ = ["MatmulController", "QUEUE_DEPTH", "result_queue_depth"]
+__all__ = ["MatmulController", "QUEUE_DEPTH", "ACC_ADD_STAGES", "result_queue_depth"]
 
 #: Commands the weight and activation feeders hold (the dispatcher runs this far ahead).
 QUEUE_DEPTH = 4
+
 
 
 def result_queue_depth(config: JalapenoConfig) -> int:
@@ -187,57 +189,82 @@ class MatmulController(wiring.Component):
         return a_v
 
     def _result_writer(self, m, arr, rq):
-        """Read the accumulator row in the result's cycle, write it in the next; returns
-        the write stage's valid."""
+        """Read the accumulator row in the result's cycle; the sum is written
+        1 + :data:`ACC_ADD_STAGES` cycles later. Returns "a row is in flight"."""
         sa = self._config.systolic
         C = sa.cols
+        P = acc_add_stages(self._config)
         res = arr.o_result
         r_i = Signal(SRAM_ADDR_BITS)
         r_last = r_i == rq.payload.count - 1
-        got = res.valid                     # o_result.ready is constant 1
-        s1_v = Signal()
-        s1_last = Signal()
-        s1_addr = Signal(SRAM_ADDR_BITS)
+        rd_addr = Signal(SRAM_ADDR_BITS)
+        m.d.comb += rd_addr.eq(rq.payload.dst + r_i)
+        # In-flight rows (read, not yet written): stage 1 .. P. Stage k is the
+        # row read k cycles ago; stage P + 1 writes (the read port is transparent
+        # to it). An accumulating row must not read a row still in flight.
+        fl = [dict(v=Signal(name=f"s{k}_v"), last=Signal(name=f"s{k}_last"),
+                   addr=Signal(SRAM_ADDR_BITS, name=f"s{k}_addr"))
+              for k in range(1, P + 2)]
+        hazard = Signal()
+        if P:
+            m.d.comb += hazard.eq(rq.payload.accumulate & Cat(
+                *[st["v"] & (st["addr"] == rd_addr) for st in fl[:P]]).any())
+        got = Signal()
+        m.d.comb += got.eq(res.valid & ~hazard)
         s1_acc = Signal()
         s1_fp8 = Signal()
         s1_part = Signal(C * 32)
         m.d.comb += [
-            res.ready.eq(1),
-            self.m_acc_rd.addr.eq(rq.payload.dst + r_i),
+            res.ready.eq(~hazard),
+            self.m_acc_rd.addr.eq(rd_addr),
             self.m_acc_rd.en.eq(got),
             rq.ready.eq(got & r_last),
         ]
         with m.If(got):
             m.d.sync += r_i.eq(Mux(r_last, 0, r_i + 1))
         m.d.sync += [
-            s1_v.eq(got),
-            s1_last.eq(got & r_last),
-            s1_addr.eq(rq.payload.dst + r_i),
+            fl[0]["v"].eq(got),
+            fl[0]["last"].eq(got & r_last),
+            fl[0]["addr"].eq(rd_addr),
             s1_acc.eq(rq.payload.accumulate),
             s1_fp8.eq(rq.payload.fp8),
         ]
+        for a, b in zip(fl, fl[1:]):
+            m.d.sync += [b[k].eq(a[k]) for k in a]
         with m.If(got):
             m.d.sync += s1_part.eq(res.payload.data.as_value())
 
         old = self.m_acc_rd.data
+        # INT32 sums and overwrites (``pre``) wait P cycles for the binary32 adds.
+        pre = Signal(C * 32)
+        fadd = Signal()
+        m.d.comb += fadd.eq(fl[0]["v"] & s1_acc & s1_fp8)
+        fadd_d = fadd
+        for k in range(P):
+            pre_d, fd = Signal(C * 32, name=f"pre_d{k + 1}"), Signal(name=f"fadd_d{k + 1}")
+            m.d.sync += [pre_d.eq(pre if k == 0 else pre_prev), fd.eq(fadd_d)]
+            pre_prev, fadd_d = pre_d, fd
+        pre_out = pre_prev if P else pre
         new = Signal(C * 32)
         for c in range(C):
             lane = slice(32 * c, 32 * c + 32)
             isum = Signal(32, name=f"isum_{c}")
-            m.d.comb += isum.eq(old[lane] + s1_part[lane])
-            acc_lane = isum
+            m.d.comb += [isum.eq(old[lane] + s1_part[lane]),
+                         pre[lane].eq(Mux(s1_acc, isum, s1_part[lane]))]
             if sa.fp8:
-                add = FP32Adder()
+                add = FP32Adder(P)
                 m.submodules[f"fadd_{c}"] = add
-                use = s1_v & s1_acc & s1_fp8          # operand isolation otherwise
-                m.d.comb += [add.i_a.eq(Mux(use, old[lane], 0)),
-                             add.i_b.eq(Mux(use, s1_part[lane], 0))]
-                acc_lane = Mux(s1_fp8, add.o_result, isum)
-            m.d.comb += new[lane].eq(Mux(s1_acc, acc_lane, s1_part[lane]))
+                # operand isolation when no binary32 add
+                m.d.comb += [add.i_a.eq(Mux(fadd, old[lane], 0)),
+                             add.i_b.eq(Mux(fadd, s1_part[lane], 0)),
+                             new[lane].eq(Mux(fadd_d, add.o_result, pre_out[lane]))]
+            else:
+                m.d.comb += new[lane].eq(pre_out[lane])
+        wr = fl[P]
         m.d.comb += [
-            self.m_acc_wr.en.eq(s1_v),
-            self.m_acc_wr.addr.eq(s1_addr),
+            self.m_acc_wr.en.eq(wr["v"]),
+            self.m_acc_wr.addr.eq(wr["addr"]),
             self.m_acc_wr.data.eq(new),
-            self.o_done.eq(s1_v & s1_last),
+            self.o_done.eq(wr["v"] & wr["last"]),
         ]
-        return s1_v
+        return Cat(*[st["v"] for st in fl]).any()
