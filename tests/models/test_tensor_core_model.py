@@ -15,7 +15,8 @@ from models.config import get_preset
 from models.fp8 import E4M3, E5M2, gemm_fp8
 from models.systolic import scalesim_cycles
 from models.tensor_cmd import ErrCode, OutFmt, TensorCmd, VecOp
-from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, PIPELINE_CYCLES, TensorCoreModel,
+from models.tensor_core import (ACC_ADD_STAGES, MEM_ACC, MEM_ACT, MEM_WEIGHT, PIPELINE_CYCLES,
+                                TensorCoreModel,
                                 gemm_commands, gemm_images, gemm_layout, gemm_result,
                                 matmul_bound_cycles, matmul_cycles, useful_macs)
 
@@ -246,9 +247,10 @@ def test_cycle_model_values():
     lat = 1 + R + C - 1 + 3 + 4
     assert cfg.systolic.fp8 and cfg.systolic.latency == lat
     mm = lambda n: TensorCmd.matmul(src=0, w=0, dst=0, m=n)     # noqa: E731
-    assert matmul_cycles(cfg, [mm(1)]) == PIPELINE_CYCLES + R + 1 + lat
+    assert matmul_cycles(cfg, [mm(1)]) == PIPELINE_CYCLES + ACC_ADD_STAGES + R + 1 + lat
     seq = [mm(n) for n in (1, 4, 9, 2, 5)]
-    assert matmul_cycles(cfg, seq) == PIPELINE_CYCLES + R + (4 + 4 + 9 + 4) + 5 + lat
+    assert (matmul_cycles(cfg, seq)
+            == PIPELINE_CYCLES + ACC_ADD_STAGES + R + (4 + 4 + 9 + 4) + 5 + lat)
     assert matmul_bound_cycles(seq + [TensorCmd.vector(VecOp.COPY, count=7)]) == 21
     assert useful_macs(cfg, seq) == 21 * 16
     with pytest.raises(ValueError, match="MATMUL"):
