@@ -1,7 +1,7 @@
 """Synthesis and timing of the top-level blocks: yosys area, ECP5-85k fmax.
 
     python scripts/synth.py [--config tiny] [--blocks processing_element,...] [--force]
-                            [--speeds 6,8] [--timeout 900] [--list]
+                            [--speeds 6,8] [--timeout 900] [--list] [--report]
 
 For each design (a block of the config preset in one build variant, or a reference
 MAC; :data:`DESIGNS`):
@@ -578,6 +578,8 @@ def main(argv=None) -> int:
                     help="seconds per nextpnr run (yosys: twice this)")
     ap.add_argument("--force", action="store_true", help="run designs even if unchanged")
     ap.add_argument("--list", action="store_true", help="list the designs and exit")
+    ap.add_argument("--report", action="store_true",
+                    help="run no tool: collect the designs' last results into the reports")
     args = ap.parse_args(argv)
     try:
         cfg = get_preset(args.config)
@@ -593,6 +595,13 @@ def main(argv=None) -> int:
             print(f"{d.tag:28s} {d.doc}")
         return 0
     records, failed = [], []
+    if args.report:
+        for d in designs:
+            path = OUT / cfg.name / d.tag / "result.json"
+            if path.exists():
+                records += [r for r in json.loads(path.read_text()).get("records", [])
+                            if r["speed_grade"] in speeds]
+        designs = []
     for i, d in enumerate(designs):
         print(f"[{i + 1}/{len(designs)}] {d.tag} ({cfg.name})", flush=True)
         t0 = time.monotonic()
