@@ -528,12 +528,17 @@ def plot(records: list[dict], speeds: list[int], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 4.5))
     width = 0.8 / len(speeds)
     for k, s in enumerate(speeds):
-        vals = []
+        vals, notes = [], []
         for n in names:
-            v = [r.get("fmax_mhz") for r in records if r["speed_grade"] == s and
+            v = [r for r in records if r["speed_grade"] == s and
                  f"{r['block']}{'-' + r['variant'] if r['variant'] else ''} ({r['preset']})" == n]
-            vals.append(v[0] if v and v[0] else 0)
-        ax.bar([i + k * width for i in range(len(names))], vals, width, label=f"speed {s}")
+            vals.append(v[0].get("fmax_mhz") or 0 if v else 0)
+            notes.append(v[0]["status"] if v and not v[0].get("fmax_mhz") else "")
+        xs = [i + k * width for i in range(len(names))]
+        ax.bar(xs, vals, width, label=f"speed {s}")
+        for x, note in zip(xs, notes):     # why a bar is missing: timeout, skipped, error
+            if note:
+                ax.text(x, 1, note, rotation=90, ha="center", va="bottom", fontsize=7)
     ax.set_xticks([i + width * (len(speeds) - 1) / 2 for i in range(len(names))])
     ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
     ax.set_ylabel("fmax (MHz)")
