@@ -47,13 +47,18 @@ class MatmulController(wiring.Component):
     * **activation feeder** (queue of :data:`QUEUE_DEPTH`): reads ``count`` rows from
       ``src`` into ``i_act`` with ``first``/``last``.
     * **result writer** (queue of :func:`result_queue_depth`): takes one result row per
-      cycle (``o_result`` is always ready, so the array never stalls on it), reads
-      ``acc[dst + i]`` in that cycle and writes the new row in the next: INT32
-      wrap-around add, binary32 ``fp32_add(old, partial)`` (one
-      :class:`rtl.fp.fp32_add.FP32Adder` per lane, FP8 tiles), or the partial itself
-      (overwrite). The accumulator read port must be transparent to ``m_acc_wr``: a row
-      written in the cycle it is read again (tiles accumulating into overlapping rows
-      back to back) is then read with its new value.
+      cycle, reads ``acc[dst + i]`` in that cycle and writes the new row
+      ``1 + P`` cycles later (P = ``models.tensor_core.acc_add_stages``: 2 with the FP8
+      datapath, 0 without): INT32 wrap-around add, binary32 ``fp32_add(old, partial)``
+      (one :class:`rtl.fp.fp32_add.FP32Adder` per lane with ``stages=P``, FP8 tiles), or
+      the partial itself (overwrite). The accumulator read port must be transparent to
+      ``m_acc_wr``: a row written in the cycle it is read again is then read with its
+      new value. Read-after-write hazard: an accumulating row whose accumulator row is
+      still in the add pipeline (read 1 .. P cycles earlier; possible only when tiles
+      accumulating into overlapping, shifted rows run back to back, e.g. ``dst`` of one
+      = ``dst + count - 1`` of the previous) is refused (``o_result.ready`` low) until
+      that row has been written; the array holds it in its skid register.
+      ``models.tensor_core.matmul_cycles`` counts these stalls.
 
     The feeders use the SRAM read register as their pipeline stage: a read is issued
     only when the stage is empty or being emptied, and a stalled stage holds its read
@@ -63,7 +68,7 @@ class MatmulController(wiring.Component):
     Throughput: one activation vector per cycle; tile period max(count, R), so
     consecutive commands with count >= R keep the array busy with no bubble.
     Latency from a command's dispatch to its last row written: 2 + R (weights) + count
-    + ``config.systolic.latency`` (array) + 1 cycles when the array is free.
+    + ``config.systolic.latency`` (array) + 1 + P cycles when the array is free.
 
     Golden model: ``models.tensor_core.TensorCoreModel`` (matmul part).
 
