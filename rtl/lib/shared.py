@@ -21,10 +21,10 @@ digits>``, e.g. ``processing_element_64x64_int8fp8_a8w8_3f2a1c``: the parameter 
 and its full ``key``) keep two configurations that share a summary apart.
 
 Only the first component of each name is elaborated; the others exist for their
-signature. Files that create such components carry the Amaranth pragma
-``# amaranth: UnusedElaboratable=no``; the elaboratables such a component creates in its
-own constructor (a tile's tensor core, a core's array) are marked used by
-:func:`shared_instance` (they belong to a module that is written once, elsewhere).
+signature. The files that create such components, or create elaboratables in the
+constructor of one (a tile's tensor core and DMA engine, a core's units), carry
+Amaranth's public pragma ``# amaranth: UnusedElaboratable=no``
+(``tests/rtl/test_shared_verilog.py`` checks that writing the chip warns of nothing).
 """
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ from amaranth.lib import wiring
 from models.config import (DmaConfig, HbmConfig, JalapenoConfig, NocConfig, SystolicConfig,
                            TensorConfig)
 
-__all__ = ["shared_instance", "module_name", "param_summary", "collect", "collecting",
-           "mark_used"]
+__all__ = ["shared_instance", "module_name", "param_summary", "collect", "collecting"]
 
 _found: contextvars.ContextVar[dict | None] = contextvars.ContextVar("shared_modules",
                                                                      default=None)
@@ -137,27 +136,6 @@ def collect():
         _found.reset(token)
 
 
-def mark_used(obj, seen: set | None = None) -> None:
-    """Mark ``obj`` and the elaboratables its attributes hold (recursively) as used, so
-    that Amaranth does not warn about a component that stands for a shared module."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, Elaboratable):
-        obj._MustUse__used = True
-        attrs = vars(obj).values()
-    elif isinstance(obj, (list, tuple)):
-        attrs = obj
-    elif isinstance(obj, dict):
-        attrs = obj.values()
-    else:
-        return
-    for value in attrs:
-        if isinstance(value, (Elaboratable, list, tuple, dict)):
-            mark_used(value, seen)
-
-
 def collecting() -> bool:
     """True inside :func:`collect` (a Verilog writer that emits shared modules is active)."""
     return _found.get() is not None
@@ -195,10 +173,7 @@ def shared_instance(m: Module, component: wiring.Component, name: str, *, key=()
         m.submodules[name] = component
         return component
     mod = module_name(component, key, summary)
-    if mod in found:
-        mark_used(component)     # a stand-in: the first one is written
-    else:
-        found[mod] = component
+    found.setdefault(mod, component)   # later ones are stand-ins: the first is written
     sig = component.signature
     iface = sig.create(path=(name,))
     ports = {}

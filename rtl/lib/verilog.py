@@ -35,7 +35,7 @@ from pathlib import Path
 from amaranth.back import rtlil, verilog
 from amaranth.lib import wiring
 
-from rtl.lib.shared import collect, mark_used, module_name
+from rtl.lib.shared import collect, module_name
 
 __all__ = ["convert", "write", "zero_init_block", "time0_fix"]
 
@@ -199,8 +199,6 @@ def convert(component: wiring.Component, name: str, *, cache: dict | None = None
                     with collect() as inner:   # the shared modules this one uses
                         text = _convert_one(sub, mod) + "\n"
                     cache[mod] = (text, dict(inner))
-                else:
-                    mark_used(sub)             # written before: a stand-in now
                 text, uses = cache[mod]
                 for dep, comp in uses.items():
                     found.setdefault(dep, comp)

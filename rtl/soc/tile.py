@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Compute tile: a tensor core and a DMA engine that fills and drains its SRAMs while
 the array computes (decoupled access/execute)."""
 from __future__ import annotations

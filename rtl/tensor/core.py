@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Tensor core: systolic array + activation/weight/accumulator SRAMs + command controller."""
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
