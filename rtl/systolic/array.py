@@ -151,6 +151,7 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         en = Signal()
+        self._skid_copies = []
         act_fire, swap, w_fire, w_row = self._weight_load(m, en)
         act_mode = self._tile_mode(m, swap, w_fire, w_row)
         pes = self._pe_grid(m, en)
@@ -211,6 +212,12 @@ class SystolicArray(wiring.Component):
             m.d.comb += act_mode.eq(Mux(swap, next_mode, cur_mode))
         return act_mode
 
+    def _en_copy(self, name: str):
+        """A copy of ``en`` from its own skid-flag register (see :meth:`_drain_results`)."""
+        cp = Signal(name=f"skid_v_{name}")
+        self._skid_copies.append(cp)
+        return ~cp
+
     def _pe_grid(self, m: Module, en) -> list:
         """Place the R x C PEs and connect neighbours: activations, swap tokens and
         modes move right, partial sums down (row 0 starts from 0)."""
@@ -230,7 +237,7 @@ class SystolicArray(wiring.Component):
         for r in range(cfg.rows):
             for c in range(cfg.cols):
                 pe = pes[r][c]
-                m.d.comb += pe.i_en.eq(en)
+                m.d.comb += pe.i_en.eq(self._en_copy(f"pe_{r}_{c}"))
                 if c:
                     left = pes[r][c - 1]
                     m.d.comb += [pe.i_act.eq(left.o_act), pe.i_swap.eq(left.o_swap)]
@@ -294,7 +301,8 @@ class SystolicArray(wiring.Component):
                 fp_b = Signal(name=f"fp_bottom_{c}")
                 m.d.comb += fp_b.eq(bottom.o_mode.mode == PEMode.FP8)
                 fp = self._delayed(m, en, fp_b, cfg.product_stages, f"fp_out_{c}")
-                m.d.comb += [rnd.i_en.eq(en), rnd.i_sum.eq(bottom.o_psum), rnd.i_fp.eq(fp),
+                m.d.comb += [rnd.i_en.eq(self._en_copy(f"round_{c}")),
+                             rnd.i_sum.eq(bottom.o_psum), rnd.i_fp.eq(fp),
                              col.eq(rnd.o_result)]
             else:
                 m.d.comb += col.eq(bottom.o_psum)
@@ -313,6 +321,12 @@ class SystolicArray(wiring.Component):
         skid_v = Signal()
         skid = Signal(self.o_result.payload.shape())
         main = Signal(self.o_result.payload.shape())
+        # Copies of skid_v for the PEs and rounding units (:meth:`_en_copy`): each
+        # copy's next state reads the copy itself, so synthesis does not merge them, and
+        # each drives one PE's (or one column's) clock enables instead of all of them.
+        refuse = slot_out.valid & ~self.o_result.ready
+        for cp in self._skid_copies:
+            m.d.sync += cp.eq(Mux(cp, ~self.o_result.ready, refuse))
         m.d.comb += [
             en.eq(~skid_v),
             main.data.eq(out),
