@@ -578,10 +578,10 @@ PRESETS: dict[str, JalapenoConfig] = {
                                          ctrl_node=0, host_node=4, fetch_depth=4, load_depth=4,
                                          compute_depth=4, store_depth=4, token_bits=4,
                                          watchdog_cycles=1 << 16)),
-    # The configuration of `make demo` and the default regression.
-    # INT8-only array for now: with FP8 in all 256 PEs the flattened Verilog is 5x larger
-    # and the Verilator build of the regression takes many minutes (docs/systolic.md).
-    "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16, fp8=False),
+    # The configuration of `make demo` and the default regression: INT8 and FP8 arrays
+    # (the pipelined FP8 PE with exact fixed-point column sums costs no clock against
+    # the INT8 PE: docs/systolic.md, docs/implementation.md).
+    "default": JalapenoConfig(name="default", systolic=SystolicConfig(rows=16, cols=16),
                               noc=NocConfig(cols=4, rows=4, data_bits=128, buffer_depth=8),
                               # 2 MiB: a 512x512x512 INT8 GEMM (A, B, INT32 C) + its ring.
                               # 1 KiB interleave: an operand load spreads over all 4 channels
@@ -624,6 +624,12 @@ PRESETS: dict[str, JalapenoConfig] = {
                                              compute_depth=16, store_depth=16, token_bits=6,
                                              watchdog_cycles=1 << 24)),
 }
+
+# The tiny chip built without the FP8 datapath: the INT8-only PE and array (the area and
+# timing baseline of `make synth`) and the tensor core's NO_FP8 error stay simulated.
+PRESETS["tiny_int8"] = dataclasses.replace(
+    PRESETS["tiny"], name="tiny_int8",
+    systolic=dataclasses.replace(PRESETS["tiny"].systolic, fp8=False))
 
 for _cfg in PRESETS.values():       # every preset is a chip
     _cfg.check_chip()

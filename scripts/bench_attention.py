@@ -9,14 +9,12 @@ Writes
 Accuracy runs the command program on the golden model (models.tensor_core), which the
 RTL matches bit for bit (tests/sim/test_attention_sim.py checks every output word on both
 simulators), against the float64 softmax(Q K^T * scale + mask) V of the same quantized
-inputs. The FP8 path needs an FP8 array; the default preset is INT8-only, so its FP8
-records use the default preset with ``systolic.fp8 = True`` (same SRAMs, same program).
+inputs. Both paths run on the default preset (built with the FP8 datapath).
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -35,11 +33,9 @@ RTL_HEADS = {"tiny": [(16, 16, False), (64, 32, True)],
 
 def accuracy_records(seed: int = 1) -> list[dict]:
     """Accuracy of both paths over SEQS x HEAD_DIMS x LOGIT_STDS, causal or not."""
-    base = get_preset("default")
-    fp8cfg = replace(base, systolic=replace(base.systolic, fp8=True))
+    cfg = get_preset("default")
     out = []
     for path in att.PATHS:
-        cfg = base if path == "int8" else fp8cfg
         for seq in SEQS:
             for d in HEAD_DIMS:
                 for causal, ls in ((c, s) for c in (False, True) for s in LOGIT_STDS):

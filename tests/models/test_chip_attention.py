@@ -4,6 +4,8 @@ Each head must equal, bit for bit, the same head run on a lone tensor-core model
 SRAMs were written directly (``models.attention.run_model``: no DMA, no tokens, no
 ring), and be close to the float64 softmax reference of the quantized inputs.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,11 @@ from models.compiler import FitError
 from models.config import get_preset
 from models.isa import Opcode
 from models.runtime import attention, mask_params, run_attention
+
+
+#: The default chip built without the FP8 datapath.
+INT8_ONLY = dataclasses.replace(get_preset("default"), systolic=dataclasses.replace(
+    get_preset("default").systolic, fp8=False))
 
 
 def _qkv(rng, h, sq, sk, d):
@@ -116,7 +123,7 @@ def test_attention_errors_before_running():
     with pytest.raises(FitError, match="head 0 does not fit preset 'default': preset "
                                        "'default' has no FP8 datapath"):
         attention(np.zeros((16, 16)), np.zeros((16, 16)), np.zeros((16, 16)),
-                  config="default", path="fp8")
+                  config=INT8_ONLY, path="fp8")
     with pytest.raises(FitError, match="head_dim 6 must be a multiple of the array size 4"):
         attention(np.zeros((4, 6)), np.zeros((4, 6)), np.zeros((4, 6)), config="tiny")
     with pytest.raises(FitError, match=r"K and V need \d+ weight rows, the weight SRAM has 1024"):

@@ -19,6 +19,9 @@ from models.isa import TOKEN_FLAGS, Opcode
 from models.runtime import gemm, run_gemm
 
 TINY, DEFAULT = get_preset("tiny"), get_preset("default")
+#: The default chip built without the FP8 datapath (``systolic.fp8=False``).
+INT8_ONLY = dataclasses.replace(DEFAULT, systolic=dataclasses.replace(DEFAULT.systolic,
+                                                                      fp8=False))
 
 
 def _int8(rng, *shape):
@@ -179,7 +182,7 @@ def test_fp8_float_inputs_quantized():
     ((np.zeros((2, 2)), np.zeros((2, 2))), {"scales": (1.0, 1.0)}, ValueError,
      "scales are for already-quantized inputs"),
     ((np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)), {"fmt": "e4m3",
-                                                              "config": "default"},
+                                                              "config": INT8_ONLY},
      FitError, r"preset 'default' has no FP8 datapath \(systolic.fp8=False\)"),
     ((np.zeros((100, 100), np.int8), np.zeros((100, 100), np.int8)), {"config": "tiny"},
      FitError, r"100x100x100 GEMM does not fit preset 'tiny': needs \d+ bytes of HBM "

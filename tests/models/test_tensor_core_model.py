@@ -5,6 +5,7 @@ float64 GEMM of ml_dtypes-decoded FP8 with a stated error bound and a slow pure-
 loop in the documented binary32 order (FP8), ``models.fp8.gemm_fp8`` (whole GEMMs),
 and the rules of ``models.tensor_cmd.check`` for the error behaviour.
 """
+import dataclasses
 import struct
 
 import ml_dtypes
@@ -199,7 +200,9 @@ def test_fp8_specials():
 
 
 def test_fp8_on_int8_only_array_is_an_error():
-    m = TensorCoreModel(DEFAULT)
+    int8_only = dataclasses.replace(DEFAULT, systolic=dataclasses.replace(DEFAULT.systolic,
+                                                                          fp8=False))
+    m = TensorCoreModel(int8_only)
     assert m.execute(TensorCmd.matmul(src=0, w=0, dst=0, m=1, fp8=True)) == ErrCode.NO_FP8
 
 

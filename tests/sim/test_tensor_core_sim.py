@@ -4,7 +4,9 @@ import pytest
 from tests.conftest import assert_passed
 
 pytestmark = pytest.mark.sim
-PRESETS = [pytest.param("tiny", marks=pytest.mark.smoke), pytest.param("default", marks=pytest.mark.full)]
+#: tiny_int8: the same tiny chip without the FP8 datapath (INT8-only PEs, NO_FP8 errors)
+PRESETS = [pytest.param("tiny", marks=pytest.mark.smoke), pytest.param("tiny_int8"),
+           pytest.param("default", marks=pytest.mark.full)]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
