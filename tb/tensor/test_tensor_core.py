@@ -11,8 +11,9 @@ import numpy as np
 from models.fp8 import E4M3, E5M2, gemm_fp8
 from models.systolic import gemm_int8, wrap_int32
 from models.tensor_cmd import ErrCode, OutFmt, TensorCmd, Unit, VecOp, check
-from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, gemm_commands, gemm_images,
-                                gemm_layout, gemm_result, matmul_bound_cycles, matmul_cycles)
+from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, _hazard_cycles, gemm_commands,
+                                gemm_images, gemm_layout, gemm_result, matmul_bound_cycles,
+                                matmul_cycles)
 from cocotb.triggers import ClockCycles
 
 from tb.common.clocked import trials
@@ -120,7 +121,11 @@ async def test_accumulate_hazards(dut):
                                          dst=dst, m=cnt, accumulate=rng.random() < 0.85,
                                          fp8=fp8, fmt_a=rng.randint(0, 1), fmt_w=rng.randint(0, 1)))
             dst = base + rng.choice([0, dst - base + cnt - 1, max(0, dst - base - 1)]) % 20
-        await tb.run(cmds)
+        cycles = await tb.run(cmds)
+        model = matmul_cycles(cfg, cmds)
+        tb.log.info("hazard trial %d: %d cycles, model %d (read-after-write stalls %d)", trial,
+                    cycles, model, _hazard_cycles(cfg, cmds))
+        assert cycles == model, f"hazard trial {trial}: {cycles} cycles, model {model}"
         await tb.check_mem(MEM_ACC, base - GUARD, 24 + 2 * GUARD, f"hazard trial {trial}")
     tb.finish()
 
