@@ -43,7 +43,8 @@ from models.systolic import wrap_int32
 from models.tensor_cmd import ErrCode, TensorCmd, Unit, check
 
 __all__ = ["MEM_ACT", "MEM_WEIGHT", "MEM_ACC", "TensorCoreModel", "matmul_bound_cycles",
-           "matmul_cycles", "PIPELINE_CYCLES", "ACC_ADD_STAGES", "acc_add_stages", "GemmLayout", "gemm_layout", "gemm_commands",
+           "matmul_cycles", "PIPELINE_CYCLES", "ACC_ADD_STAGES", "acc_add_stages",
+           "GemmLayout", "gemm_layout", "gemm_commands",
            "gemm_images", "gemm_result", "useful_macs"]
 
 MEM_ACT, MEM_WEIGHT, MEM_ACC = 0, 1, 2

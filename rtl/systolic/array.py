@@ -94,7 +94,8 @@ class SystolicArray(wiring.Component):
     while the array advances moves into the skid register; the array then stalls, no
     input is accepted and nothing moves, until the consumer has taken the skid
     register (the array restarts the cycle after). Without backpressure the array
-    never stalls; under backpressure a refused result costs its stalled cycles plus one. Input bubbles (``i_act.valid`` low) travel
+    never stalls; under backpressure a refused result costs its stalled cycles plus
+    one. Input bubbles (``i_act.valid`` low) travel
     through as empty slots and produce no output.
 
     Golden model: ``models.systolic.SystolicArrayModel`` (per-tile outputs, both modes),

@@ -244,12 +244,11 @@ class MatmulController(wiring.Component):
         pre = Signal(C * 32)
         fadd = Signal()
         m.d.comb += fadd.eq(fl[0]["v"] & s1_acc & s1_fp8)
-        fadd_d = fadd
+        pre_out, fadd_d = pre, fadd
         for k in range(P):
             pre_d, fd = Signal(C * 32, name=f"pre_d{k + 1}"), Signal(name=f"fadd_d{k + 1}")
-            m.d.sync += [pre_d.eq(pre if k == 0 else pre_prev), fd.eq(fadd_d)]
-            pre_prev, fadd_d = pre_d, fd
-        pre_out = pre_prev if P else pre
+            m.d.sync += [pre_d.eq(pre_out), fd.eq(fadd_d)]
+            pre_out, fadd_d = pre_d, fd
         new = Signal(C * 32)
         for c in range(C):
             lane = slice(32 * c, 32 * c + 32)
