@@ -4,6 +4,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from models.fp8 import E4M3, E5M2, FMT_E4M3, FMT_E5M2, OPERAND_FRAC_BITS, PRODUCT_MAG_BITS
+from rtl.fp.fp8_fields import unpack_fp8
 
 __all__ = ["FP8FixedMultiplier"]
 
@@ -64,32 +65,6 @@ class FP8FixedMultiplier(wiring.Component):
             members["i_en"] = In(1)
         super().__init__(members)
 
-    @staticmethod
-    def _unpack(m, code, fmt, name):
-        """Return (sign, sig[4], shift[5], is_nan, is_inf, is_zero) signals."""
-        sig = Signal(4, name=f"{name}_sig")
-        shift = Signal(range(1 << max(f.exp_bits for f in (E4M3, E5M2))), name=f"{name}_exp")
-        is_nan = Signal(name=f"{name}_nan")
-        is_inf = Signal(name=f"{name}_inf")
-        for sel, f in ((FMT_E4M3, E4M3), (FMT_E5M2, E5M2)):
-            e = code[f.man_bits:7]
-            man = code[:f.man_bits]
-            e_max = (1 << f.exp_bits) - 1
-            with m.If(fmt == sel):
-                m.d.comb += [
-                    sig.eq(Cat(man, e != 0)),
-                    # Subnormals share the exponent of the smallest normal.
-                    # max(e, 1); the format's offset is added after the register
-                    shift.eq(Mux(e == 0, 1, e)),
-                ]
-                if f.has_inf:
-                    m.d.comb += [is_nan.eq((e == e_max) & (man != 0)),
-                                 is_inf.eq((e == e_max) & (man == 0))]
-                else:
-                    m.d.comb += is_nan.eq(code[:7] == f.nan_code)
-        is_zero = code[:7] == 0
-        return code[7], sig, shift, is_nan, is_inf, is_zero
-
     def elaborate(self, platform):
         m = Module()
 
@@ -102,8 +77,8 @@ class FP8FixedMultiplier(wiring.Component):
                 m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
             return regs
 
-        sa, siga, xa, nan_a, inf_a, zero_a = self._unpack(m, self.i_a, self.i_fmt_a, "a")
-        sb, sigb, xb, nan_b, inf_b, zero_b = self._unpack(m, self.i_b, self.i_fmt_b, "b")
+        sa, siga, xa, nan_a, inf_a, zero_a = unpack_fp8(m, self.i_a, self.i_fmt_a, "a")
+        sb, sigb, xb, nan_b, inf_b, zero_b = unpack_fp8(m, self.i_b, self.i_fmt_b, "b")
         nan, special, neg, inf = Signal(), Signal(), Signal(), Signal()
         m.d.comb += [
             nan.eq(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)),

@@ -3,9 +3,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from models.fp8 import E4M3, E5M2, FMT_E4M3, FMT_E5M2
+from models.fp8 import E4M3, E5M2, FMT_E5M2
 from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS
 from rtl.fp.f32 import inf, zero
+from rtl.fp.fp8_fields import unpack_fp8
 
 __all__ = ["FP8Multiplier"]
 
@@ -52,28 +53,11 @@ class FP8Multiplier(wiring.Component):
 
     @staticmethod
     def _unpack(m, code, fmt, name):
-        """Return (sign, sig[4], unbiased exp, is_nan, is_inf, is_zero) signals."""
-        sign = code[7]
-        sig = Signal(4, name=f"{name}_sig")
-        exp = Signal(signed(6), name=f"{name}_exp")   # -14 .. 15
-        is_nan = Signal(name=f"{name}_nan")
-        is_inf = Signal(name=f"{name}_inf")
-        for sel, f in ((FMT_E4M3, E4M3), (FMT_E5M2, E5M2)):
-            e = code[f.man_bits:7]
-            man = code[:f.man_bits]
-            e_max = (1 << f.exp_bits) - 1
-            with m.If(fmt == sel):
-                m.d.comb += [
-                    sig.eq(Cat(Const(0, _FRAC - f.man_bits), man, e != 0)),
-                    # Subnormals share the exponent of the smallest normal.
-                    exp.eq(Mux(e == 0, 1, e) - Const(f.bias, signed(6))),
-                ]
-                if f.has_inf:
-                    m.d.comb += [is_nan.eq((e == e_max) & (man != 0)),
-                                 is_inf.eq((e == e_max) & (man == 0))]
-                else:
-                    m.d.comb += is_nan.eq(code[:7] == f.nan_code)
-        is_zero = code[:7] == 0
+        """Return (sign, sig[4] with _FRAC fraction bits, unbiased exp, is_nan, is_inf,
+        is_zero) signals."""
+        sign, sig, e1, is_nan, is_inf, is_zero = unpack_fp8(m, code, fmt, name, frac_bits=_FRAC)
+        exp = Signal(signed(6), name=f"{name}_uexp")   # -14 .. 15
+        m.d.comb += exp.eq(e1 - Mux(fmt == FMT_E5M2, E5M2.bias, E4M3.bias))
         return sign, sig, exp, is_nan, is_inf, is_zero
 
     def elaborate(self, platform):
