@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The top-level blocks: what `make verilog` emits and what the simulation runner builds.
 
 Each entry maps a Verilog module name to a factory taking the chip config. The module
