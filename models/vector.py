@@ -100,6 +100,8 @@ __all__ = [
     "EXP_LUT", "RECIP_LUT", "LOG2E_F32", "GELU_K_F32", "EXP_FRAC_BITS", "EXP_IDX_BITS",
     "RECIP_IDX_BITS", "EXP_T_MIN", "BF16_MAX_BITS", "BF16_INF_BITS", "BF16_NAN_BITS",
     "INT32_MIN", "INT32_MAX",
+    "VECTOR_LANE_LATENCY", "VECTOR_SUM_LEVEL_LATENCY", "vector_write_delay",
+    "vector_latency",
 ]
 
 f32 = np.float32
@@ -121,6 +123,36 @@ BF16_NAN_BITS = CANONICAL_NAN_BITS >> 16            # 0x7FC0
 BF16_MAX_BITS = BF16_INF_BITS - 1                   # 0x7F7F
 #: int32 range (REQUANT saturation).
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+# --- pipeline timing of rtl.vector.unit.VectorUnit (the arithmetic above does not
+# depend on it). The single source for the RTL (which asserts its pipeline against it),
+# the testbench and the cycle models; docs/vector_unit.md has the stage table.
+#: Cycles from a row's SRAM read data to its accumulator / activation write: the lane's
+#: compute pipeline (``LaneCompute``, 39) and output stage (``LaneOutput``, 8).
+VECTOR_LANE_LATENCY = 47
+#: Cycles per level of the row-sum tree (a 3-stage FP32 adder and a register); also the
+#: final ``l`` add of EXP / ROWSUM.
+VECTOR_SUM_LEVEL_LATENCY = 4
+
+
+def vector_write_delay() -> int:
+    """A command accepted in cycle ``c`` writes its row ``i`` in cycle
+    ``c + vector_write_delay() + i`` (one cycle to register the command, one to read)."""
+    return 2 + VECTOR_LANE_LATENCY
+
+
+def vector_latency(lanes: int) -> int:
+    """Cycles a VECTOR command occupies the unit beyond its ``count`` rows.
+
+    Accepted in cycle ``c``, the unit is idle (``o_idle``, ready for the next command)
+    again in cycle ``c + count + vector_latency(lanes)``: the last row's state update
+    (after the row-sum tree of ``ceil(log2(lanes))`` levels) is the last event.
+    """
+    if lanes < 1:
+        raise ValueError(f"lanes must be >= 1, got {lanes}")
+    levels = (lanes - 1).bit_length()
+    return (vector_write_delay() + VECTOR_SUM_LEVEL_LATENCY * levels
+            + VECTOR_SUM_LEVEL_LATENCY)
 
 
 def _exp_table() -> np.ndarray:

@@ -22,8 +22,16 @@ class FP32Multiplier(wiring.Component):
     Golden model: ``models.vector.fmul`` (numpy float32 multiply, NaN canonicalised),
     bit-exact.
 
-    Latency: 0 cycles (combinational: 24x24 multiplier, 48-bit leading-one detector
-    and normalising shift, denormalising shift, round).
+    Latency: ``stages`` cycles (0: combinational). The datapath is 24x24 multiplier,
+    48-bit leading-one detector and normalising shift, denormalising shift, round +
+    pack; ``stages`` = 1 registers after the multiplier, 2 after the multiplier and
+    after the denormalising shift, 3 after each of the three. The pipeline advances
+    every cycle (no enable).
+
+    Parameters
+    ----------
+    stages : int
+        Pipeline registers, 0 to 3 (default 0).
 
     Members
     -------
@@ -33,8 +41,31 @@ class FP32Multiplier(wiring.Component):
         binary32 bits of the rounded product.
     """
 
-    def __init__(self):
+    #: Register points per ``stages`` value.
+    _CUTS = {0: (), 1: ("product",), 2: ("product", "shift"),
+             3: ("product", "norm", "shift")}
+
+    def __init__(self, stages: int = 0):
+        if stages not in self._CUTS:
+            raise ValueError(f"FP32Multiplier stages must be 0..3, got {stages!r}")
+        self._stages = stages
         super().__init__({"i_a": In(32), "i_b": In(32), "o_product": Out(32)})
+
+    @property
+    def stages(self) -> int:
+        return self._stages
+
+    def _cut(self, m: Module, point: str, sigs: dict) -> dict:
+        """``sigs`` registered when ``point`` is one of this multiplier's cuts, else as is."""
+        if point not in self._CUTS[self._stages]:
+            return sigs
+        out = {}
+        for name, v in sigs.items():
+            r = Signal.like(v, name=f"{point}_{name}") if isinstance(v, Signal) \
+                else Signal(len(v), name=f"{point}_{name}")
+            m.d.sync += r.eq(v)
+            out[name] = r
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -42,9 +73,10 @@ class FP32Multiplier(wiring.Component):
         ea, eb = exponent(a), exponent(b)
         nan_a, nan_b = is_nan(a), is_nan(b)
         inf_a, inf_b = is_inf(a), is_inf(b)
-        zero_a = magnitude(a) == 0
-        zero_b = magnitude(b) == 0
         sgn = sign(a) ^ sign(b)
+        nan = nan_a | nan_b | (inf_a & (magnitude(b) == 0)) | ((magnitude(a) == 0) & inf_b)
+        special_inf = inf_a | inf_b
+        special_zero = (magnitude(a) == 0) | (magnitude(b) == 0)
 
         # value = P * 2**(ea' + eb' - 300), ea' = max(ea, 1) (subnormals: no hidden bit)
         ma = Cat(fraction(a), ea != 0)
@@ -53,6 +85,9 @@ class FP32Multiplier(wiring.Component):
         m.d.comb += p.eq(ma * mb)
         esum = Signal(range(2, 511))
         m.d.comb += esum.eq(Mux(ea == 0, 1, ea) + Mux(eb == 0, 1, eb))
+        f = self._cut(m, "product", dict(p=p, esum=esum, sgn=sgn, nan=nan, inf=special_inf,
+                                          zero=special_zero))
+        p, esum = f["p"], f["esum"]
 
         # Leading one of P at bit k: normalise it to bit 47.
         lz = Signal(range(48))
@@ -65,27 +100,34 @@ class FP32Multiplier(wiring.Component):
         # k + ea' + eb' - 173, k = 47 - lz.
         e = Signal(signed(11))
         m.d.comb += e.eq(esum - lz - 126)
+        f = self._cut(m, "norm", dict(pn=pn, e=e, sgn=f["sgn"], nan=f["nan"], inf=f["inf"],
+                                       zero=f["zero"]))
+        pn, e = f["pn"], f["e"]
         # Below the normal range, shift right by 1 - e more (exponent field stays 1
         # with no hidden bit, i.e. a subnormal), every lost bit into the sticky bit.
         rshift = Signal(range(51))
         m.d.comb += rshift.eq(Mux(e >= 1, 0, Mux(e < -48, 50, 1 - e)))
         wide = Signal(96)
         m.d.comb += wide.eq(Cat(Const(0, 48), pn) >> rshift)
-        sig = wide[72:96]
-        guard = wide[71]
-        sticky = wide[:71] != 0
-        sig_r = Signal(25)
-        m.d.comb += sig_r.eq(sig + (guard & (sticky | sig[0])))
+        sticky = Signal()
+        m.d.comb += sticky.eq(wide[:71] != 0)
         eff_exp = Signal(10)                     # exponent field of bit 23 of sig, >= 1
         m.d.comb += eff_exp.eq(Mux(e >= 1, e, 1))
+        f = self._cut(m, "shift", dict(sig=wide[72:96], guard=wide[71], sticky=sticky,
+                                        eff_exp=eff_exp, sgn=f["sgn"], nan=f["nan"],
+                                        inf=f["inf"], zero=f["zero"]))
+        sig, guard, sticky, eff_exp = f["sig"], f["guard"], f["sticky"], f["eff_exp"]
+        sgn = f["sgn"]
+        sig_r = Signal(25)
+        m.d.comb += sig_r.eq(sig + (guard & (sticky | sig[0])))
         packed = Signal(34)
         m.d.comb += packed.eq(((eff_exp - 1) << 23) + sig_r)
 
-        with m.If(nan_a | nan_b | (inf_a & zero_b) | (zero_a & inf_b)):
+        with m.If(f["nan"]):
             m.d.comb += self.o_product.eq(CANONICAL_NAN_BITS)
-        with m.Elif(inf_a | inf_b | (packed >= POS_INF_BITS)):
+        with m.Elif(f["inf"] | (packed >= POS_INF_BITS)):
             m.d.comb += self.o_product.eq(inf(sgn))
-        with m.Elif(zero_a | zero_b):
+        with m.Elif(f["zero"]):
             m.d.comb += self.o_product.eq(zero(sgn))
         with m.Else():
             m.d.comb += self.o_product.eq(Cat(magnitude(packed), sgn))

@@ -1,5 +1,6 @@
 """Format converters of the vector unit: int -> binary32, binary32 -> INT8 / BF16,
-FP8 code -> binary32. All combinational (latency 0)."""
+FP8 code -> binary32. Combinational (latency 0) unless a ``stages`` parameter says
+otherwise."""
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -8,6 +9,7 @@ from models.fp8 import E4M3, E5M2, FMT_E5M2
 from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS, POS_INF_BITS
 from models.vector import BF16_INF_BITS, BF16_MAX_BITS, BF16_NAN_BITS
 from rtl.fp.f32 import exponent, fraction, inf, is_nan, magnitude, sign, zero
+from rtl.vector.pipe import cut
 
 __all__ = ["Int2F32", "F32ToInt8", "F32ToBF16", "FP8Decoder", "leading_one"]
 
@@ -27,7 +29,15 @@ class Int2F32(wiring.Component):
     Golden model: ``models.vector.i2f`` (numpy's int32 -> float32 cast) for width 32;
     exact (no rounding) for ``width <= 25``.
 
-    Latency: 0 cycles.
+    Latency: ``stages`` cycles: 0 (combinational), 1 (a register after the
+    normalising shift) or 2 (after the magnitude and after the shift).
+
+    Parameters
+    ----------
+    width : int
+        Integer width, 2 to 32.
+    stages : int
+        0, 1 or 2 (default 0).
 
     Members
     -------
@@ -36,10 +46,15 @@ class Int2F32(wiring.Component):
     o_result : Out(32)
     """
 
-    def __init__(self, width: int = 32):
+    _CUTS = {0: (), 1: ("norm",), 2: ("mag", "norm")}
+
+    def __init__(self, width: int = 32, *, stages: int = 0):
         if not 2 <= width <= 32:
             raise ValueError(f"Int2F32 width must be in [2, 32], got {width}")
+        if stages not in self._CUTS:
+            raise ValueError(f"Int2F32 stages must be 0, 1 or 2, got {stages!r}")
         self.width = width
+        self.stages = stages
         super().__init__({"i_a": In(width), "o_result": Out(32)})
 
     def elaborate(self, platform):
@@ -49,11 +64,16 @@ class Int2F32(wiring.Component):
         neg = a[w - 1]
         mag = Signal(w)
         m.d.comb += mag.eq(Mux(neg, -a, a))      # -(-2**(w-1)) = 2**(w-1) fits unsigned
+        points = self._CUTS[self.stages]
+        f = cut(m, "mag" in points, "mag", dict(mag=mag, neg=neg))
+        mag, neg = f["mag"], f["neg"]
         k = leading_one(m, mag, "lead")
         lz = Signal(range(w))
         m.d.comb += lz.eq(w - 1 - k)
         norm = Signal(w)                          # leading one at bit w-1
         m.d.comb += norm.eq((mag << lz)[:w])
+        f = cut(m, "norm" in points, "norm", dict(norm=norm, k=k, neg=neg, zero=mag == 0))
+        norm, k, neg, is_zero = f["norm"], f["k"], f["neg"], f["zero"]
         if w - 1 > 23:
             sig = norm[w - 24:]
             guard = norm[w - 25]
@@ -65,7 +85,7 @@ class Int2F32(wiring.Component):
         packed = Signal(32)
         # exponent field 127 + k; a rounding carry into bit 24 adds one more
         m.d.comb += packed.eq(((EXP_BIAS - 1 + k) << MAN_BITS) + sig_r)
-        m.d.comb += self.o_result.eq(Mux(mag == 0, 0, Cat(magnitude(packed), neg)))
+        m.d.comb += self.o_result.eq(Mux(is_zero, 0, Cat(magnitude(packed), neg)))
         return m
 
 
@@ -74,7 +94,12 @@ class F32ToInt8(wiring.Component):
 
     Golden model: ``models.vector.to_int8``.
 
-    Latency: 0 cycles.
+    Latency: ``stages`` cycles, 0 or 1 (a register after the shift).
+
+    Parameters
+    ----------
+    stages : int
+        0 or 1 (default 0).
 
     Members
     -------
@@ -83,7 +108,10 @@ class F32ToInt8(wiring.Component):
         Two's complement.
     """
 
-    def __init__(self):
+    def __init__(self, *, stages: int = 0):
+        if stages not in (0, 1):
+            raise ValueError(f"F32ToInt8 stages must be 0 or 1, got {stages!r}")
+        self.stages = stages
         super().__init__({"i_a": In(32), "o_result": Out(8)})
 
     def elaborate(self, platform):
@@ -95,6 +123,8 @@ class F32ToInt8(wiring.Component):
         # |a| * 2**24 = sig << (e - 126) for 126 <= e <= 134 (|a| in [0.5, 512))
         fx = Signal(32)
         m.d.comb += fx.eq(sig << (e - 126)[:4])
+        f = cut(m, self.stages == 1, "shift", dict(fx=fx, e=e, nan=nan, s=sign(a)))
+        fx, e, nan, sgn = f["fx"], f["e"], f["nan"], f["s"]
         q = fx[24:32]
         guard = fx[23]
         sticky = fx[:23] != 0
@@ -103,7 +133,7 @@ class F32ToInt8(wiring.Component):
         mag = Signal(9)                       # rounded |a|, saturated to 128
         m.d.comb += mag.eq(Mux(e >= 135, 128, Mux(e <= 125, 0, Mux(q_r > 128, 128, q_r))))
         res = Signal(8)
-        m.d.comb += res.eq(Mux(sign(a), Mux(mag == 0, 0, -mag), Mux(mag > 127, 127, mag)))
+        m.d.comb += res.eq(Mux(sgn, Mux(mag == 0, 0, -mag), Mux(mag > 127, 127, mag)))
         m.d.comb += self.o_result.eq(Mux(nan, 0, res))
         return m
 

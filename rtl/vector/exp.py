@@ -8,6 +8,7 @@ from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS
 from models.vector import EXP_FRAC_BITS, EXP_IDX_BITS, EXP_LUT, EXP_T_MIN, LOG2E_F32
 from rtl.fp.f32 import exponent, fraction, is_nan, magnitude, sign
 from rtl.fp.fp32_mul import FP32Multiplier
+from rtl.vector.pipe import cut, delay
 
 __all__ = ["ExpApprox"]
 
@@ -27,8 +28,15 @@ class ExpApprox(wiring.Component):
     Golden model: ``models.vector.exp_approx`` (bit-exact; max relative error
     2.5e-5 vs float64 ``exp``, docs/vector_unit.md).
 
-    Latency: 0 cycles (one FP32Multiplier, a 24-bit shifter, a 6-bit table lookup,
-    an 18x10-bit multiplier and an adder).
+    Latency: ``stages`` cycles, 0 (combinational: one FP32Multiplier, a 24-bit
+    shifter, a 6-bit table lookup, an 18x10-bit multiplier and an adder) or
+    :attr:`PIPELINED` (the multiplier's 3 stages, then registers after the product
+    ``t``, the shift, the table lookup and the interpolation product).
+
+    Parameters
+    ----------
+    stages : int
+        0 or :attr:`PIPELINED` (default 0).
 
     Members
     -------
@@ -36,17 +44,27 @@ class ExpApprox(wiring.Component):
     o_result : Out(32)
     """
 
-    def __init__(self):
+    #: ``stages`` -> (multiplier stages, register points).
+    _CUTS = {0: (0, ()), 7: (3, ("t", "shift", "lut", "interp"))}
+    PIPELINED = 7
+
+    def __init__(self, stages: int = 0):
+        if stages not in self._CUTS:
+            raise ValueError(f"ExpApprox stages must be one of {sorted(self._CUTS)}, "
+                             f"got {stages!r}")
+        self.stages = stages
         super().__init__({"i_a": In(32), "o_result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
+        mul_stages, points = self._CUTS[self.stages]
         a = self.i_a
-        nan = is_nan(a)
         pos = ~sign(a) & (magnitude(a) != 0)
-        m.submodules.mul = mul = FP32Multiplier()
+        m.submodules.mul = mul = FP32Multiplier(mul_stages)
         m.d.comb += [mul.i_a.eq(Mux(pos, 0, a)), mul.i_b.eq(_LOG2E_BITS)]
-        t = mul.o_product                                # <= 0 (or -0), never NaN
+        nan = delay(m, is_nan(a), mul_stages, "nan_d")
+        f = cut(m, "t" in points, "t", dict(t=mul.o_product, nan=nan))
+        t, nan = f["t"], f["nan"]                         # t <= 0 (or -0), never NaN
         zero = sign(t) & (magnitude(t) > _T_MIN_MAG)     # t < -126, incl. -inf
         et = exponent(t)
         sig = Cat(fraction(t), et != 0)
@@ -59,24 +77,34 @@ class ExpApprox(wiring.Component):
         m.d.comb += u.eq(sig >> sh)
         inexact = Signal()
         m.d.comb += inexact.eq((sig & ((Const(1, 26) << sh) - 1)[:24]) != 0)
+        f = cut(m, "shift" in points, "shift", dict(u=u, inexact=inexact, nan=nan, zero=zero))
+        u, inexact, nan, zero = f["u"], f["inexact"], f["nan"], f["zero"]
         v = Signal(24)                                    # ceil(|t| * 2**16)
         m.d.comb += v.eq(u + inexact)
         big_t = Signal(24)                                # T = -v, two's complement
         m.d.comb += big_t.eq(-v)
         n = big_t[EXP_FRAC_BITS:].as_signed()            # floor(T / 2**16), -126..0
-        f = big_t[:EXP_FRAC_BITS]
+        frac_t = big_t[:EXP_FRAC_BITS]
         sh_f = EXP_FRAC_BITS - EXP_IDX_BITS
-        idx = f[sh_f:]
-        fr = f[:sh_f]
+        idx = frac_t[sh_f:]
+        fr = frac_t[:sh_f]
         lo_tab = Array(Const(int(x), 25) for x in EXP_LUT[:-1])
         hi_tab = Array(Const(int(x), 25) for x in EXP_LUT[1:])
         lo = Signal(25)
         hi = Signal(25)
         m.d.comb += [lo.eq(lo_tab[idx]), hi.eq(hi_tab[idx])]
-        p = Signal(25)
-        m.d.comb += p.eq(lo + (((hi - lo)[:20] * fr) >> sh_f))
         field = Signal(signed(10))
         m.d.comb += field.eq(n + EXP_BIAS)
+        f = cut(m, "lut" in points, "lut", dict(lo=lo, d=(hi - lo)[:20], fr=fr, field=field,
+                                                 nan=nan, zero=zero))
+        prod = Signal(30)
+        m.d.comb += prod.eq(f["d"] * f["fr"])
+        f = cut(m, "interp" in points, "interp", dict(lo=f["lo"], prod=prod,
+                                                       field=f["field"], nan=f["nan"],
+                                                       zero=f["zero"]))
+        lo, field, nan, zero = f["lo"], f["field"], f["nan"], f["zero"]
+        p = Signal(25)
+        m.d.comb += p.eq(lo + (f["prod"] >> sh_f))
         with m.If(nan):
             m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
         with m.Elif(zero):

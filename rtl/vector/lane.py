@@ -1,7 +1,7 @@
-"""One lane of the vector unit: the element-wise datapath of stage 1 and stage 2.
+"""One lane of the vector unit: the element-wise datapath (compute, then output stage).
 
-Each ends in the pipeline register of its stage, so that the unit can instantiate the
-L copies of each as one shared Verilog module (``rtl.lib.shared``). Golden model:
+Both are pipelines with registered outputs, so that the unit can instantiate the L
+copies of each as one shared Verilog module (``rtl.lib.shared``). Golden model:
 ``models.vector`` (stage A, the ops, the output stage).
 """
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -17,26 +17,37 @@ from rtl.fp.fp32_mul import FP32Multiplier
 from rtl.fp.fp8_enc import FP8Encoder
 from rtl.vector.convert import F32ToBF16, F32ToInt8, FP8Decoder, Int2F32
 from rtl.vector.exp import ExpApprox
+from rtl.vector.pipe import Timeline
 from rtl.vector.recip import RecipApprox
 from rtl.vector.requant import Requant
 
 __all__ = ["LaneCompute", "LaneOutput"]
 
 _GELU_K = int(GELU_K_F32.view("uint32"))
+_MUL = 3            # FP32Multiplier stages in the lanes
+_ADD = 3            # FP32Adder stages in the lanes
 
 
 class LaneCompute(wiring.Component):
-    """Stage A and the element-wise op of one lane (stage S1 of the unit).
+    """Stage A and the element-wise op of one lane, pipelined.
 
     ``a = i_masked ? -inf : fmul(i_in_int ? i2f(i_x) : i_x, i_imm)``, then ``y`` by
     ``i_op`` (``models.vector`` module docstring). REQUANT ignores stage A: ``y`` is the
     int8 result sign-extended to 32 bits (``i_imm`` = multiplier, ``i_imm2`` = shift).
 
     Units: 4 FP32Multiplier (imm, z / b*alpha, e*r, a*s), 2 FP32Adder, one ExpApprox,
-    one RecipApprox, one Int2F32, one Requant; operands are shared between ops by
-    multiplexers (GELU uses the longest chain: 3 multiplies, exp, add, reciprocal).
+    one RecipApprox, one Int2F32, one Requant, all pipelined; operands are shared between
+    ops by multiplexers. Every op goes down the same pipeline (GELU's chain is the
+    longest: 3 multiplies, exp, add, reciprocal); each unit's output is registered and
+    operands from earlier stages are delayed to meet it, so ``o_y`` has one latency for
+    every op. One row per cycle, no enable: the pipeline advances every cycle.
 
-    Latency: ``o_a`` combinational, ``o_y`` 1 cycle.
+    Per-row inputs (``i_x``, ``i_b``, ``i_masked``, ``i_m``, ``i_l``, ``i_alpha``) are
+    taken in stage 0; the command inputs (``i_op``, ``i_in_int``, ``i_bias``,
+    ``i_imm``, ``i_imm2``) must hold still while rows are in flight (the unit changes
+    them only when idle).
+
+    Latency: ``o_a`` :attr:`A_LATENCY` cycles, ``o_y`` :attr:`Y_LATENCY` cycles.
 
     Members
     -------
@@ -48,11 +59,14 @@ class LaneCompute(wiring.Component):
     i_m, i_l, i_alpha : In(32)
         The row's state (binary32).
     o_a : Out(32)
-        Stage A result (input of the row max), combinational.
+        Stage A result (input of the row max), registered.
     o_y : Out(32)
-        Op result (binary32 bits; REQUANT: sign-extended int8), registered: valid one
-        cycle after the inputs.
+        Op result (binary32 bits; REQUANT: sign-extended int8), registered.
     """
+
+    #: Cycles from the inputs to ``o_a`` and to ``o_y`` (asserted by elaborate).
+    A_LATENCY = 7
+    Y_LATENCY = 39
 
     def __init__(self):
         super().__init__({
@@ -65,89 +79,118 @@ class LaneCompute(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         op = self.i_op
+        t = Timeline(m, "lc")
+        x, b, masked, sm, sl, salpha = (t.put(v, 0) for v in (
+            self.i_x, self.i_b, self.i_masked, self.i_m, self.i_l, self.i_alpha))
 
         def is_op(*ops):
             return Cat(*(op == int(o) for o in ops)).any()
 
+        def unit(name, comp, inputs: dict, out: str):
+            """Add ``comp`` fed by ``inputs`` (port -> value, aligned to the latest
+            stage); returns its output registered, tagged with its stage."""
+            m.submodules[name] = comp
+            s = t.latest(*inputs.values())
+            m.d.comb += [getattr(comp, port).eq(t.at(v, s)) for port, v in inputs.items()]
+            o = t.put(getattr(comp, out), s + comp.stages)
+            return t.reg(o, name=f"{name}_q")
+
+        def mux(sel, *vs):
+            """``Mux(sel, vs[0], vs[1])`` of staged values (``sel`` command-constant)."""
+            s = t.latest(*vs)
+            return t.put(Mux(sel, *(t.at(v, s) for v in vs)), s)
+
+        gelu = is_op(VecOp.GELU)
+
         # --- stage A: int -> binary32, x imm, mask ---------------------------------------
-        m.submodules.i2f = i2f = Int2F32(32)
-        m.submodules.mul_imm = mul_imm = FP32Multiplier()
-        m.d.comb += [i2f.i_a.eq(self.i_x),
-                     mul_imm.i_a.eq(Mux(self.i_in_int, i2f.o_result, self.i_x)),
-                     mul_imm.i_b.eq(self.i_imm)]
-        a = Signal(32)
-        m.d.comb += [a.eq(Mux(self.i_masked, NEG_INF_BITS, mul_imm.o_product)),
-                     self.o_a.eq(a)]
-        a_neg_inf = a == NEG_INF_BITS
+        xf = unit("i2f", Int2F32(32, stages=2), {"i_a": x}, "o_result")
+        prod = unit("mul_imm", FP32Multiplier(_MUL), {
+            "i_a": mux(self.i_in_int, xf, x), "i_b": t.const(self.i_imm)}, "o_product")
+        s = t.stage(prod)
+        a = t.put(Mux(t.at(masked, s), NEG_INF_BITS, prod), s)
+        assert s == self.A_LATENCY, s
+        m.d.comb += self.o_a.eq(a)
 
         # --- the floating-point ops ------------------------------------------------------
         # GELU: z = a * 1.702; RESCALE: b * alpha
-        m.submodules.mul_a = mul_a = FP32Multiplier()
-        gelu = is_op(VecOp.GELU)
-        m.d.comb += [mul_a.i_a.eq(Mux(gelu, a, self.i_b)),
-                     mul_a.i_b.eq(Mux(gelu, _GELU_K, self.i_alpha))]
-        z = mul_a.o_product
+        z = unit("mul_a", FP32Multiplier(_MUL), {
+            "i_a": mux(gelu, a, b), "i_b": mux(gelu, t.const(Const(_GELU_K, 32)), salpha)},
+            "o_product")
         # EXP: a + (-m); RESCALE: b * alpha + a; BIAS: a + b
-        m.submodules.add_a = add_a = FP32Adder()
+        add_in_a, add_in_b = Signal(32, name="add_a_in_a"), Signal(32, name="add_a_in_b")
+        s = t.latest(z, a, b, sm)
+        a_s, z_s, b_s, m_s = (t.at(v, s) for v in (a, z, b, sm))
         with m.Switch(op):
             with m.Case(VecOp.EXP):
-                m.d.comb += [add_a.i_a.eq(a), add_a.i_b.eq(self.i_m ^ SIGN_BIT)]
+                m.d.comb += [add_in_a.eq(a_s), add_in_b.eq(m_s ^ SIGN_BIT)]
             with m.Case(VecOp.RESCALE):
-                m.d.comb += [add_a.i_a.eq(z), add_a.i_b.eq(a)]
+                m.d.comb += [add_in_a.eq(z_s), add_in_b.eq(a_s)]
             with m.Default():
-                m.d.comb += [add_a.i_a.eq(a), add_a.i_b.eq(self.i_b)]
+                m.d.comb += [add_in_a.eq(a_s), add_in_b.eq(b_s)]
+        add_a = unit("add_a", FP32Adder(_ADD), {"i_a": t.put(add_in_a, s),
+                                                "i_b": t.put(add_in_b, s)}, "o_result")
         # EXP: exp(a - m); GELU: exp(-|z|)
-        m.submodules.exp = exp = ExpApprox()
-        m.d.comb += exp.i_a.eq(Mux(gelu, z | SIGN_BIT, add_a.o_result))
-        e = exp.o_result
+        z_neg = t.put(z | SIGN_BIT, t.stage(z))
+        e = unit("exp", ExpApprox(ExpApprox.PIPELINED), {"i_a": mux(gelu, z_neg, add_a)},
+                 "o_result")
         # GELU: d = 1 + e
-        m.submodules.add_b = add_b = FP32Adder()
-        m.d.comb += [add_b.i_a.eq(ONE_BITS), add_b.i_b.eq(e)]
+        d = unit("add_b", FP32Adder(_ADD), {"i_a": t.const(Const(ONE_BITS, 32)), "i_b": e},
+                 "o_result")
         # RECIP: 1/a; GELU: 1/d; NORM: 1/l
-        m.submodules.recip = recip = RecipApprox()
+        rin = Signal(32, name="recip_in")
+        d_s, l_s, a_s = t.align(d, sl, a)
+        s = t.stage(d_s)
         with m.Switch(op):
             with m.Case(VecOp.GELU):
-                m.d.comb += recip.i_a.eq(add_b.o_result)
+                m.d.comb += rin.eq(d_s)
             with m.Case(VecOp.NORM):
-                m.d.comb += recip.i_a.eq(self.i_l)
+                m.d.comb += rin.eq(l_s)
             with m.Default():
-                m.d.comb += recip.i_a.eq(a)
-        r = recip.o_result
+                m.d.comb += rin.eq(a_s)
+        r = unit("recip", RecipApprox(RecipApprox.PIPELINED), {"i_a": t.put(rin, s)},
+                 "o_result")
         # GELU: s = z >= 0 ? r : e * r;  y = a * s.  NORM: y = a * recip(l)
-        m.submodules.mul_b = mul_b = FP32Multiplier()
-        m.d.comb += [mul_b.i_a.eq(e), mul_b.i_b.eq(r)]
-        z_nonneg = ~sign(z) | (magnitude(z) == 0)
-        m.submodules.mul_c = mul_c = FP32Multiplier()
-        m.d.comb += [mul_c.i_a.eq(a), mul_c.i_b.eq(Mux(gelu & ~z_nonneg, mul_b.o_product, r))]
+        er = unit("mul_b", FP32Multiplier(_MUL), {"i_a": e, "i_b": r}, "o_product")
+        z_nonneg = t.put(~sign(z) | (magnitude(z) == 0), t.stage(z))
+        sel_er = t.put(gelu & ~t.at(z_nonneg, t.stage(er)), t.stage(er))
+        s_mul = t.put(Mux(sel_er, er, t.at(r, t.stage(er))), t.stage(er))
+        m.submodules.mul_c = mul_c = FP32Multiplier(_MUL)
+        s = t.latest(s_mul, a)
+        m.d.comb += [mul_c.i_a.eq(t.at(a, s)), mul_c.i_b.eq(s_mul)]
+        ys = s + _MUL                              # the stage of the result select
 
         # --- REQUANT (integer) -----------------------------------------------------------
-        m.submodules.requant = rq = Requant()
         m.submodules.add_bias = add_bias = _IntAdd()
-        m.d.comb += [add_bias.i_a.eq(self.i_x),
-                     add_bias.i_b.eq(Mux(self.i_bias, self.i_b, 0)),
-                     rq.i_acc.eq(add_bias.o_result), rq.i_mult.eq(self.i_imm),
-                     rq.i_shift.eq(self.i_imm2)]
+        m.d.comb += [add_bias.i_a.eq(x), add_bias.i_b.eq(Mux(self.i_bias, b, 0))]
+        acc = t.reg(t.put(add_bias.o_result, 0), name="bias_q")
+        m.submodules.requant = rq = Requant(stages=Requant.PIPELINED)
+        m.d.comb += [rq.i_acc.eq(acc), rq.i_mult.eq(self.i_imm), rq.i_shift.eq(self.i_imm2)]
+        q = t.put(rq.o_result.as_signed(), t.stage(acc) + rq.stages)
 
-        # --- result select, S1 -> S2 register --------------------------------------------
+        # --- result select, then the output register -------------------------------------
+        # (every delay chain is built here, outside the Switch: they load every cycle)
+        a_y, e_y, add_y, r_y, q_y = (t.at(v, ys) for v in (a, e, add_a, r, q))
+        l_zero = t.at(t.put(magnitude(sl) == 0, 0), ys)
         y = Signal(32)
         m.d.sync += self.o_y.eq(y)
         with m.Switch(op):
             with m.Case(VecOp.EXP):
-                m.d.comb += y.eq(Mux(a_neg_inf, 0, e))
+                m.d.comb += y.eq(Mux(a_y == NEG_INF_BITS, 0, e_y))
             with m.Case(VecOp.RESCALE, VecOp.BIAS):
-                m.d.comb += y.eq(add_a.o_result)
+                m.d.comb += y.eq(add_y)
             with m.Case(VecOp.NORM):
-                m.d.comb += y.eq(Mux(magnitude(self.i_l) == 0, 0, mul_c.o_product))
+                m.d.comb += y.eq(Mux(l_zero, 0, mul_c.o_product))
             with m.Case(VecOp.RELU):
-                m.d.comb += y.eq(Mux(sign(a) & ~is_nan(a), 0, a))
+                m.d.comb += y.eq(Mux(sign(a_y) & ~is_nan(a_y), 0, a_y))
             with m.Case(VecOp.GELU):
-                m.d.comb += y.eq(Mux(a_neg_inf, SIGN_BIT, mul_c.o_product))   # -0
+                m.d.comb += y.eq(Mux(a_y == NEG_INF_BITS, SIGN_BIT, mul_c.o_product))   # -0
             with m.Case(VecOp.RECIP):
-                m.d.comb += y.eq(r)
+                m.d.comb += y.eq(r_y)
             with m.Case(VecOp.REQUANT):
-                m.d.comb += y.eq(rq.o_result.as_signed())
+                m.d.comb += y.eq(q_y)
             with m.Default():                       # COPY, ROWMAX, ROWSUM
-                m.d.comb += y.eq(a)
+                m.d.comb += y.eq(a_y)
+        assert ys + 1 == self.Y_LATENCY, ys + 1
         return m
 
 
@@ -164,11 +207,14 @@ class _IntAdd(wiring.Component):
 
 
 class LaneOutput(wiring.Component):
-    """Output stage of one lane (stage S2 of the unit): ``o = fmul(i_y, i_imm2)``
-    converted to ``i_out_fmt``; REQUANT passes ``i_y`` through. Also the binary32 value
-    of the word written (``o_deq``), which EXP adds into the running sum.
+    """Output stage of one lane, pipelined: ``o = fmul(i_y, i_imm2)`` converted to
+    ``i_out_fmt``; REQUANT passes ``i_y`` through. Also the binary32 value of the word
+    written (``o_deq``), which EXP adds into the running sum.
 
-    Latency: ``o_word`` 1 cycle, ``o_deq`` combinational.
+    ``i_imm2``, ``i_out_fmt`` and ``i_raw`` must hold still while rows are in flight.
+
+    Latency: ``o_word`` and ``o_deq`` :attr:`LATENCY` cycles (multiplier, register,
+    conversion, register, FP8 decode / INT8 -> binary32, register).
 
     Members
     -------
@@ -179,10 +225,13 @@ class LaneOutput(wiring.Component):
         Pass ``i_y`` through unconverted (REQUANT).
     o_word : Out(32)
         Accumulator word: FP32 bits, INT8 sign-extended, FP8 code, ``bf16 << 16``;
-        its low byte is the activation code. Registered: valid one cycle after ``i_y``.
+        its low byte is the activation code. Registered.
     o_deq : Out(32)
-        binary32 value of the word (combinational, same cycle as ``i_y``).
+        binary32 value of the word, registered (same cycle as ``o_word``).
     """
+
+    #: Cycles from ``i_y`` to ``o_word`` / ``o_deq`` (asserted by elaborate).
+    LATENCY = 8
 
     def __init__(self):
         super().__init__({"i_y": In(32), "i_imm2": In(32), "i_out_fmt": In(3),
@@ -190,32 +239,49 @@ class LaneOutput(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mul = mul = FP32Multiplier()
-        m.d.comb += [mul.i_a.eq(self.i_y), mul.i_b.eq(self.i_imm2)]
-        o = mul.o_product
-        m.submodules.int8 = int8 = F32ToInt8()
-        m.submodules.bf16 = bf16 = F32ToBF16()
-        m.submodules.enc = enc = FP8Encoder()
-        m.submodules.dec = dec = FP8Decoder()
-        m.submodules.i2f8 = i2f8 = Int2F32(8)
+        t = Timeline(m, "lo")
+        y = t.put(self.i_y, 0)
+        m.submodules.mul = mul = FP32Multiplier(_MUL)
+        m.d.comb += [mul.i_a.eq(y), mul.i_b.eq(self.i_imm2)]
+        o = t.reg(t.put(mul.o_product, _MUL), name="o_q")
         fp8_fmt = self.i_out_fmt == OutFmt.E5M2
-        m.d.comb += [int8.i_a.eq(o), bf16.i_a.eq(o), enc.i_a.eq(o), enc.i_fmt.eq(fp8_fmt),
-                     dec.i_code.eq(enc.o_code), dec.i_fmt.eq(fp8_fmt),
-                     i2f8.i_a.eq(int8.o_result)]
+        # INT8: shift | round, saturate | -> binary32 (deq)
+        m.submodules.int8 = int8 = F32ToInt8(stages=1)
+        m.d.comb += int8.i_a.eq(o)
+        q8 = t.put(int8.o_result, t.stage(o) + 1)
+        m.submodules.i2f8 = i2f8 = Int2F32(8, stages=1)
+        m.d.comb += i2f8.i_a.eq(q8)
+        q8_f = t.reg(t.put(i2f8.o_result, t.stage(q8) + 1), name="q8f_q")
+        # FP8: encode | decode (deq)
+        m.submodules.enc = enc = FP8Encoder()
+        m.d.comb += [enc.i_a.eq(o), enc.i_fmt.eq(fp8_fmt)]
+        code = t.reg(t.put(enc.o_code, t.stage(o)), name="code_q")
+        m.submodules.dec = dec = FP8Decoder()
+        m.d.comb += [dec.i_code.eq(code), dec.i_fmt.eq(fp8_fmt)]
+        code_f = t.reg(t.put(dec.o_result, t.stage(code)), name="codef_q")
+        # BF16
+        m.submodules.bf16 = bf16 = F32ToBF16()
+        m.d.comb += bf16.i_a.eq(o)
+        h = t.reg(t.put(bf16.o_result, t.stage(o)), name="bf16_q")
+
+        s = t.latest(q8_f, code_f, h, o)
+        y_s, o_s, q8_s, q8f_s, code_s, codef_s, h_s = (
+            t.at(v, s) for v in (y, o, q8, q8_f, code, code_f, h))
         word = Signal(32)
-        deq = self.o_deq
-        m.d.sync += self.o_word.eq(word)
+        deq = Signal(32)
+        m.d.sync += [self.o_word.eq(word), self.o_deq.eq(deq)]
         with m.If(self.i_raw):
-            m.d.comb += [word.eq(self.i_y), deq.eq(0)]
+            m.d.comb += [word.eq(y_s), deq.eq(0)]
         with m.Else():
             with m.Switch(self.i_out_fmt):
                 with m.Case(OutFmt.INT8):
-                    m.d.comb += [word.eq(int8.o_result.as_signed()), deq.eq(i2f8.o_result)]
+                    m.d.comb += [word.eq(q8_s.as_signed()), deq.eq(q8f_s)]
                 with m.Case(OutFmt.E4M3, OutFmt.E5M2):
-                    m.d.comb += [word.eq(enc.o_code), deq.eq(dec.o_result)]
+                    m.d.comb += [word.eq(code_s), deq.eq(codef_s)]
                 with m.Case(OutFmt.BF16):
-                    m.d.comb += [word.eq(Cat(Const(0, 16), bf16.o_result)),
-                                 deq.eq(Cat(Const(0, 16), bf16.o_result))]
+                    m.d.comb += [word.eq(Cat(Const(0, 16), h_s)),
+                                 deq.eq(Cat(Const(0, 16), h_s))]
                 with m.Default():
-                    m.d.comb += [word.eq(o), deq.eq(o)]
+                    m.d.comb += [word.eq(o_s), deq.eq(o_s)]
+        assert s + 1 == self.LATENCY, s + 1
         return m

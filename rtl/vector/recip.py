@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from models.fp32 import CANONICAL_NAN_BITS, EXP_BITS, EXP_MAX, MAN_BITS
 from models.vector import RECIP_IDX_BITS, RECIP_LUT
 from rtl.fp.f32 import exponent, fraction, inf, sign, zero
+from rtl.vector.pipe import cut
 
 __all__ = ["RecipApprox"]
 
@@ -20,7 +21,14 @@ class RecipApprox(wiring.Component):
     Golden model: ``models.vector.recip_approx`` (bit-exact; max relative error
     6.5e-5 vs float64, docs/vector_unit.md).
 
-    Latency: 0 cycles (6-bit table lookup, 17x17-bit multiplier, subtractor).
+    Latency: ``stages`` cycles, 0 (combinational: 6-bit table lookup, 20x17-bit
+    multiplier, subtractor) or :attr:`PIPELINED` (registers after the lookup, the
+    product and the subtraction).
+
+    Parameters
+    ----------
+    stages : int
+        0 or :attr:`PIPELINED` (default 0).
 
     Members
     -------
@@ -28,7 +36,14 @@ class RecipApprox(wiring.Component):
     o_result : Out(32)
     """
 
-    def __init__(self):
+    _CUTS = {0: (), 3: ("lut", "interp", "sub")}
+    PIPELINED = 3
+
+    def __init__(self, stages: int = 0):
+        if stages not in self._CUTS:
+            raise ValueError(f"RecipApprox stages must be one of {sorted(self._CUTS)}, "
+                             f"got {stages!r}")
+        self.stages = stages
         super().__init__({"i_a": In(32), "o_result": Out(32)})
 
     def elaborate(self, platform):
@@ -44,19 +59,29 @@ class RecipApprox(wiring.Component):
         hi = Signal(25)
         lo = Signal(25)
         m.d.comb += [hi.eq(hi_tab[idx]), lo.eq(lo_tab[idx])]
+        points = self._CUTS[self.stages]
+        flags = dict(nan=(e == EXP_MAX) & (mt != 0), inf_in=e == EXP_MAX, zero_in=e == 0,
+                     e=e, s=sign(a))
+        f = cut(m, "lut" in points, "lut", dict(hi=hi, d=(hi - lo)[:20], fr=fr, **flags))
+        prod = Signal(37)
+        m.d.comb += prod.eq(f["d"] * f["fr"])
+        f = cut(m, "interp" in points, "interp",
+                dict(hi=f["hi"], prod=prod, **{k: f[k] for k in flags}))
         r = Signal(25)
-        m.d.comb += r.eq(hi - (((hi - lo)[:20] * fr) >> sh))
+        m.d.comb += r.eq(f["hi"] - (f["prod"] >> sh))
+        f = cut(m, "sub" in points, "sub", dict(r=r, **{k: f[k] for k in flags}))
+        r, e, s = f["r"], f["e"], f["s"]
         exact = r == (1 << 24)
         ex = Signal(signed(10))
         m.d.comb += ex.eq(253 + exact - e)          # 254 - e when r == 2**24
-        with m.If((e == EXP_MAX) & (mt != 0)):
+        with m.If(f["nan"]):
             m.d.comb += self.o_result.eq(CANONICAL_NAN_BITS)
-        with m.Elif(e == EXP_MAX):
-            m.d.comb += self.o_result.eq(zero(sign(a)))
-        with m.Elif(e == 0):
-            m.d.comb += self.o_result.eq(inf(sign(a)))
+        with m.Elif(f["inf_in"]):
+            m.d.comb += self.o_result.eq(zero(s))
+        with m.Elif(f["zero_in"]):
+            m.d.comb += self.o_result.eq(inf(s))
         with m.Elif(ex <= 0):
-            m.d.comb += self.o_result.eq(zero(sign(a)))
+            m.d.comb += self.o_result.eq(zero(s))
         with m.Else():
-            m.d.comb += self.o_result.eq(Cat(r[:MAN_BITS], ex[:EXP_BITS], sign(a)))
+            m.d.comb += self.o_result.eq(Cat(r[:MAN_BITS], ex[:EXP_BITS], s))
         return m

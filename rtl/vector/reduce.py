@@ -45,13 +45,33 @@ class FMax(wiring.Component):
 
 
 class _Tree(wiring.Component):
-    """A fixed binary tree of ``UNIT`` over ``lanes`` binary32 values padded with ``PAD``."""
+    """A fixed binary tree of ``UNIT`` over ``lanes`` binary32 values padded with ``PAD``.
 
-    def __init__(self, lanes: int):
+    Pipelined: each unit gets ``UNIT_STAGES`` internal registers and each level ends in
+    a register, ``UNIT_STAGES + 1`` cycles per level.
+    """
+
+    UNIT_STAGES = 0
+
+    def __init__(self, lanes: int, *, pipelined: bool = False):
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         self.lanes = lanes
+        self.pipelined = pipelined
         super().__init__({"i_a": In(32 * lanes), "o_result": Out(32)})
+
+    @property
+    def levels(self) -> int:
+        return (self.lanes - 1).bit_length()
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``i_a`` to ``o_result``."""
+        return self.levels * (self.UNIT_STAGES + 1) if self.pipelined else 0
+
+    def _unit(self):
+        return self.UNIT(self.UNIT_STAGES) if self.pipelined and self.UNIT_STAGES else \
+            self.UNIT()
 
     def elaborate(self, platform):
         m = Module()
@@ -62,10 +82,15 @@ class _Tree(wiring.Component):
         while len(level) > 1:
             nxt = []
             for k in range(0, len(level), 2):
-                u = self.UNIT()
+                u = self._unit()
                 m.submodules[f"l{depth}_{k // 2}"] = u
                 m.d.comb += [u.i_a.eq(level[k]), u.i_b.eq(level[k + 1])]
-                nxt.append(u.o_result)
+                if self.pipelined:
+                    r = Signal(32, name=f"l{depth}_{k // 2}_q")
+                    m.d.sync += r.eq(u.o_result)
+                    nxt.append(r)
+                else:
+                    nxt.append(u.o_result)
             level, depth = nxt, depth + 1
         m.d.comb += self.o_result.eq(level[0])
         return m
@@ -75,7 +100,8 @@ class RowMax(_Tree):
     """Max of ``lanes`` binary32 values by a fixed tree of :class:`FMax` (pad ``-inf``,
     pairs ``(2k, 2k+1)`` level by level). Golden model: ``models.vector.row_max``.
 
-    Latency: 0 cycles (``ceil(log2(lanes))`` levels of :class:`FMax`).
+    Latency: :attr:`latency` cycles: 0 (``ceil(log2(lanes))`` levels of :class:`FMax`),
+    pipelined one per level.
 
     Members
     -------
@@ -92,7 +118,8 @@ class RowSum(_Tree):
     """Sum of ``lanes`` binary32 values by a fixed tree of ``FP32Adder`` (pad ``+0``).
     Golden model: ``models.vector.row_sum``.
 
-    Latency: 0 cycles (``ceil(log2(lanes))`` levels of ``FP32Adder``).
+    Latency: :attr:`latency` cycles: 0 (``ceil(log2(lanes))`` levels of ``FP32Adder``),
+    pipelined ``UNIT_STAGES + 1 = 4`` per level (3-stage adders, a register per level).
 
     Members
     -------
@@ -103,3 +130,4 @@ class RowSum(_Tree):
 
     PAD = 0                     # +0
     UNIT = FP32Adder
+    UNIT_STAGES = 3

@@ -5,6 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.vector import INT32_MAX as _MAX
 from models.vector import INT32_MIN as _MIN
+from rtl.vector.pipe import cut
 
 __all__ = ["Requant"]
 
@@ -21,8 +22,14 @@ class Requant(wiring.Component):
     Golden model: ``models.vector.requant`` (checked against a Python-integer
     transcription of TFLite's reference code).
 
-    Latency: 0 cycles (32-bit saturating shifter, 32x32 signed multiplier, rounding
-    shifter).
+    Latency: ``stages`` cycles, 0 (combinational: 32-bit saturating shifter, 32x32
+    signed multiplier, rounding shifter) or :attr:`PIPELINED` (registers after the
+    saturating shift, the product and the doubling high half).
+
+    Parameters
+    ----------
+    stages : int
+        0 or :attr:`PIPELINED` (default 0).
 
     Members
     -------
@@ -32,7 +39,12 @@ class Requant(wiring.Component):
         int8, two's complement.
     """
 
-    def __init__(self):
+    PIPELINED = 3
+
+    def __init__(self, *, stages: int = 0):
+        if stages not in (0, self.PIPELINED):
+            raise ValueError(f"Requant stages must be 0 or {self.PIPELINED}, got {stages!r}")
+        self.stages = stages
         super().__init__({"i_acc": In(32), "i_mult": In(32), "i_shift": In(32),
                           "o_result": Out(8)})
 
@@ -51,15 +63,22 @@ class Requant(wiring.Component):
         m.d.comb += wide.eq(acc << left)
         v = Signal(signed(32))
         m.d.comb += v.eq(Mux(wide > _MAX, _MAX, Mux(wide < _MIN, _MIN, wide)))
+        on = self.stages > 0
+        f = cut(m, on, "sat", dict(v=v, mult=mult, right=right))
+        v, mult, right = f["v"], f["mult"], f["right"]
         ab = Signal(signed(64))
         m.d.comb += ab.eq(v * mult)
+        f = cut(m, on, "mul", dict(ab=ab, both_min=(v == _MIN) & (mult == _MIN), right=right))
+        ab, right = f["ab"], f["right"]
         num = Signal(signed(66))
         m.d.comb += num.eq(ab + Mux(ab >= 0, 1 << 30, 1 - (1 << 30)))
         # C division by 2**31 truncates toward zero: ceil for negative numerators
         h = Signal(signed(35))
         m.d.comb += h.eq(Mux(num >= 0, num >> 31, (num + ((1 << 31) - 1)) >> 31))
         hs = Signal(signed(32))
-        m.d.comb += hs.eq(Mux((v == _MIN) & (mult == _MIN), _MAX, h))
+        m.d.comb += hs.eq(Mux(f["both_min"], _MAX, h))
+        f = cut(m, on, "high", dict(hs=hs, right=right))
+        hs, right = f["hs"], f["right"]
         mask = Signal(32)
         m.d.comb += mask.eq((1 << right) - 1)
         rem = Signal(32)

@@ -20,13 +20,17 @@ from rtl.fp.fp32_add import FP32Adder
 from rtl.fp.fp32_mul import FP32Multiplier
 from rtl.lib.shared import shared_instance
 from rtl.vector.exp import ExpApprox
+from models.vector import VECTOR_LANE_LATENCY, vector_latency
 from rtl.vector.lane import LaneCompute, LaneOutput
+from rtl.vector.pipe import Timeline
 from rtl.vector.reduce import FMax, RowMax, RowSum
 
 __all__ = ["VectorUnit"]
 
 #: A state row after STATE_INIT (and at power-up): m = -inf, l = +0, alpha = 1.0.
 _STATE_INIT_WORD = NEG_INF_BITS | (0 << 32) | (ONE_BITS << 64)    # m | l | alpha
+_MUL = 3            # FP32Multiplier stages of the state update
+_ADD = 3            # FP32Adder stages of the state update
 
 
 class VectorUnit(wiring.Component):
@@ -121,33 +125,40 @@ class VectorUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        L = self.lanes
+        lanes_ok = LaneCompute.Y_LATENCY + LaneOutput.LATENCY == VECTOR_LANE_LATENCY
+        assert lanes_ok, "rtl/vector/lane.py and models.vector.VECTOR_LANE_LATENCY disagree"
         cmd = Signal(tensor_cmd_layout())
         m.submodules.state_mem = state_mem = memory.Memory(
             shape=96, depth=self.state_rows, init=[_STATE_INIT_WORD] * self.state_rows)
         st_rd = state_mem.read_port(domain="sync")
         st_wr = state_mem.write_port()
-        valid = [Signal(name=f"v{k}") for k in (1, 2, 3)]     # a row in S1, S2, S3
-        busy, row = self._control(m, cmd, valid)
-        s1 = self._s0_reads(m, cmd, busy, row, st_rd, valid[0])
-        s2 = self._s1_compute(m, cmd, s1, st_rd, valid[1])
-        words = self._s2_output(m, cmd, s2, st_wr)
-        self._s3_write(m, cmd, s2, words, valid[2])
+        t = Timeline(m, "vu")
+        busy, row = self._control(m, cmd)
+        s0 = self._reads(m, cmd, busy, row, st_rd, t)
+        a, y = self._compute(m, cmd, s0, st_rd, t)
+        words, sums = self._output(m, cmd, y, t)
+        self._write(m, cmd, s0, words, t)
+        self._state(m, cmd, s0, a, sums, st_rd, st_wr, t)
+        # o_idle: no row issued or in flight (the row valid bits of every stage clear)
+        t_end = max(VECTOR_LANE_LATENCY, self._st_stage)
+        assert 2 + t_end == vector_latency(L), (t_end, vector_latency(L))
+        chain = [t.at(s0.v, k) for k in range(t_end + 1)]   # row valid bits, stage k
+        m.d.comb += [self.o_idle.eq(~busy & ~Cat(*chain).any()),
+                     self.i_cmd.ready.eq(self.o_idle)]
         return m
 
     @staticmethod
     def _is_op(cmd, *ops):
         return Cat(*(cmd.op == int(o) for o in ops)).any()
 
-    def _control(self, m: Module, cmd, valid):
+    def _control(self, m: Module, cmd):
         """Accept a command when idle, then issue one row per cycle.
 
         Returns ``(busy, row)``: rows are being issued, and the index of this cycle's.
         """
         busy = Signal()
         row = Signal(SRAM_ADDR_BITS)
-        v1, v2, v3 = valid
-        m.d.comb += [self.o_idle.eq(~busy & ~v1 & ~v2 & ~v3),
-                     self.i_cmd.ready.eq(self.o_idle)]
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += [cmd.eq(self.i_cmd.payload), busy.eq(1), row.eq(0)]
         with m.Elif(busy):
@@ -156,9 +167,9 @@ class VectorUnit(wiring.Component):
                 m.d.sync += busy.eq(0)
         return busy, row
 
-    def _s0_reads(self, m: Module, cmd, busy, row, st_rd, v1):
-        """S0: read ``acc[src+i]``, ``acc[src2+i]`` and ``state[state+i]``; returns the
-        row's S1 registers (valid, index, destination and state row)."""
+    def _reads(self, m: Module, cmd, busy, row, st_rd, t):
+        """Issue the reads of ``acc[src+i]``, ``acc[src2+i]`` and ``state[state+i]``;
+        returns the row's stage-0 registers (valid, index)."""
         is_op = self._is_op
         reads_a = ~is_op(cmd, VecOp.STATE_INIT)
         reads_b = is_op(cmd, *VECTOR_READS_SRC2) | (is_op(cmd, VecOp.REQUANT) & cmd.bias)
@@ -169,24 +180,20 @@ class VectorUnit(wiring.Component):
             self.m_acc_rd_b.addr.eq(cmd.src2 + row), self.m_acc_rd_b.en.eq(busy & reads_b),
             st_rd.addr.eq(cmd.state + row), st_rd.en.eq(busy & uses_state),
         ]
-        s1 = SimpleNamespace(v=v1, i=Signal(SRAM_ADDR_BITS, name="i1"),
-                             dst=Signal(SRAM_ADDR_BITS, name="dst1"),
-                             st=Signal(SRAM_ADDR_BITS, name="st1"))
-        m.d.sync += [s1.v.eq(busy), s1.i.eq(row), s1.dst.eq(cmd.dst + row),
-                     s1.st.eq(cmd.state + row)]
-        return s1
+        s0 = SimpleNamespace(v=Signal(name="v0"), i=Signal(SRAM_ADDR_BITS, name="i0"))
+        m.d.sync += [s0.v.eq(busy), s0.i.eq(row)]
+        t.put(s0.v, 0)
+        return s0
 
-    def _s1_compute(self, m: Module, cmd, s1, st_rd, v2):
-        """S1: stage A and the op in each lane (:class:`LaneCompute`, whose ``o_y`` is
-        the S1 -> S2 register), the row max and the new running max; returns the row's
-        S2 registers (the lanes' ``y``, the state read and the new max)."""
+    def _compute(self, m: Module, cmd, s0, st_rd, t):
+        """Stage A and the op in each lane (:class:`LaneCompute`); returns the lanes'
+        stage A results and op results, tagged with their stages."""
         L = self.lanes
         m1, l1, alpha1 = st_rd.data[:32], st_rd.data[32:64], st_rd.data[64:96]
-        lanes_a = []
-        y2 = []
+        a, y = [], []
         for j in range(L):
             lane = self._place(m, LaneCompute, f"lane{j}")
-            causal = cmd.causal & (cmd.k_base + j > cmd.q_base + s1.i)
+            causal = cmd.causal & (cmd.k_base + j > cmd.q_base + s0.i)
             pad = cmd.pad & (cmd.k_base + j >= cmd.kv_len)
             m.d.comb += [
                 lane.i_x.eq(self.m_acc_rd_a.data[32 * j:32 * j + 32]),
@@ -196,72 +203,97 @@ class VectorUnit(wiring.Component):
                 lane.i_imm2.eq(cmd.imm2),
                 lane.i_m.eq(m1), lane.i_l.eq(l1), lane.i_alpha.eq(alpha1),
             ]
-            lanes_a.append(lane.o_a)
-            y2.append(lane.o_y)                    # registered in the lane (S1 -> S2)
-        m.submodules.row_max = row_max = RowMax(L)
-        m.d.comb += row_max.i_a.eq(Cat(*lanes_a))
-        m.submodules.max_m = max_m = FMax()
-        m.d.comb += [max_m.i_a.eq(m1), max_m.i_b.eq(row_max.o_result)]
+            a.append(t.put(lane.o_a, LaneCompute.A_LATENCY))
+            y.append(t.put(lane.o_y, LaneCompute.Y_LATENCY))
+        return a, y
 
-        s2 = SimpleNamespace(v=v2, y=y2, m_old=Signal(32, name="m_old2"),
-                             m_new=Signal(32, name="m_new2"), l=Signal(32, name="l2"),
-                             alpha=Signal(32, name="alpha2"),
-                             dst=Signal(SRAM_ADDR_BITS, name="dst2"),
-                             st=Signal(SRAM_ADDR_BITS, name="st2"))
-        m.d.sync += [s2.v.eq(s1.v), s2.m_old.eq(m1), s2.m_new.eq(max_m.o_result),
-                     s2.l.eq(l1), s2.alpha.eq(alpha1), s2.dst.eq(s1.dst), s2.st.eq(s1.st)]
-        return s2
-
-    def _s2_output(self, m: Module, cmd, s2, st_wr) -> list:
-        """S2: the output stage in each lane (:class:`LaneOutput`, whose ``o_word`` is
-        the S2 -> S3 register), the row sum and the state update; returns the words."""
-        is_op = self._is_op
-        words = []
-        sums = []
-        is_exp = is_op(cmd, VecOp.EXP)
+    def _output(self, m: Module, cmd, y, t):
+        """The output stage in each lane (:class:`LaneOutput`); returns the words and
+        the values the row sum adds (EXP: the value written, else ``y``)."""
+        is_exp = self._is_op(cmd, VecOp.EXP)
+        words, sums = [], []
         for j in range(self.lanes):
             out = self._place(m, LaneOutput, f"out{j}")
-            m.d.comb += [out.i_y.eq(s2.y[j]), out.i_imm2.eq(cmd.imm2),
-                         out.i_out_fmt.eq(cmd.out_fmt), out.i_raw.eq(is_op(cmd, VecOp.REQUANT))]
-            words.append(out.o_word)               # registered in the lane (S2 -> S3)
-            sums.append(Mux(is_exp, out.o_deq, s2.y[j]))
-        m.submodules.row_sum = row_sum = RowSum(self.lanes)
-        m.d.comb += row_sum.i_a.eq(Cat(*sums))
-        # l' = l * alpha + row sum;  alpha' = exp(m_old - m_new) (1.0 if m_new = -inf)
-        m.submodules.mul_l = mul_l = FP32Multiplier()
-        m.submodules.add_l = add_l = FP32Adder()
-        m.d.comb += [mul_l.i_a.eq(s2.l), mul_l.i_b.eq(s2.alpha),
-                     add_l.i_a.eq(mul_l.o_product), add_l.i_b.eq(row_sum.o_result)]
-        m.submodules.add_m = add_m = FP32Adder()
-        m.submodules.exp_m = exp_m = ExpApprox()
-        m.d.comb += [add_m.i_a.eq(s2.m_old), add_m.i_b.eq(s2.m_new ^ SIGN_BIT),
-                     exp_m.i_a.eq(add_m.o_result)]
-        alpha_new = Mux(s2.m_new == NEG_INF_BITS, ONE_BITS, exp_m.o_result)
+            m.d.comb += [out.i_y.eq(y[j]), out.i_imm2.eq(cmd.imm2),
+                         out.i_out_fmt.eq(cmd.out_fmt),
+                         out.i_raw.eq(self._is_op(cmd, VecOp.REQUANT))]
+            s = t.stage(y[j]) + LaneOutput.LATENCY
+            words.append(t.put(out.o_word, s))
+            sums.append(t.put(Mux(is_exp, out.o_deq, t.at(y[j], s)), s))
+        return words, sums
 
-        m.d.comb += [st_wr.addr.eq(s2.st)]
+    def _write(self, m: Module, cmd, s0, words, t):
+        """Drive ``m_acc_wr`` / ``m_act_wr`` from the lanes' word registers (lane j's
+        low byte is activation code j); the address counts the command's writes."""
+        w = t.stage(words[0])
+        v = t.at(s0.v, w)
+        n = Signal(SRAM_ADDR_BITS, name="n_written")
+        with m.If(self.i_cmd.valid & self.i_cmd.ready):
+            m.d.sync += n.eq(0)
+        with m.Elif(v):
+            m.d.sync += n.eq(n + 1)
+        writes = self._is_op(cmd, *VECTOR_WRITES)
+        act_codes = [wd[:8] for wd in words[:self.act_lanes]]
+        act_codes += [Const(0, 8)] * (self.act_lanes - len(act_codes))
+        m.d.comb += [
+            self.m_acc_wr.en.eq(v & writes & ~cmd.dst_act),
+            self.m_act_wr.en.eq(v & writes & cmd.dst_act),
+            self.m_acc_wr.addr.eq(cmd.dst + n), self.m_act_wr.addr.eq(cmd.dst + n),
+            self.m_acc_wr.data.eq(Cat(*words)), self.m_act_wr.data.eq(Cat(*act_codes)),
+        ]
+
+    def _state(self, m: Module, cmd, s0, a, sums, st_rd, st_wr, t):
+        """Row max, row sum and the softmax state update, written back to the state
+        memory in stage ``self._st_stage``."""
+        L = self.lanes
+        m1 = t.put(st_rd.data[:32], 0)
+        l1 = t.put(st_rd.data[32:64], 0)
+        alpha1 = t.put(st_rd.data[64:96], 0)
+        # m_new = max(m, row max of a)
+        m.submodules.row_max = row_max = RowMax(L, pipelined=True)
+        m.d.comb += row_max.i_a.eq(Cat(*t.align(*a)))
+        rmax = t.put(row_max.o_result, t.latest(*a) + row_max.latency)
+        m.submodules.max_m = max_m = FMax()
+        m.d.comb += [max_m.i_a.eq(t.at(m1, t.stage(rmax))), max_m.i_b.eq(rmax)]
+        m_new = t.reg(t.put(max_m.o_result, t.stage(rmax)), name="m_new")
+        # alpha' = exp(m_old - m_new) (1.0 if m_new = -inf)
+        m.submodules.add_m = add_m = FP32Adder(_ADD)
+        s = t.stage(m_new)
+        m.d.comb += [add_m.i_a.eq(t.at(m1, s)), add_m.i_b.eq(m_new ^ SIGN_BIT)]
+        dm = t.reg(t.put(add_m.o_result, s + _ADD), name="dm")
+        m.submodules.exp_m = exp_m = ExpApprox(ExpApprox.PIPELINED)
+        m.d.comb += exp_m.i_a.eq(dm)
+        e_m = t.reg(t.put(exp_m.o_result, t.stage(dm) + exp_m.stages), name="exp_m")
+        m_new_e = t.at(m_new, t.stage(e_m))
+        alpha_new = t.put(Mux(m_new_e == NEG_INF_BITS, ONE_BITS, e_m), t.stage(e_m))
+        # l' = l * alpha + row sum
+        m.submodules.mul_l = mul_l = FP32Multiplier(_MUL)
+        m.d.comb += [mul_l.i_a.eq(l1), mul_l.i_b.eq(alpha1)]
+        l_alpha = t.reg(t.put(mul_l.o_product, _MUL), name="l_alpha")
+        m.submodules.row_sum = row_sum = RowSum(L, pipelined=True)
+        m.d.comb += row_sum.i_a.eq(Cat(*t.align(*sums)))
+        rsum = t.put(row_sum.o_result, t.latest(*sums) + row_sum.latency)
+        m.submodules.add_l = add_l = FP32Adder(_ADD)
+        s = t.latest(rsum, l_alpha)
+        m.d.comb += [add_l.i_a.eq(t.at(l_alpha, s)), add_l.i_b.eq(t.at(rsum, s))]
+        l_new = t.reg(t.put(add_l.o_result, s + _ADD), name="l_new")
+
+        # every state write in one stage (after the longest path, the row sum's)
+        st = self._st_stage = t.latest(l_new, alpha_new)
+        m_old_w, l_w, alpha_w, m_new_w, alpha_new_w, l_new_w, v = (
+            t.at(x, st) for x in (m1, l1, alpha1, m_new, alpha_new, l_new, s0.v))
+        n = Signal(SRAM_ADDR_BITS, name="n_state")
+        with m.If(self.i_cmd.valid & self.i_cmd.ready):
+            m.d.sync += n.eq(0)
+        with m.Elif(v):
+            m.d.sync += n.eq(n + 1)
+        m.d.comb += [st_wr.addr.eq(cmd.state + n)]
         with m.Switch(cmd.op):
             with m.Case(VecOp.ROWMAX):
-                m.d.comb += [st_wr.en.eq(s2.v), st_wr.data.eq(Cat(s2.m_new, s2.l, alpha_new))]
+                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(Cat(m_new_w, l_w, alpha_new_w))]
             with m.Case(VecOp.EXP, VecOp.ROWSUM):
-                m.d.comb += [st_wr.en.eq(s2.v),
-                             st_wr.data.eq(Cat(s2.m_old, add_l.o_result, s2.alpha))]
+                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(Cat(m_old_w, l_new_w, alpha_w))]
             with m.Case(VecOp.STATE_INIT):
-                m.d.comb += [st_wr.en.eq(s2.v), st_wr.data.eq(_STATE_INIT_WORD)]
+                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(_STATE_INIT_WORD)]
             with m.Default():
                 m.d.comb += [st_wr.en.eq(0), st_wr.data.eq(0)]
-        return words
-
-    def _s3_write(self, m: Module, cmd, s2, words, v3):
-        """S3: the write registers drive ``m_acc_wr`` / ``m_act_wr`` (lane j's low byte
-        is activation code j)."""
-        writes = self._is_op(cmd, *VECTOR_WRITES)
-        m.d.sync += [
-            v3.eq(s2.v),
-            self.m_acc_wr.en.eq(s2.v & writes & ~cmd.dst_act),
-            self.m_act_wr.en.eq(s2.v & writes & cmd.dst_act),
-            self.m_acc_wr.addr.eq(s2.dst), self.m_act_wr.addr.eq(s2.dst),
-        ]
-        act_codes = [w[:8] for w in words[:self.act_lanes]]
-        act_codes += [Const(0, 8)] * (self.act_lanes - len(act_codes))
-        m.d.comb += [self.m_acc_wr.data.eq(Cat(*words)),
-                     self.m_act_wr.data.eq(Cat(*act_codes))]

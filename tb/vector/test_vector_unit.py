@@ -12,6 +12,7 @@ import cocotb
 import numpy as np
 
 from models.tensor_cmd import OutFmt, TensorCmd, VecOp, f32_bits
+from models.vector import vector_latency, vector_write_delay
 from tb.common.clocked import trials
 from tb.vector.sequences import random_cmd, random_rows
 from tb.vector.tb import VectorTB
@@ -194,8 +195,9 @@ async def test_nan_propagation(dut):
 
 @cocotb.test()
 async def test_latency_and_idle(dut):
-    """A command accepted in cycle c writes row i at the end of cycle c+4+i, one row
-    per cycle, and ``o_idle`` returns in cycle c+count+4."""
+    """A command accepted in cycle c writes row i at the end of cycle
+    c + vector_write_delay() + i, one row per cycle, and ``o_idle`` returns in cycle
+    c + count + vector_latency(lanes) (``models.vector``, the RTL asserts the same)."""
     tb = await _start(dut)
     await tb.drain()
     writes = []
@@ -208,13 +210,14 @@ async def test_latency_and_idle(dut):
     tb.src.send(cmd.as_dict())
     await tb.wait_until(lambda: tb.src.sent > sent, timeout=20, what="accept")
     c = tb.src.last_fire
-    await tb.wait_until(lambda: len(writes) == n, timeout=50, what="writes")
+    lat = vector_latency(tb.lanes)
+    await tb.wait_until(lambda: len(writes) == n, timeout=n + lat + 10, what="writes")
     # the SRAM model records a write in the cycle its en is high (write at that edge)
-    assert writes == [c + 4 + i for i in range(n)], (c, writes)
-    await tb.drain()
-    tb.log.info("accepted in cycle %d, writes %d..%d, idle again by cycle %d",
+    assert writes == [c + vector_write_delay() + i for i in range(n)], (c, writes)
+    await tb.drain()                     # returns in the first cycle o_idle is high
+    tb.log.info("accepted in cycle %d, writes %d..%d, idle again in cycle %d",
                 c, writes[0], writes[-1], tb.cycle)
-    assert tb.cycle <= c + n + 5
+    assert tb.cycle == c + n + lat, (c, tb.cycle, lat)
 
 
 @cocotb.test()

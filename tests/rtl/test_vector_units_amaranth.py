@@ -7,6 +7,7 @@ random vectors. The whole unit is tested in cocotb (tests/sim/test_vector_sim.py
 import numpy as np
 import pytest
 from amaranth.hdl import Shape
+from amaranth.sim import Simulator
 
 from models.fp8 import E4M3, E5M2, decode, encode
 from models.vector import (
@@ -122,3 +123,109 @@ def test_reductions(lanes):
     _check(dut, {"i_a": packed}, dut.o_result, row_max(rows.view(np.float32)).view(np.uint32))
     dut = RowSum(lanes)
     _check(dut, {"i_a": packed}, dut.o_result, row_sum(rows.view(np.float32)).view(np.uint32))
+
+
+def run_pipe(dut, inputs: dict, output, count, latency):
+    """Drive ``inputs`` (name -> int array) one vector per clock cycle and read
+    ``output`` ``latency`` cycles after each vector (the pipeline never stalls)."""
+    got = np.zeros(count, np.uint64)
+
+    async def testbench(ctx):
+        ports = {name: getattr(dut, name) for name in inputs}
+        for i in range(count + latency):
+            if i < count:
+                for name, port in ports.items():
+                    ctx.set(port, int(inputs[name][i]))
+            if i >= latency:
+                got[i - latency] = ctx.get(output)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return got
+
+
+def _check_pipe(dut, inputs, out, want, latency):
+    n = len(next(iter(inputs.values())))
+    got = run_pipe(dut, inputs, out, n, latency)
+    assert_bits_equal(got, np.asarray(want).astype(np.uint64), inputs)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3])
+def test_fp32_multiplier_stages(stages):
+    """Pipelined multiplier: bit-exact with the model, result ``stages`` cycles later."""
+    a, b = mul_vectors(np.random.default_rng(SEED + stages), 600)
+    dut = FP32Multiplier(stages)
+    assert dut.stages == stages
+    _check_pipe(dut, {"i_a": a, "i_b": b}, dut.o_product,
+                fmul(a.view(np.float32), b.view(np.float32)).view(np.uint32), stages)
+
+
+def test_stage_parameters_are_checked():
+    for bad in (-1, 4, "3"):
+        with pytest.raises(ValueError, match="FP32Multiplier stages must be 0..3"):
+            FP32Multiplier(bad)
+    with pytest.raises(ValueError, match="ExpApprox stages"):
+        ExpApprox(2)
+    with pytest.raises(ValueError, match="RecipApprox stages"):
+        RecipApprox(1)
+    with pytest.raises(ValueError, match="Int2F32 stages"):
+        Int2F32(32, stages=3)
+    with pytest.raises(ValueError, match="F32ToInt8 stages"):
+        F32ToInt8(stages=2)
+    with pytest.raises(ValueError, match="Requant stages"):
+        Requant(stages=1)
+
+
+@pytest.mark.parametrize("unit, model", [(ExpApprox, exp_approx), (RecipApprox, recip_approx)],
+                         ids=["exp", "recip"])
+def test_table_functions_pipelined(unit, model):
+    x = _values(400)
+    dut = unit(unit.PIPELINED)
+    _check_pipe(dut, {"i_a": x}, dut.o_result, model(x.view(np.float32)).view(np.uint32),
+                unit.PIPELINED)
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_conversions_pipelined(stages):
+    x = _values(400)
+    dut = Int2F32(32, stages=stages)
+    _check_pipe(dut, {"i_a": x}, dut.o_result, i2f(x).view(np.uint32), stages)
+    c = np.arange(256)
+    dut = Int2F32(8, stages=stages)
+    _check_pipe(dut, {"i_a": c}, dut.o_result,
+                i2f(c.astype(np.uint8).view(np.int8).astype(np.int32)).view(np.uint32), stages)
+    if stages == 1:
+        dut = F32ToInt8(stages=1)
+        _check_pipe(dut, {"i_a": x}, dut.o_result, to_int8(x.view(np.float32)).view(np.uint8), 1)
+
+
+def test_requant_pipelined():
+    rng = np.random.default_rng(SEED + 2)
+    n = 600
+    acc = rng.integers(-(1 << 31), 1 << 31, n).astype(np.int64)
+    mult = rng.integers(1 << 30, 1 << 31, n).astype(np.int64)
+    shift = rng.integers(-40, 40, n)
+    mult[:2], acc[:2] = [-(2**31), -(2**31)], [-(2**31), -1]
+    dut = Requant(stages=Requant.PIPELINED)
+    _check_pipe(dut, {"i_acc": acc & 0xFFFF_FFFF, "i_mult": mult & 0xFFFF_FFFF,
+                      "i_shift": shift & 0xFFFF_FFFF},
+                dut.o_result, requant(acc, mult, shift).view(np.uint8), Requant.PIPELINED)
+
+
+@pytest.mark.parametrize("lanes", [3, 4])
+def test_reductions_pipelined(lanes):
+    rng = np.random.default_rng(SEED + 10 + lanes)
+    pool = np.concatenate([SPECIALS, rng.standard_normal(60).astype(np.float32).view(np.uint32)])
+    rows = rng.choice(pool, (300, lanes)).astype(np.uint32)
+    packed = [int.from_bytes(r.tobytes(), "little") for r in rows]
+    dut = RowMax(lanes, pipelined=True)
+    assert dut.latency == 2
+    _check_pipe(dut, {"i_a": packed}, dut.o_result,
+                row_max(rows.view(np.float32)).view(np.uint32), dut.latency)
+    dut = RowSum(lanes, pipelined=True)
+    assert dut.latency == 8
+    _check_pipe(dut, {"i_a": packed}, dut.o_result,
+                row_sum(rows.view(np.float32)).view(np.uint32), dut.latency)
