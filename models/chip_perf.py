@@ -4,8 +4,10 @@ Three resources, each with a peak the config fixes:
 
 * **compute**: each tile's array takes one activation row per cycle and a new weight
   tile at most every R cycles (``models.tensor_core.matmul_cycles``), so a tile's MATMULs
-  occupy it ``sum(max(count, R))`` cycles; vector commands are counted one row per cycle
-  on the same tile (the vector unit shares the accumulator). Peak: tiles x R x C MACs
+  occupy it ``sum(max(count, R))`` cycles; a vector command occupies the same tile (the
+  vector unit shares the accumulator) one row per cycle plus its pipeline,
+  ``count + models.vector.vector_latency(C)`` (one vector command at a time: the next
+  waits for ``o_idle``). Peak: tiles x R x C MACs
   per cycle.
 * **HBM**: every burst occupies its channel (``models.hbm.route``) ``beats * data_bytes /
   bytes_per_cycle`` cycles; the busiest channel bounds the stream. Peak: channels x
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 from models.config import JalapenoConfig
 from models.dma import plan_bursts
+from models.vector import vector_latency
 from models.hbm import route
 from models.isa import Opcode
 from models.tensor_cmd import Unit
@@ -120,7 +123,7 @@ def stream_roofline(config: JalapenoConfig, cmds) -> Roofline:
                 array[c.tile] += max(tc.count, sa.rows)
                 macs += tc.count * sa.rows * sa.cols
             else:
-                array[c.tile] += tc.count
+                array[c.tile] += tc.count + vector_latency(sa.cols)
         elif c.opcode in (Opcode.DMA_LOAD, Opcode.DMA_STORE) and c.tile < T:
             hbm_bytes += c.desc.total
             for b in plan_bursts(config.dma, W, c.desc):

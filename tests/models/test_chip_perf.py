@@ -7,8 +7,9 @@ from models.chip_perf import gemm_roofline, peaks, stream_roofline
 from models.compiler import gemm_program, plan_gemm
 from models.config import get_preset
 from models.dma import Descriptor, DmaDir
-from models.isa import Command, Sram
-from models.tensor_cmd import TensorCmd, VecOp
+from models.isa import Command, Opcode, Sram
+from models.tensor_cmd import TensorCmd, Unit, VecOp
+from models.vector import vector_latency
 
 TINY, DEFAULT = get_preset("tiny"), get_preset("default")
 L, S = DmaDir.LOAD, DmaDir.STORE
@@ -34,15 +35,21 @@ def test_stream_counted_by_hand():
     ]
     r = stream_roofline(TINY, cmds)
     assert r.macs == 12 * 16
-    assert r.compute_cycles == 30                    # tile 1's vector rows
+    # tile 1's vector rows and the vector unit's pipeline (one command at a time)
+    assert r.compute_cycles == 30 + vector_latency(4)
     # tile 0 ejects 17 + (1 + 1) + (1 + 1) flits; tile 1 injects 2 x 17
     assert r.noc_cycles == 34
     # channel 1: 1 + 1 beats of the weight load + 32 beats of the store
     assert r.hbm_cycles == 34 * 8 / 8
     assert r.hbm_bytes == 128 + 16 + 256
-    assert r.bound_cycles == 34 and r.limiter == "hbm"      # a tie names the first
-    assert r.as_dict()["limiter"] == "hbm"
+    assert r.bound_cycles == 30 + vector_latency(4) and r.limiter == "compute"
     assert r.utilization(TINY, 100) == 12 * 16 / (32 * 100)
+    # without the vector command: tile 0's 10 + 4 cycles, and a tie names the first
+    r = stream_roofline(TINY, [c for c in cmds if c.opcode != Opcode.TENSOR
+                               or c.tensor.unit == Unit.MATMUL])
+    assert r.compute_cycles == 14
+    assert r.bound_cycles == 34 and r.limiter == "hbm"
+    assert r.as_dict()["limiter"] == "hbm"
 
 
 def test_limiters():
