@@ -59,7 +59,7 @@ class LaneCompute(wiring.Component):
     i_m, i_l, i_alpha : In(32)
         The row's state (binary32).
     o_a : Out(32)
-        Stage A result (input of the row max), registered.
+        Stage A result (input of the row max): the mask mux after a register.
     o_y : Out(32)
         Op result (binary32 bits; REQUANT: sign-extended int8), registered.
     """

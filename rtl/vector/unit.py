@@ -40,29 +40,31 @@ class VectorUnit(wiring.Component):
     cycle. The per-row softmax state (running max ``m``, sum ``l``, rescale factor
     ``alpha``, binary32 each) is a memory of ``config.tensor.acc_rows`` entries
     inside the unit, initialised to the STATE_INIT values (power-up only; reset does
-    not clear it), read in stage 0 and written in stage 2 of each row.
+    not clear it), read with the row's SRAM reads and written in the last stage.
 
     Golden model: ``models.vector.vector_execute`` (bit-exact), operations and
     numerics in its module docstring and docs/vector_unit.md.
 
-    Pipeline (one row per cycle per command, no backpressure on the memory ports):
+    Pipeline (one row per cycle per command, no backpressure on the memory ports, no
+    enable): the reads of row i are issued in cycle ``c+1+i``; stage 0 holds the read
+    data; the lanes (:class:`LaneCompute`, then :class:`LaneOutput`) give the row's
+    words in stage ``models.vector.VECTOR_LANE_LATENCY`` (47), which drive
+    ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 7), ``alpha``, the
+    row sum (4 cycles per tree level) and ``l`` follow, and the state write is the last
+    stage (``vector_latency(L) - 2``). Stage table in docs/vector_unit.md.
 
-    ====== ===================================================================
-    S0     issue the reads of ``acc[src+i]``, ``acc[src2+i]``, ``state[state+i]``
-    S1     stage A (int -> binary32, x imm, mask), the op, row max -> register
-    S2     output stage (x imm2, convert), row sum, state update -> register
-    S3     the write registers drive ``m_acc_wr`` / ``m_act_wr``
-    ====== ===================================================================
-
-    Latency: a command accepted in cycle ``c`` reads row ``i`` in cycle ``c+1+i``
-    and writes it at the clock edge ending cycle ``c+4+i``; ``o_idle`` rises in cycle
-    ``c+count+4``. A new command is accepted only when ``o_idle`` (no overlap: the next
-    command sees every write and state update of the previous one), so a command
-    occupies the unit for ``count + 4`` cycles, plus one cycle of handshake.
+    Latency: a command accepted in cycle ``c`` writes row ``i`` at the clock edge ending
+    cycle ``c + models.vector.vector_write_delay() + i`` (``c+49+i``); ``o_idle`` rises
+    in cycle ``c + count + models.vector.vector_latency(L)`` (61 for L = 4). A new
+    command is accepted only when ``o_idle`` (no overlap: the next command sees every
+    write and state update of the previous one, and the command fields hold still while
+    rows are in flight), so a command occupies the unit for ``count +
+    vector_latency(L)`` cycles, plus one cycle of handshake. ``elaborate`` asserts
+    its pipeline against ``models.vector``.
 
     Rows of one command must not read rows written by earlier rows of the same
     command (``src < dst < src + count``; in-place ``dst == src`` is fine): the
-    model reads every row first.
+    model reads every row first (the RTL matches it unless ``dst - src >= 49``).
 
     Parameters
     ----------

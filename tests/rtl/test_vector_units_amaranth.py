@@ -1,8 +1,11 @@
-"""Development checks of the vector unit's combinational helpers with Amaranth's
-Python simulator: FP32Multiplier, ExpApprox, RecipApprox, Int2F32, F32ToInt8,
-F32ToBF16, FP8Encoder, FP8Decoder, Requant, FMax, RowMax, RowSum — each against its
-function in ``models.vector`` / ``models.fp8`` on specials plus a few thousand weighted
-random vectors. The whole unit is tested in cocotb (tests/sim/test_vector_sim.py).
+# amaranth: UnusedElaboratable=no
+"""Development checks of the vector unit's helpers with Amaranth's Python simulator:
+FP32Multiplier, ExpApprox, RecipApprox, Int2F32, F32ToInt8, F32ToBF16, FP8Encoder,
+FP8Decoder, Requant, FMax, RowMax, RowSum — each against its function in
+``models.vector`` / ``models.fp8`` on specials plus a few thousand weighted random
+vectors, combinational (``stages=0``) and pipelined (one vector per cycle, the result
+exactly ``stages`` cycles later). The whole unit is tested in cocotb
+(tests/sim/test_vector_sim.py).
 """
 import numpy as np
 import pytest
