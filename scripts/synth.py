@@ -130,6 +130,11 @@ def _lane_output(cfg):
     return LaneOutput()
 
 
+def _row_sum(cfg):
+    from rtl.vector.reduce import RowSum
+    return RowSum(cfg.systolic.cols, pipelined=True)
+
+
 def _router(cfg):
     from rtl.noc.router import NocRouter
     return NocRouter(cfg.noc, cfg.noc.cols // 2, cfg.noc.rows // 2)
@@ -157,8 +162,9 @@ DESIGNS: list[Design] = [
     Design("processing_element", "fp8", _pe(True), "PE, INT8+FP8 build"),
     Design("systolic_array", "int8", _array(False), "R x C array, INT8-only"),
     Design("systolic_array", "fp8", _array(True), "R x C array, INT8+FP8"),
-    Design("vector_lane_compute", None, _lane_compute, "vector unit lane, stage S1"),
-    Design("vector_lane_output", None, _lane_output, "vector unit lane, stage S2"),
+    Design("vector_lane_compute", None, _lane_compute, "vector unit lane: stage A + op"),
+    Design("vector_lane_output", None, _lane_output, "vector unit lane: output stage"),
+    Design("vector_row_sum", None, _row_sum, "vector unit row-sum tree (C lanes)"),
     Design("noc_router", None, _router, "one 5-port mesh router"),
     Design("dma_engine", None, _dma, "descriptor DMA engine"),
     Design("hbm_channel", None, _hbm_channel, "one HBM pseudo-channel (its backing store)"),
