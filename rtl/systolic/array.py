@@ -4,15 +4,15 @@
 (The pragma above: with shared PEs, only the first PE of each Verilog module is
 elaborated; the others are created for their signature, see :mod:`rtl.lib.shared`.)
 """
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import SystolicConfig
-from models.fp8 import acc_fixed_bits
 from rtl.fp.fixed_to_f32 import FixedToF32
 from rtl.lib.shared import shared_instance
 from rtl.systolic.pe import FP8Fmt, PEMode, ProcessingElement, tile_mode_layout
+from rtl.systolic.column import SystolicColumn
 
 __all__ = ["SystolicArray", "weight_layout", "act_layout", "result_layout",
            "PEMode", "FP8Fmt", "tile_mode_layout"]
@@ -152,24 +152,60 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         en = Signal()
-        self._skid_copies = []
+        refuse = Signal()
         act_fire, swap, w_fire, w_row = self._weight_load(m, en)
         act_mode = self._tile_mode(m, swap, w_fire, w_row)
-        pes = self._pe_grid(m, en)
-        self._feed_acts(m, en, pes, act_fire, swap, act_mode)
-        self._feed_weights(m, en, pes, w_fire, w_row)
-        self._drain_results(m, en, pes, act_fire)
+        cols = self._columns(m, refuse)
+        self._feed_acts(m, en, cols, act_fire, swap, act_mode)
+        self._feed_weights(m, en, cols, w_fire, w_row)
+        self._drain_results(m, en, refuse, cols, act_fire)
         return m
 
     @staticmethod
-    def _delayed(m: Module, en, sig, n: int, name: str):
+    def _delayed(m: Module, en, sig, n: int, name: str, *, reset_less: bool = False):
         """``sig`` delayed by ``n`` advancing cycles (a shift register under ``en``)."""
+        return SystolicArray._taps(m, en, sig, n, name, reset_less=reset_less)[n]
+
+    @staticmethod
+    def _taps(m: Module, en, sig, n: int, name: str, *, reset_less: bool = False) -> list:
+        """``[sig, sig delayed by 1, ..., by n]``: one shift register under ``en``
+        (``<name>_d<k>``), tapped; for a value that several rows or columns need
+        with different delays (a swap token, a write enable)."""
+        taps = [sig]
         for i in range(n):
-            reg = Signal.like(sig, name=f"{name}_d{i + 1}")
+            reg = Signal.like(sig, name=f"{name}_d{i + 1}", reset_less=reset_less)
             with m.If(en):
                 m.d.sync += reg.eq(sig)
             sig = reg
-        return sig
+            taps.append(sig)
+        return taps
+
+    @staticmethod
+    def _skewed(m: Module, en, values: list, delays: list, name: str, *,
+                reset_less: bool = False) -> list:
+        """``values[i]`` delayed by ``delays[i]`` advancing cycles, as one triangle of
+        shift registers: stage k is ONE register holding every value that is delayed
+        by k cycles or more (``<name>_d<k>``), so the design has max(delays) signals
+        instead of sum(delays) (Verilog size and emission time, docs/verilog.md).
+        ``reset_less`` for data whose slot's valid flag is reset elsewhere."""
+        order = sorted(range(len(values)), key=lambda i: -delays[i])
+        widths = [len(Value.cast(values[i])) for i in order]
+        offset = [sum(widths[:j]) for j in range(len(order) + 1)]
+        out = [None] * len(values)
+        prev = Cat(*(values[i] for i in order))
+        for k in range(1, max(delays, default=0) + 1):
+            n = sum(1 for i in order if delays[i] >= k)     # a prefix of ``order``
+            reg = Signal(offset[n], name=f"{name}_d{k}", reset_less=reset_less)
+            with m.If(en):
+                m.d.sync += reg.eq(prev[:offset[n]])
+            for j in range(n):
+                if delays[order[j]] == k:
+                    out[order[j]] = reg[offset[j]:offset[j + 1]]
+            prev = reg
+        for i in range(len(values)):
+            if delays[i] == 0:
+                out[i] = Value.cast(values[i])
+        return out
 
     def _weight_load(self, m: Module, en):
         """Stall policy, the accept rules and the count of shadow rows loaded.
@@ -213,101 +249,89 @@ class SystolicArray(wiring.Component):
             m.d.comb += act_mode.eq(Mux(swap, next_mode, cur_mode))
         return act_mode
 
-    def _en_copy(self, name: str):
-        """A copy of ``en`` from its own skid-flag register (see :meth:`_drain_results`)."""
-        cp = Signal(name=f"skid_v_{name}")
-        self._skid_copies.append(cp)
-        return ~cp
+    def _columns(self, m: Module, refuse) -> list:
+        """Place the C columns (:class:`rtl.systolic.column.SystolicColumn`: R PEs and the
+        rounding) and connect neighbours: activations, swap tokens and modes move
+        right from column to column.
 
-    def _pe_grid(self, m: Module, en) -> list:
-        """Place the R x C PEs and connect neighbours: activations, swap tokens and
-        modes move right, partial sums down (row 0 starts from 0)."""
+        Shared (Verilog writer active), the columns are instances of one module keyed
+        by the config, so the writer elaborates one column of R PE instances. If a
+        subclass overrides :meth:`make_pe` (fault injection), each column gets the PEs
+        it returns and is keyed by their classes too: a column holding a replaced PE
+        is a module of its own."""
         cfg = self._config
-        pes = []
-        for r in range(cfg.rows):
-            row = []
-            for c in range(cfg.cols):
-                pe = self.make_pe(r, c)
-                name = f"pe_{r}_{c}"
-                if self._shared_pe:
-                    pe = shared_instance(m, pe, name, key=cfg)
-                else:
-                    m.submodules[name] = pe
-                row.append(pe)
-            pes.append(row)
-        for r in range(cfg.rows):
-            for c in range(cfg.cols):
-                pe = pes[r][c]
-                m.d.comb += pe.i_en.eq(self._en_copy(f"pe_{r}_{c}"))
-                if c:
-                    left = pes[r][c - 1]
-                    m.d.comb += [pe.i_act.eq(left.o_act), pe.i_swap.eq(left.o_swap)]
-                    if cfg.fp8:
-                        m.d.comb += pe.i_mode.eq(left.o_mode)
-                m.d.comb += pe.i_psum.eq(pes[r - 1][c].o_psum if r else 0)
-        return pes
+        custom = type(self).make_pe is not SystolicArray.make_pe
+        cols = []
+        for c in range(cfg.cols):
+            pes = [self.make_pe(r, c) for r in range(cfg.rows)] if custom else None
+            col = SystolicColumn(cfg, pes)
+            key = cfg if pes is None else (cfg, tuple(type(p).__qualname__ for p in pes))
+            name = f"col_{c}"
+            if self._shared_pe:
+                col = shared_instance(m, col, name, key=key)
+            else:
+                m.submodules[name] = col
+            cols.append(col)
+        for c, col in enumerate(cols):
+            m.d.comb += [col.i_ready.eq(self.o_result.ready), col.i_refuse.eq(refuse)]
+            if c:
+                left = cols[c - 1]
+                m.d.comb += [col.i_act.eq(left.o_act), col.i_swap.eq(left.o_swap)]
+                if cfg.fp8:
+                    m.d.comb += col.i_mode.eq(left.o_mode)
+        return cols
 
-    def _feed_acts(self, m: Module, en, pes, act_fire, swap, act_mode):
+    def _feed_acts(self, m: Module, en, cols, act_fire, swap, act_mode):
         """Activations, the swap token and the mode enter row r after r cycles of skew,
         behind one input register (row 0 included): the accept logic, which depends on
         ``o_result.ready``, then drives registers only, not the PEs' arithmetic. Empty
         slots carry zeros so that waveforms show only real data."""
         cfg = self._config
-        for r in range(cfg.rows):
-            a_r = Signal(signed(cfg.act_bits), name=f"a_in_{r}")
-            s_r = Signal(name=f"swap_in_{r}")
-            m.d.comb += [a_r.eq(Mux(act_fire, self.i_act.payload.data[r], 0)), s_r.eq(swap)]
-            m.d.comb += [
-                pes[r][0].i_act.eq(self._delayed(m, en, a_r, r + 1, f"a_skew_{r}")),
-                pes[r][0].i_swap.eq(self._delayed(m, en, s_r, r + 1, f"swap_skew_{r}")),
-            ]
-            if cfg.fp8:
-                md_r = Signal(tile_mode_layout(), name=f"mode_in_{r}")
-                m.d.comb += md_r.eq(act_mode)
-                m.d.comb += pes[r][0].i_mode.eq(self._delayed(m, en, md_r, r + 1, f"mode_skew_{r}"))
+        R = cfg.rows
+        first = cols[0]
+        a_in = [Mux(act_fire, self.i_act.payload.data[r], 0) for r in range(R)]
+        delays = [r + 1 for r in range(R)]
+        a = self._skewed(m, en, a_in, delays, "a_skew", reset_less=True)
+        # the swap token and the mode are the same for every row: one shift register
+        # each, row r tapping it after r + 1 stages
+        sw = self._taps(m, en, swap, R, "swap_skew")
+        m.d.comb += [first.i_act.eq(Cat(*a)), first.i_swap.eq(Cat(*sw[1:]))]
+        if cfg.fp8:
+            mode_in = Signal(tile_mode_layout(), name="mode_in")
+            m.d.comb += mode_in.eq(act_mode)
+            md = self._taps(m, en, mode_in, R, "mode_skew")
+            m.d.comb += first.i_mode.eq(Cat(*md[1:]))
 
-    def _feed_weights(self, m: Module, en, pes, w_fire, w_row):
+    def _feed_weights(self, m: Module, en, cols, w_fire, w_row):
         """Weight rows: column c is written c cycles after the beat (diagonal load),
         plus the input register that the activations also pass (so the order of a
         shadow write and the swap token that reads it is as without it)."""
         cfg = self._config
-        for c in range(cfg.cols):
-            wd = Signal(signed(cfg.weight_bits), name=f"w_data_{c}")
-            we = Signal(name=f"w_we_{c}")
-            wr = Signal(range(cfg.rows), name=f"w_row_{c}")
-            m.d.comb += [wd.eq(self.i_weight.payload.data[c]), we.eq(w_fire), wr.eq(w_row)]
-            wd, we, wr = (self._delayed(m, en, s, c + 1, f"{s.name}_skew") for s in (wd, we, wr))
-            for r in range(cfg.rows):
-                m.d.comb += [pes[r][c].i_w_data.eq(wd), pes[r][c].i_w_we.eq(we & (wr == r))]
+        C = cfg.cols
+        delays = [c + 1 for c in range(C)]
+        wd = self._skewed(m, en, [self.i_weight.payload.data[c] for c in range(C)], delays,
+                          "w_data_skew", reset_less=True)
+        # the write enable and the row index are the same for every column: one shift
+        # register each, column c tapping it after c + 1 stages
+        we = self._taps(m, en, w_fire, C, "w_we_skew")
+        wr_in = Signal(range(cfg.rows), name="w_row_in")
+        m.d.comb += wr_in.eq(w_row)
+        wr = self._taps(m, en, wr_in, C, "w_row_skew", reset_less=True)
+        for c, col in enumerate(cols):
+            m.d.comb += [col.i_w_data.eq(wd[c]), col.i_w_we.eq(we[c + 1]),
+                         col.i_w_row.eq(wr[c + 1])]
 
-    def _drain_results(self, m: Module, en, pes, act_fire):
-        """Column c of the bottom row (rounded when FP8 is built) delayed by C-1-c so
-        that a vector leaves at once; the slot's valid and framing flags delayed by the
-        pipeline latency."""
+    def _drain_results(self, m: Module, en, refuse, cols, act_fire):
+        """Column c's sum (rounded in the column when FP8 is built) delayed by C-1-c
+        so that a vector leaves at once; the slot's valid and framing flags delayed by
+        the pipeline latency; the output skid register and the stall."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
         assert cfg.latency == R + C + cfg.product_stages + (FixedToF32.STAGES if cfg.fp8 else 0)
         out = Signal(self.o_result.payload.data.shape())
-        for c in range(C):
-            col = Signal(signed(cfg.acc_bits), name=f"p_out_{c}")
-            bottom = pes[R - 1][c]
-            if cfg.fp8:
-                rnd = FixedToF32(acc_fixed_bits(R))
-                if self._shared_pe:
-                    rnd = shared_instance(m, rnd, f"round_{c}", key=acc_fixed_bits(R))
-                else:
-                    m.submodules[f"round_{c}"] = rnd
-                # The bottom PE's o_psum holds the sum of the activation whose mode
-                # o_mode showed product_stages cycles earlier.
-                fp_b = Signal(name=f"fp_bottom_{c}")
-                m.d.comb += fp_b.eq(bottom.o_mode.mode == PEMode.FP8)
-                fp = self._delayed(m, en, fp_b, cfg.product_stages, f"fp_out_{c}")
-                m.d.comb += [rnd.i_en.eq(self._en_copy(f"round_{c}")),
-                             rnd.i_sum.eq(bottom.o_psum), rnd.i_fp.eq(fp),
-                             col.eq(rnd.o_result)]
-            else:
-                m.d.comb += col.eq(bottom.o_psum)
-            m.d.comb += out[c].eq(self._delayed(m, en, col, C - 1 - c, f"p_deskew_{c}"))
+        sums = self._skewed(m, en, [col.o_sum for col in cols], [C - 1 - c for c in range(C)],
+                            "p_deskew", reset_less=True)
+        m.d.comb += out.eq(Cat(*sums))
 
         slot = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
         m.d.comb += [
@@ -319,16 +343,15 @@ class SystolicArray(wiring.Component):
         # Output skid register: when the consumer refuses a result while the array
         # advances, the result waits here and the array stalls (``en = ~skid_v``) until
         # it has been taken. ``en`` is thus a register, not a function of ``o_result.ready``.
+        # The PEs and rounding units run from copies of skid_v in their columns
+        # (:class:`rtl.systolic.column.SystolicColumn`), each with the next state
+        # ``Mux(copy, ~o_result.ready, refuse)``: synthesis does not merge them (each
+        # reads itself), and each drives one unit's clock enables instead of all.
         skid_v = Signal()
-        skid = Signal(self.o_result.payload.shape())
+        skid = Signal(self.o_result.payload.shape(), reset_less=True)   # valid: skid_v
         main = Signal(self.o_result.payload.shape())
-        # Copies of skid_v for the PEs and rounding units (:meth:`_en_copy`): each
-        # copy's next state reads the copy itself, so synthesis does not merge them, and
-        # each drives one PE's (or one column's) clock enables instead of all of them.
-        refuse = slot_out.valid & ~self.o_result.ready
-        for cp in self._skid_copies:
-            m.d.sync += cp.eq(Mux(cp, ~self.o_result.ready, refuse))
         m.d.comb += [
+            refuse.eq(slot_out.valid & ~self.o_result.ready),
             en.eq(~skid_v),
             main.data.eq(out),
             main.first.eq(slot_out.first),

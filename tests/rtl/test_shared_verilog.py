@@ -20,6 +20,7 @@ from rtl.fp.fixed_to_f32 import FixedToF32
 from rtl.lib.shared import module_name
 from rtl.lib.verilog import convert
 from rtl.systolic.array import SystolicArray
+from rtl.systolic.column import SystolicColumn
 from rtl.systolic.pe import ProcessingElement
 from rtl.vector.lane import LaneCompute, LaneOutput
 from rtl.vector.unit import VectorUnit
@@ -49,26 +50,35 @@ def _convert(factory, name):
 
 @pytest.mark.parametrize("preset", ["tiny", "default"])
 def test_array_one_pe_module(preset):
+    """C instances of one column module, which holds R instances of one PE module
+    (and, FP8, one instance of the shared rounding module)."""
     cfg = get_preset(preset).systolic
     text = _convert(lambda: SystolicArray(cfg), "systolic_array")
     pe = module_name(ProcessingElement(cfg), cfg)
-    # FP8 arrays round each column once: one shared rounding module, C instances
+    col = module_name(SystolicColumn(cfg), cfg)
+    # FP8 arrays round each column once: one shared rounding module, one per column
     rnd = [module_name(FixedToF32(acc_fixed_bits(cfg.rows)), acc_fixed_bits(cfg.rows))
            ] if cfg.fp8 else []
-    assert _top_modules(text) == sorted([pe, "systolic_array"] + rnd)
-    assert len(re.findall(rf"^\s+{pe} pe_\d+_\d+ \(", text, re.M)) == cfg.rows * cfg.cols
+    assert _top_modules(text) == sorted([pe, col, "systolic_array"] + rnd)
+    assert len(re.findall(rf"^\s+{col} col_\d+ \(", text, re.M)) == cfg.cols
+    assert len(re.findall(rf"^\s+{pe} pe_\d+ \(", text, re.M)) == cfg.rows
     for r in rnd:
-        assert len(re.findall(rf"^\s+{r} round_\d+ \(", text, re.M)) == cfg.cols
+        assert len(re.findall(rf"^\s+{r} round \(", text, re.M)) == 1
 
 
 def test_faulty_pe_gets_its_own_module():
+    """The column holding the faulty PE is a module of its own (keyed by its PE
+    classes); the others share one."""
     cfg = get_preset("tiny").systolic
     text = _convert(lambda: FaultySystolicArray(cfg), "systolic_array")
     pe, faulty = module_name(ProcessingElement(cfg), cfg), module_name(FaultyPE(cfg), cfg)
     rnd = module_name(FixedToF32(acc_fixed_bits(cfg.rows)), acc_fixed_bits(cfg.rows))
     assert pe != faulty
-    assert _top_modules(text) == sorted([pe, faulty, rnd, "systolic_array"])
-    assert len(re.findall(rf"^\s+{faulty} pe_\d+_\d+ \(", text, re.M)) == 1
+    cols = [m for m in _top_modules(text) if m.startswith("systolic_column_")]
+    assert len(cols) == 2
+    assert _top_modules(text) == sorted([pe, faulty, rnd, "systolic_array"] + cols)
+    assert len(re.findall(rf"^\s+{faulty} pe_\d+ \(", text, re.M)) == 1
+    assert len(re.findall(rf"^\s+systolic_column_\w+ col_\d+ \(", text, re.M)) == cfg.cols
 
 
 def test_vector_unit_one_module_per_lane_kind():
