@@ -101,7 +101,8 @@ class FixedToF32(wiring.Component):
         keep = 32                      # bits kept after normalising
 
         def stage(bits, value, name):
-            reg = Signal(bits, name=name)
+            # datapath registers: not reset (the user tracks which slots are valid)
+            reg = Signal(bits, name=name, reset_less=True)
             with m.If(self.i_en):
                 m.d.sync += reg.eq(value)
             return reg

@@ -72,7 +72,8 @@ class FP8FixedMultiplier(wiring.Component):
             """``values`` registered (``pipelined``) or passed through."""
             if not self._pipelined:
                 return values
-            regs = [Signal.like(v, name=f"{v.name}_{name}") for v in values]
+            # datapath registers: not reset (the user tracks which slots are valid)
+            regs = [Signal.like(v, name=f"{v.name}_{name}", reset_less=True) for v in values]
             with m.If(self.i_en):
                 m.d.sync += [r.eq(v) for r, v in zip(regs, values)]
             return regs

@@ -133,14 +133,26 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        active = Signal(signed(cfg.weight_bits))
-        shadow = Signal(signed(cfg.weight_bits))
+        # Reset (synchronous, from the array's rst) reaches only the control tokens,
+        # o_swap and o_mode: the weights, operands, products and partial sums are
+        # reset-less (a high-fanout reset limited the array's clock, docs/systolic.md).
+        # After a reset no result leaves before a tile is loaded and swapped in, and a
+        # partial sum only ever meets the products of its own activation, so their
+        # contents before that never reach a valid result (they start as 0 anyway: the
+        # Verilog initialises every register).
+        active = Signal(signed(cfg.weight_bits), reset_less=True)
+        shadow = Signal(signed(cfg.weight_bits), reset_less=True)
+        # o_psum and o_act are driven from reset-less registers (ports cannot be)
+        psum_q = Signal(self.o_psum.shape(), name="psum_q", reset_less=True)
+        act_q = Signal(self.o_act.shape(), name="act_q", reset_less=True)
         weight = Mux(self.i_swap, shadow, active)
         en = self.i_en
 
         def reg(value, name, shape=None):
-            """``value`` registered under the advance enable."""
-            r = Signal(shape if shape is not None else value.shape(), name=name)
+            """``value`` registered under the advance enable; datapath, so not reset
+            (only the tokens that travel with an activation, o_swap and o_mode, are)."""
+            r = Signal(shape if shape is not None else value.shape(), name=name,
+                       reset_less=True)
             with m.If(en):
                 m.d.sync += r.eq(value)
             return r
@@ -182,10 +194,10 @@ class ProcessingElement(wiring.Component):
             m.d.comb += total.eq(Cat(C(1, 1), self.i_psum.sum) + Cat(p_neg, p_ones))
             with m.If(en):
                 m.d.sync += [
-                    self.o_psum.sum.eq(total[1:]),
-                    self.o_psum.nan.eq(self.i_psum.nan | p_nan),
-                    self.o_psum.pinf.eq(self.i_psum.pinf | (p_inf & ~p_neg)),
-                    self.o_psum.ninf.eq(self.i_psum.ninf | (p_inf & p_neg)),
+                    psum_q.sum.eq(total[1:]),
+                    psum_q.nan.eq(self.i_psum.nan | p_nan),
+                    psum_q.pinf.eq(self.i_psum.pinf | (p_inf & ~p_neg)),
+                    psum_q.ninf.eq(self.i_psum.ninf | (p_inf & p_neg)),
                 ]
         else:
             # Stage 1: the weight registered (o_act is the activation's); stage 2: the
@@ -194,11 +206,12 @@ class ProcessingElement(wiring.Component):
             prod = reg(self.int8_product(self.o_act, w_q), "prod", signed(2 * cfg.act_bits))
             with m.If(en):
                 # Assigning the 33-bit sum to a 32-bit signal keeps the low bits: wrap.
-                m.d.sync += self.o_psum.eq(self.i_psum + prod)
+                m.d.sync += psum_q.eq(self.i_psum + prod)
 
+        m.d.comb += [self.o_psum.eq(psum_q), self.o_act.eq(act_q)]
         with m.If(en):
             m.d.sync += [
-                self.o_act.eq(self.i_act),
+                act_q.eq(self.i_act),
                 self.o_swap.eq(self.i_swap),
             ]
             if self._fp8:
