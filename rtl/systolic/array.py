@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """Weight-stationary R x C systolic array with double-buffered weights.
 
-(The pragma above: with shared PEs, only the first PE of each Verilog module is
-elaborated; the others are created for their signature, see :mod:`rtl.lib.shared`.)
+(The pragma above: with shared columns, only the first column of each Verilog module
+is elaborated; the others are created for their signature, see :mod:`rtl.lib.shared`.)
 """
 from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
@@ -107,9 +107,13 @@ class SystolicArray(wiring.Component):
     config : SystolicConfig
         Array shape (R = ``rows``, C = ``cols``) and datapath widths.
     shared_pe : bool
-        Place the PEs as instances of one shared Verilog module per PE class
-        (:func:`rtl.lib.shared.shared_instance`, keyed by ``config``; default) instead
-        of R x C submodules. Amaranth's Python simulator needs ``False``.
+        Place the C columns (:class:`rtl.systolic.column.SystolicColumn`, each R PEs
+        and the column's rounding unit) as instances of one shared Verilog module, and
+        in it the PEs as instances of the shared PE module
+        (:func:`rtl.lib.shared.shared_instance`, keyed by ``config``; default), instead
+        of ordinary submodules (R x C PEs flattened per instance). Amaranth's Python
+        simulator works with either (outside the Verilog writer shared instances are
+        ordinary submodules).
 
     Members
     -------
@@ -264,7 +268,7 @@ class SystolicArray(wiring.Component):
         cols = []
         for c in range(cfg.cols):
             pes = [self.make_pe(r, c) for r in range(cfg.rows)] if custom else None
-            col = SystolicColumn(cfg, pes)
+            col = SystolicColumn(cfg, pes, shared=self._shared_pe)
             key = cfg if pes is None else (cfg, tuple(type(p).__qualname__ for p in pes))
             name = f"col_{c}"
             if self._shared_pe:

@@ -54,6 +54,9 @@ class SystolicColumn(wiring.Component):
         The R PEs to place, top first, for testbenches that replace one (fault
         injection): the array then keys such a column by its PE classes. Default:
         ``ProcessingElement(config)`` for every row.
+    shared : bool
+        Place the PEs and the rounding unit as shared-module instances (default), or
+        as ordinary submodules.
 
     Members
     -------
@@ -78,9 +81,11 @@ class SystolicColumn(wiring.Component):
     (1 cycle from ``i_refuse``).
     """
 
-    def __init__(self, config: SystolicConfig, pes: list | None = None):
+    def __init__(self, config: SystolicConfig, pes: list | None = None, *,
+                 shared: bool = True):
         self._config = config
         self._pes = pes
+        self._shared = shared
         R = config.rows
         # plain bit vectors, row r at bits [r * width, (r + 1) * width): an ArrayLayout
         # port would name every element's fields in the parent (R x C wires)
@@ -111,7 +116,11 @@ class SystolicColumn(wiring.Component):
         pes = []
         for r in range(R):
             pe = ProcessingElement(cfg) if self._pes is None else self._pes[r]
-            pes.append(shared_instance(m, pe, f"pe_{r}", key=cfg))
+            if self._shared:
+                pe = shared_instance(m, pe, f"pe_{r}", key=cfg)
+            else:
+                m.submodules[f"pe_{r}"] = pe
+            pes.append(pe)
         aw, mw = cfg.act_bits, tile_mode_layout().size
         for r, pe in enumerate(pes):
             m.d.comb += [
@@ -128,8 +137,11 @@ class SystolicColumn(wiring.Component):
                              self.o_mode[r * mw:(r + 1) * mw].eq(pe.o_mode)]
         bottom = pes[R - 1]
         if cfg.fp8:
-            rnd = shared_instance(m, FixedToF32(acc_fixed_bits(R)), "round",
-                                  key=acc_fixed_bits(R))
+            rnd = FixedToF32(acc_fixed_bits(R))
+            if self._shared:
+                rnd = shared_instance(m, rnd, "round", key=acc_fixed_bits(R))
+            else:
+                m.submodules.round = rnd
             # The bottom PE's o_psum holds the sum of the activation whose mode
             # o_mode showed product_stages cycles earlier.
             fp = Signal(name="fp_bottom")
