@@ -56,9 +56,14 @@ class FixedToF32(wiring.Component):
 
     1. sign and magnitude (a ``width``-bit negation), special-value code;
     2. leading-zero count (a balanced tree);
-    3. normalising left shift; the top 32 bits and a sticky bit are kept (in INT8
-       mode the shift is fixed so that the top 32 bits are the low 32 of the sum);
-    4. round to nearest even (24-bit increment whose carry bumps the exponent), pack.
+    3. normalising left shift (in INT8 mode the shift is fixed so that the top 32
+       bits are the low 32 of the sum);
+    4. sticky bit (OR of the bits below the top 32) and round to nearest even (the
+       24-bit significand and its increment, whose carry bumps the exponent, formed in
+       parallel and selected), pack.
+
+    The registers are reset-less (datapath only: the user tracks which slots hold
+    valid sums).
 
     Golden model: ``models.fp8.round_fixed_f32`` (and ``gemm_fp8`` through the array).
 
@@ -129,11 +134,13 @@ class FixedToF32(wiring.Component):
         sign2, spec2, code2, fp2 = (stage(1, sign1, "sign_s2"), stage(1, spec1, "special_s2"),
                                     stage(32, code1, "code_s2"), stage(1, fp1, "fp_s2"))
 
-        # 3: normalise; keep the top 32 bits and OR the rest into a sticky bit.
+        # 3: normalise (the shift only: the sticky OR of the bits below the top 32 is
+        # stage 4's, in parallel with its increment, not behind the shift).
         norm = Signal(mw, name="norm")
         m.d.comb += norm.eq(mag2 << lz2)
-        top3 = stage(keep, norm[mw - keep:], "top_s3")
-        sticky3 = stage(1, norm[:mw - keep].any(), "sticky_s3")
+        norm3 = stage(mw, norm, "norm_s3")
+        top3 = norm3[mw - keep:]
+        sticky3 = norm3[:mw - keep].any()
         # binary32 exponent field of the leading one at bit (mw - 1 - lz): minus 1, so
         # that adding the 24-bit significand (hidden bit set) carries it in.
         exp3 = stage(8, (mw - 1 - PRODUCT_FRAC_BITS + EXP_BIAS - 1) - lz2, "exp_s3")
@@ -141,13 +148,17 @@ class FixedToF32(wiring.Component):
                                            stage(1, spec2, "special_s3"),
                                            stage(32, code2, "code_s3"), stage(1, fp2, "fp_s3"))
 
-        # 4: round to nearest even on the 24-bit significand; pack.
+        # 4: round to nearest even on the 24-bit significand; pack. Both candidates
+        # (truncated and incremented) are formed in parallel with the sticky OR and
+        # the rounding decision selects one.
         sig = top3[keep - 24:]
         guard = top3[keep - 25]
         rest = top3[:keep - 25].any() | sticky3
         up = guard & (rest | sig[0])
-        packed = Signal(31)
-        m.d.comb += packed.eq(Cat(Const(0, MAN_BITS), exp3) + sig + up)
+        trunc, inc = Signal(31), Signal(31)
+        m.d.comb += [trunc.eq(Cat(Const(0, MAN_BITS), exp3) + sig),
+                     inc.eq(Cat(Const(0, MAN_BITS), exp3) + sig + 1)]
+        packed = Mux(up, inc, trunc)
         result = Mux(~fp3, top3,
                      Mux(spec3, code3, Mux(zero3, 0, Cat(packed, sign3))))
         out = stage(32, result, "result_s4")
