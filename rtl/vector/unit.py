@@ -40,7 +40,8 @@ class VectorUnit(wiring.Component):
     cycle. The per-row softmax state (running max ``m``, sum ``l``, rescale factor
     ``alpha``, binary32 each) is a memory of ``config.tensor.acc_rows`` entries
     inside the unit, initialised to the STATE_INIT values (power-up only; reset does
-    not clear it), read with the row's SRAM reads and written in the last stage.
+    not clear it), read with the row's SRAM reads; each op writes the fields it changes
+    when they are ready (ROWMAX ``m``, ``alpha``; EXP / ROWSUM ``l``, the last stage).
 
     Golden model: ``models.vector.vector_execute`` (bit-exact), operations and
     numerics in its module docstring and docs/vector_unit.md.
@@ -134,7 +135,7 @@ class VectorUnit(wiring.Component):
         m.submodules.state_mem = state_mem = memory.Memory(
             shape=96, depth=self.state_rows, init=[_STATE_INIT_WORD] * self.state_rows)
         st_rd = state_mem.read_port(domain="sync")
-        st_wr = state_mem.write_port()
+        st_wr = state_mem.write_port(granularity=32)           # en: m, l, alpha
         t = Timeline(m, "vu")
         busy, row = self._control(m, cmd)
         s0 = self._reads(m, cmd, busy, row, st_rd, t)
@@ -280,22 +281,28 @@ class VectorUnit(wiring.Component):
         m.d.comb += [add_l.i_a.eq(t.at(l_alpha, s)), add_l.i_b.eq(t.at(rsum, s))]
         l_new = t.reg(t.put(add_l.o_result, s + _ADD), name="l_new")
 
-        # every state write in one stage (after the longest path, the row sum's)
-        st = self._st_stage = t.latest(l_new, alpha_new)
-        m_old_w, l_w, alpha_w, m_new_w, alpha_new_w, l_new_w, v = (
-            t.at(x, st) for x in (m1, l1, alpha1, m_new, alpha_new, l_new, s0.v))
+        # Each op writes only the fields it changes (32-bit write granularity), as soon as
+        # they are ready: ROWMAX m and alpha, EXP / ROWSUM l (the last stage), STATE_INIT
+        # all three in stage 0. Nothing else waits for the row sum.
+        st = self._st_stage = t.stage(l_new)
+        v_max, v_l, v_init = (t.at(s0.v, k) for k in (t.stage(alpha_new), st, 0))
+        m_new_w = t.at(m_new, t.stage(alpha_new))
+        v = Signal(name="v_state")
         n = Signal(SRAM_ADDR_BITS, name="n_state")
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += n.eq(0)
         with m.Elif(v):
             m.d.sync += n.eq(n + 1)
-        m.d.comb += [st_wr.addr.eq(cmd.state + n)]
+        m.d.comb += st_wr.addr.eq(cmd.state + n)
         with m.Switch(cmd.op):
             with m.Case(VecOp.ROWMAX):
-                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(Cat(m_new_w, l_w, alpha_new_w))]
+                m.d.comb += [v.eq(v_max), st_wr.data.eq(Cat(m_new_w, Const(0, 32), alpha_new)),
+                             st_wr.en.eq(Mux(v_max, 0b101, 0))]
             with m.Case(VecOp.EXP, VecOp.ROWSUM):
-                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(Cat(m_old_w, l_new_w, alpha_w))]
+                m.d.comb += [v.eq(v_l), st_wr.data.eq(Cat(Const(0, 32), l_new, Const(0, 32))),
+                             st_wr.en.eq(Mux(v_l, 0b010, 0))]
             with m.Case(VecOp.STATE_INIT):
-                m.d.comb += [st_wr.en.eq(v), st_wr.data.eq(_STATE_INIT_WORD)]
+                m.d.comb += [v.eq(v_init), st_wr.data.eq(_STATE_INIT_WORD),
+                             st_wr.en.eq(Mux(v_init, 0b111, 0))]
             with m.Default():
-                m.d.comb += [st_wr.en.eq(0), st_wr.data.eq(0)]
+                m.d.comb += [v.eq(0), st_wr.en.eq(0), st_wr.data.eq(0)]
