@@ -29,12 +29,13 @@ class FP32Adder(wiring.Component):
     Latency: ``stages`` cycles (0: combinational). The datapath is swap + align shift,
     28-bit add, leading-zero count + normalise shift, round + pack; ``stages`` = 1
     registers after the add, 2 after the align shift and after the normalise shift,
-    3 at all three points. The pipeline advances every cycle (no enable).
+    3 at all three points, 4 also between the swap (magnitude compare, exponent
+    difference) and the align shift. The pipeline advances every cycle (no enable).
 
     Parameters
     ----------
     stages : int
-        Pipeline registers, 0 to 3 (default 0).
+        Pipeline registers, 0 to 4 (default 0).
 
     Members
     -------
@@ -45,11 +46,12 @@ class FP32Adder(wiring.Component):
     """
 
     #: Register points per ``stages`` value.
-    _CUTS = {0: (), 1: ("add",), 2: ("align", "norm"), 3: ("align", "add", "norm")}
+    _CUTS = {0: (), 1: ("add",), 2: ("align", "norm"), 3: ("align", "add", "norm"),
+             4: ("swap", "align", "add", "norm")}
 
     def __init__(self, stages: int = 0):
         if stages not in self._CUTS:
-            raise ValueError(f"FP32Adder stages must be 0..3, got {stages!r}")
+            raise ValueError(f"FP32Adder stages must be 0..4, got {stages!r}")
         self._stages = stages
         super().__init__({"i_a": In(32), "i_b": In(32), "o_result": Out(32)})
 
@@ -95,16 +97,19 @@ class FP32Adder(wiring.Component):
         m.d.comb += d.eq(ex - ey)
         d_sat = Signal(range(_W + 1))
         m.d.comb += d_sat.eq(Mux(d > _W, _W, d))
+        nan = Signal()
+        any_inf = Signal()
+        m.d.comb += [nan.eq(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))),
+                     any_inf.eq(inf_a | inf_b)]
+        p = self._cut(m, "swap", dict(mx=mx, my=my, ex=ex, sx=sx, sy=sy, d_sat=d_sat,
+                                       nan=nan, any_inf=any_inf))
+        mx, my, ex, sx, sy, d_sat = p["mx"], p["my"], p["ex"], p["sx"], p["sy"], p["d_sat"]
+        nan, any_inf = p["nan"], p["any_inf"]
         wide = Signal(2 * _W)
         m.d.comb += wide.eq(Cat(Const(0, _W + _GRS), my) >> d_sat)
         ay = Signal(_W)
         m.d.comb += ay.eq(Cat(wide[_W] | (wide[:_W] != 0), wide[_W + 1:]))
         ax = Cat(Const(0, _GRS), mx)
-
-        nan = Signal()
-        any_inf = Signal()
-        m.d.comb += [nan.eq(nan_a | nan_b | (inf_a & inf_b & (sa ^ sb))),
-                     any_inf.eq(inf_a | inf_b)]
         p = self._cut(m, "align", dict(ax=ax, ay=ay, ex=ex, sx=sx, sy=sy, nan=nan,
                                         any_inf=any_inf))
         ax, ay, ex, sx, sy = p["ax"], p["ay"], p["ex"], p["sx"], p["sy"]

@@ -1,5 +1,5 @@
 """binary32 -> OCP FP8 encoder (RNE, saturating) with a run-time format select."""
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,7 +20,13 @@ class FP8Encoder(wiring.Component):
     Golden model: ``models.fp8.encode(x, fmt)`` (saturating), bit-exact; the
     arithmetic below is that function's, step by step.
 
-    Latency: 0 cycles (combinational: two encoders, one per format, and a mux).
+    Latency: ``stages`` cycles: 0 (combinational: two encoders, one per format, and a
+    mux) or 1 (a register after each encoder's significand shift).
+
+    Parameters
+    ----------
+    stages : int
+        0 or 1 (default 0).
 
     Members
     -------
@@ -31,11 +37,13 @@ class FP8Encoder(wiring.Component):
     o_code : Out(8)
     """
 
-    def __init__(self):
+    def __init__(self, *, stages: int = 0):
+        if stages not in (0, 1):
+            raise ValueError(f"FP8Encoder stages must be 0 or 1, got {stages!r}")
+        self.stages = stages
         super().__init__({"i_a": In(32), "i_fmt": In(1), "o_code": Out(8)})
 
-    @staticmethod
-    def _encode(m, a, f, name):
+    def _encode(self, m, a, f, name):
         mag = magnitude(a)
         is_nan = mag > POS_INF_BITS
         is_inf = mag == POS_INF_BITS
@@ -55,6 +63,18 @@ class FP8Encoder(wiring.Component):
         m.d.comb += rem.eq(sig & ((Const(1, 27) << shift) - 1)[:24])
         half = Signal(26, name=f"{name}_half")
         m.d.comb += half.eq((Const(1, 27) << shift)[1:])
+        if self.stages:                     # register point: after the shift
+            regs = {}
+            for k, v in dict(q=q, rem=rem, half=half, unbiased=unbiased, is_nan=is_nan,
+                             is_inf=is_inf, sign=sign(a)).items():
+                v = Value.cast(v)
+                r = Signal(v.shape(), name=f"{name}_{k}_q")
+                m.d.sync += r.eq(v)
+                regs[k] = r
+            q, rem, half, unbiased = regs["q"], regs["rem"], regs["half"], regs["unbiased"]
+            is_nan, is_inf, sgn = regs["is_nan"], regs["is_inf"], regs["sign"]
+        else:
+            sgn = sign(a)
         q_r = Signal(26, name=f"{name}_qr")
         m.d.comb += q_r.eq(q + ((rem > half) | ((rem == half) & q[0])))
         ebias = Signal(signed(11), name=f"{name}_ebias")
@@ -65,14 +85,18 @@ class FP8Encoder(wiring.Component):
         with m.If(is_nan):
             m.d.comb += out.eq(f.nan_code)
         with m.Elif(is_inf | (code > f.max_code)):
-            m.d.comb += out.eq(Cat(Const(f.max_code, 7), sign(a)))
+            m.d.comb += out.eq(Cat(Const(f.max_code, 7), sgn))
         with m.Else():
-            m.d.comb += out.eq(Cat(code[:7], sign(a)))
+            m.d.comb += out.eq(Cat(code[:7], sgn))
         return out
 
     def elaborate(self, platform):
         m = Module()
         e4 = self._encode(m, self.i_a, E4M3, "e4m3")
         e5 = self._encode(m, self.i_a, E5M2, "e5m2")
-        m.d.comb += self.o_code.eq(Mux(self.i_fmt == FMT_E5M2, e5, e4))
+        fmt = self.i_fmt
+        if self.stages:
+            fmt = Signal.like(self.i_fmt, name="fmt_q")
+            m.d.sync += fmt.eq(self.i_fmt)
+        m.d.comb += self.o_code.eq(Mux(fmt == FMT_E5M2, e5, e4))
         return m

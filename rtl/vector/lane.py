@@ -25,7 +25,7 @@ __all__ = ["LaneCompute", "LaneOutput"]
 
 _GELU_K = int(GELU_K_F32.view("uint32"))
 _MUL = 3            # FP32Multiplier stages in the lanes
-_ADD = 3            # FP32Adder stages in the lanes
+_ADD = 4            # FP32Adder stages in the lanes
 
 
 class LaneCompute(wiring.Component):
@@ -66,7 +66,7 @@ class LaneCompute(wiring.Component):
 
     #: Cycles from the inputs to ``o_a`` and to ``o_y`` (asserted by elaborate).
     A_LATENCY = 7
-    Y_LATENCY = 39
+    Y_LATENCY = 41
 
     def __init__(self):
         super().__init__({
@@ -253,9 +253,9 @@ class LaneOutput(wiring.Component):
         m.d.comb += i2f8.i_a.eq(q8)
         q8_f = t.reg(t.put(i2f8.o_result, t.stage(q8) + 1), name="q8f_q")
         # FP8: encode | decode (deq)
-        m.submodules.enc = enc = FP8Encoder()
+        m.submodules.enc = enc = FP8Encoder(stages=1)
         m.d.comb += [enc.i_a.eq(o), enc.i_fmt.eq(fp8_fmt)]
-        code = t.reg(t.put(enc.o_code, t.stage(o)), name="code_q")
+        code = t.reg(t.put(enc.o_code, t.stage(o) + enc.stages), name="code_q")
         m.submodules.dec = dec = FP8Decoder()
         m.d.comb += [dec.i_code.eq(code), dec.i_fmt.eq(fp8_fmt)]
         code_f = t.reg(t.put(dec.o_result, t.stage(code)), name="codef_q")

@@ -119,7 +119,7 @@ class RowSum(_Tree):
     Golden model: ``models.vector.row_sum``.
 
     Latency: :attr:`latency` cycles: 0 (``ceil(log2(lanes))`` levels of ``FP32Adder``),
-    pipelined ``UNIT_STAGES + 1 = 4`` per level (3-stage adders, a register per level).
+    pipelined ``UNIT_STAGES + 1 = 5`` per level (4-stage adders, a register per level).
 
     Members
     -------
@@ -130,4 +130,4 @@ class RowSum(_Tree):
 
     PAD = 0                     # +0
     UNIT = FP32Adder
-    UNIT_STAGES = 3
+    UNIT_STAGES = 4

@@ -10,7 +10,6 @@ exactly ``stages`` cycles later). The whole unit is tested in cocotb
 import numpy as np
 import pytest
 from amaranth.hdl import Shape
-from amaranth.sim import Simulator
 
 from models.fp8 import E4M3, E5M2, decode, encode
 from models.vector import (
@@ -23,7 +22,7 @@ from rtl.vector.recip import RecipApprox
 from rtl.vector.reduce import FMax, RowMax, RowSum
 from rtl.vector.requant import Requant
 from tb.vector.vectors import SPECIALS, mul_vectors
-from tests.rtl.test_fp_units_amaranth import assert_bits_equal, run_comb
+from tests.rtl.test_fp_units_amaranth import assert_bits_equal, run_comb, run_pipe
 
 SEED = 20260604
 
@@ -128,28 +127,6 @@ def test_reductions(lanes):
     _check(dut, {"i_a": packed}, dut.o_result, row_sum(rows.view(np.float32)).view(np.uint32))
 
 
-def run_pipe(dut, inputs: dict, output, count, latency):
-    """Drive ``inputs`` (name -> int array) one vector per clock cycle and read
-    ``output`` ``latency`` cycles after each vector (the pipeline never stalls)."""
-    got = np.zeros(count, np.uint64)
-
-    async def testbench(ctx):
-        ports = {name: getattr(dut, name) for name in inputs}
-        for i in range(count + latency):
-            if i < count:
-                for name, port in ports.items():
-                    ctx.set(port, int(inputs[name][i]))
-            if i >= latency:
-                got[i - latency] = ctx.get(output)
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-    return got
-
-
 def _check_pipe(dut, inputs, out, want, latency):
     n = len(next(iter(inputs.values())))
     got = run_pipe(dut, inputs, out, n, latency)
@@ -229,6 +206,14 @@ def test_reductions_pipelined(lanes):
     _check_pipe(dut, {"i_a": packed}, dut.o_result,
                 row_max(rows.view(np.float32)).view(np.uint32), dut.latency)
     dut = RowSum(lanes, pipelined=True)
-    assert dut.latency == 8
+    assert dut.latency == 2 * 5
     _check_pipe(dut, {"i_a": packed}, dut.o_result,
                 row_sum(rows.view(np.float32)).view(np.uint32), dut.latency)
+
+
+@pytest.mark.parametrize("sel, fmt", [(0, E4M3), (1, E5M2)], ids=["e4m3", "e5m2"])
+def test_fp8_encode_pipelined(sel, fmt):
+    x = _values(400)
+    dut = FP8Encoder(stages=1)
+    _check_pipe(dut, {"i_a": x, "i_fmt": np.full(x.size, sel)}, dut.o_code,
+                encode(x.view(np.float32), fmt), 1)
