@@ -51,7 +51,7 @@ class VectorUnit(wiring.Component):
     data; the lanes (:class:`LaneCompute`, then :class:`LaneOutput`) give the row's
     words in stage ``models.vector.VECTOR_LANE_LATENCY`` (49), which drive
     ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 7), ``alpha``, the
-    row sum (5 cycles per tree level) and ``l`` follow, and the state write is the last
+    row sum (5 cycles per tree level) and ``l`` follow, and the ``l`` write is the last
     stage (``vector_latency(L) - 2``). Stage table in docs/vector_unit.md.
 
     Latency: a command accepted in cycle ``c`` writes row ``i`` at the clock edge ending
