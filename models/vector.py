@@ -128,8 +128,8 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 # depend on it). The single source for the RTL (which asserts its pipeline against it),
 # the testbench and the cycle models; docs/vector_unit.md has the stage table.
 #: Cycles from a row's SRAM read data to its accumulator / activation write: the lane's
-#: compute pipeline (``LaneCompute``, 41) and output stage (``LaneOutput``, 8).
-VECTOR_LANE_LATENCY = 49
+#: compute pipeline (``LaneCompute``, 51) and output stage (``LaneOutput``, 10).
+VECTOR_LANE_LATENCY = 61
 #: Cycles per level of the row-sum tree (a 4-stage FP32 adder and a register); also the
 #: final ``l`` add of EXP / ROWSUM.
 VECTOR_SUM_LEVEL_LATENCY = 5

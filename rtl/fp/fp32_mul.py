@@ -25,13 +25,15 @@ class FP32Multiplier(wiring.Component):
     Latency: ``stages`` cycles (0: combinational). The datapath is 24x24 multiplier,
     48-bit leading-one detector and normalising shift, denormalising shift, round +
     pack; ``stages`` = 1 registers after the multiplier, 2 after the multiplier and
-    after the denormalising shift, 3 after each of the three. The pipeline advances
-    every cycle (no enable).
+    after the denormalising shift, 3 after each of the three; 4 also splits the
+    multiplier (its four 18/6-bit partial products registered, their sum in the next
+    stage: DSP-sized pieces), 5 also registers the operands' fields first. The pipeline
+    advances every cycle (no enable).
 
     Parameters
     ----------
     stages : int
-        Pipeline registers, 0 to 3 (default 0).
+        Pipeline registers, 0 to 5 (default 0).
 
     Members
     -------
@@ -43,11 +45,12 @@ class FP32Multiplier(wiring.Component):
 
     #: Register points per ``stages`` value.
     _CUTS = {0: (), 1: ("product",), 2: ("product", "shift"),
-             3: ("product", "norm", "shift")}
+             3: ("product", "norm", "shift"), 4: ("partial", "product", "norm", "shift"),
+             5: ("in", "partial", "product", "norm", "shift")}
 
     def __init__(self, stages: int = 0):
         if stages not in self._CUTS:
-            raise ValueError(f"FP32Multiplier stages must be 0..3, got {stages!r}")
+            raise ValueError(f"FP32Multiplier stages must be 0..5, got {stages!r}")
         self._stages = stages
         super().__init__({"i_a": In(32), "i_b": In(32), "o_product": Out(32)})
 
@@ -81,12 +84,21 @@ class FP32Multiplier(wiring.Component):
         # value = P * 2**(ea' + eb' - 300), ea' = max(ea, 1) (subnormals: no hidden bit)
         ma = Cat(fraction(a), ea != 0)
         mb = Cat(fraction(b), eb != 0)
-        p = Signal(48)
-        m.d.comb += p.eq(ma * mb)
         esum = Signal(range(2, 511))
         m.d.comb += esum.eq(Mux(ea == 0, 1, ea) + Mux(eb == 0, 1, eb))
-        f = self._cut(m, "product", dict(p=p, esum=esum, sgn=sgn, nan=nan, inf=special_inf,
-                                          zero=special_zero))
+        f = self._cut(m, "in", dict(ma=ma, mb=mb, esum=esum, sgn=sgn, nan=nan,
+                                     inf=special_inf, zero=special_zero))
+        ma, mb = f["ma"], f["mb"]
+        # P = ma * mb from 18/6-bit pieces (each fits one 18x18 DSP multiplier)
+        pieces = dict(ll=ma[:18] * mb[:18], lh=ma[:18] * mb[18:], hl=ma[18:] * mb[:18],
+                      hh=ma[18:] * mb[18:])
+        pp = self._cut(m, "partial", dict(**pieces, esum=f["esum"], sgn=f["sgn"],
+                                           nan=f["nan"], inf=f["inf"], zero=f["zero"]))
+        f = pp
+        p = Signal(48)
+        m.d.comb += p.eq(pp["ll"] + ((pp["lh"] + pp["hl"]) << 18) + (pp["hh"] << 36))
+        f = self._cut(m, "product", dict(p=p, esum=f["esum"], sgn=f["sgn"], nan=f["nan"],
+                                          inf=f["inf"], zero=f["zero"]))
         p, esum = f["p"], f["esum"]
 
         # Leading one of P at bit k: normalise it to bit 47.

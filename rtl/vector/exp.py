@@ -30,7 +30,7 @@ class ExpApprox(wiring.Component):
 
     Latency: ``stages`` cycles, 0 (combinational: one FP32Multiplier, a 24-bit
     shifter, a 6-bit table lookup, an 18x10-bit multiplier and an adder) or
-    :attr:`PIPELINED` (the multiplier's 3 stages, then registers after the product
+    :attr:`PIPELINED` (the multiplier's 5 stages, then registers after the product
     ``t``, the shift, the table lookup and the interpolation product).
 
     Parameters
@@ -45,8 +45,8 @@ class ExpApprox(wiring.Component):
     """
 
     #: ``stages`` -> (multiplier stages, register points).
-    _CUTS = {0: (0, ()), 7: (3, ("t", "shift", "lut", "interp"))}
-    PIPELINED = 7
+    _CUTS = {0: (0, ()), 9: (5, ("t", "shift", "lut", "interp"))}
+    PIPELINED = 9
 
     def __init__(self, stages: int = 0):
         if stages not in self._CUTS:

@@ -24,7 +24,7 @@ from rtl.vector.requant import Requant
 __all__ = ["LaneCompute", "LaneOutput"]
 
 _GELU_K = int(GELU_K_F32.view("uint32"))
-_MUL = 3            # FP32Multiplier stages in the lanes
+_MUL = 5            # FP32Multiplier stages in the lanes
 _ADD = 4            # FP32Adder stages in the lanes
 
 
@@ -65,8 +65,8 @@ class LaneCompute(wiring.Component):
     """
 
     #: Cycles from the inputs to ``o_a`` and to ``o_y`` (asserted by elaborate).
-    A_LATENCY = 7
-    Y_LATENCY = 41
+    A_LATENCY = 9
+    Y_LATENCY = 51
 
     def __init__(self):
         super().__init__({
@@ -231,7 +231,7 @@ class LaneOutput(wiring.Component):
     """
 
     #: Cycles from ``i_y`` to ``o_word`` / ``o_deq`` (asserted by elaborate).
-    LATENCY = 8
+    LATENCY = 10
 
     def __init__(self):
         super().__init__({"i_y": In(32), "i_imm2": In(32), "i_out_fmt": In(3),

@@ -29,7 +29,7 @@ __all__ = ["VectorUnit"]
 
 #: A state row after STATE_INIT (and at power-up): m = -inf, l = +0, alpha = 1.0.
 _STATE_INIT_WORD = NEG_INF_BITS | (0 << 32) | (ONE_BITS << 64)    # m | l | alpha
-_MUL = 3            # FP32Multiplier stages of the state update
+_MUL = 5            # FP32Multiplier stages of the state update
 _ADD = 4            # FP32Adder stages of the state update
 
 
@@ -49,14 +49,14 @@ class VectorUnit(wiring.Component):
     Pipeline (one row per cycle per command, no backpressure on the memory ports, no
     enable): the reads of row i are issued in cycle ``c+1+i``; stage 0 holds the read
     data; the lanes (:class:`LaneCompute`, then :class:`LaneOutput`) give the row's
-    words in stage ``models.vector.VECTOR_LANE_LATENCY`` (49), which drive
-    ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 7), ``alpha``, the
+    words in stage ``models.vector.VECTOR_LANE_LATENCY`` (61), which drive
+    ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 9), ``alpha``, the
     row sum (5 cycles per tree level) and ``l`` follow, and the ``l`` write is the last
     stage (``vector_latency(L) - 2``). Stage table in docs/vector_unit.md.
 
     Latency: a command accepted in cycle ``c`` writes row ``i`` at the clock edge ending
-    cycle ``c + models.vector.vector_write_delay() + i`` (``c+51+i``); ``o_idle`` rises
-    in cycle ``c + count + models.vector.vector_latency(L)`` (66 for L = 4). A new
+    cycle ``c + models.vector.vector_write_delay() + i`` (``c+63+i``); ``o_idle`` rises
+    in cycle ``c + count + models.vector.vector_latency(L)`` (78 for L = 4). A new
     command is accepted only when ``o_idle`` (no overlap: the next command sees every
     write and state update of the previous one, and the command fields hold still while
     rows are in flight), so a command occupies the unit for ``count +
@@ -65,7 +65,7 @@ class VectorUnit(wiring.Component):
 
     Rows of one command must not read rows written by earlier rows of the same
     command (``src < dst < src + count``; in-place ``dst == src`` is fine): the
-    model reads every row first (the RTL matches it unless ``dst - src >= 51``).
+    model reads every row first (the RTL matches it unless ``dst - src >= 63``).
 
     Parameters
     ----------
