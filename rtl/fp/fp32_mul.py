@@ -89,14 +89,16 @@ class FP32Multiplier(wiring.Component):
         f = self._cut(m, "in", dict(ma=ma, mb=mb, esum=esum, sgn=sgn, nan=nan,
                                      inf=special_inf, zero=special_zero))
         ma, mb = f["ma"], f["mb"]
-        # P = ma * mb from 18/6-bit pieces (each fits one 18x18 DSP multiplier)
-        pieces = dict(ll=ma[:18] * mb[:18], lh=ma[:18] * mb[18:], hl=ma[18:] * mb[:18],
-                      hh=ma[18:] * mb[18:])
-        pp = self._cut(m, "partial", dict(**pieces, esum=f["esum"], sgn=f["sgn"],
-                                           nan=f["nan"], inf=f["inf"], zero=f["zero"]))
-        f = pp
         p = Signal(48)
-        m.d.comb += p.eq(pp["ll"] + ((pp["lh"] + pp["hl"]) << 18) + (pp["hh"] << 36))
+        if "partial" in self._CUTS[self._stages]:
+            # P = ma * mb from 18/6-bit pieces (each fits one 18x18 DSP multiplier)
+            pieces = dict(ll=ma[:18] * mb[:18], lh=ma[:18] * mb[18:],
+                          hl=ma[18:] * mb[:18], hh=ma[18:] * mb[18:])
+            f = self._cut(m, "partial", dict(**pieces, esum=f["esum"], sgn=f["sgn"],
+                                              nan=f["nan"], inf=f["inf"], zero=f["zero"]))
+            m.d.comb += p.eq(f["ll"] + ((f["lh"] + f["hl"]) << 18) + (f["hh"] << 36))
+        else:
+            m.d.comb += p.eq(ma * mb)
         f = self._cut(m, "product", dict(p=p, esum=f["esum"], sgn=f["sgn"], nan=f["nan"],
                                           inf=f["inf"], zero=f["zero"]))
         p, esum = f["p"], f["esum"]
