@@ -24,7 +24,7 @@ class Requant(wiring.Component):
 
     Latency: ``stages`` cycles, 0 (combinational: 32-bit saturating shifter, 32x32
     signed multiplier, rounding shifter) or :attr:`PIPELINED` (registers after the
-    saturating shift, the product and the doubling high half).
+    saturating shift, the product, the doubling high half and the rounding shift).
 
     Parameters
     ----------
@@ -39,7 +39,7 @@ class Requant(wiring.Component):
         int8, two's complement.
     """
 
-    PIPELINED = 3
+    PIPELINED = 4
 
     def __init__(self, *, stages: int = 0):
         if stages not in (0, self.PIPELINED):
@@ -85,7 +85,10 @@ class Requant(wiring.Component):
         m.d.comb += rem.eq(hs.as_unsigned() & mask)
         thr = Signal(32)
         m.d.comb += thr.eq((mask >> 1) + (hs < 0))
+        shifted = Signal(signed(32))
+        m.d.comb += shifted.eq(hs >> right)
+        f = cut(m, on, "round", dict(shifted=shifted, up=rem > thr))
         q = Signal(signed(33))
-        m.d.comb += q.eq((hs >> right) + (rem > thr))
+        m.d.comb += q.eq(f["shifted"] + f["up"])
         m.d.comb += self.o_result.eq(Mux(q > 127, 127, Mux(q < -128, -128, q)))
         return m
