@@ -9,7 +9,7 @@ from models.fp8 import E4M3, E5M2, FMT_E5M2
 from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS, POS_INF_BITS
 from models.vector import BF16_INF_BITS, BF16_MAX_BITS, BF16_NAN_BITS
 from rtl.fp.f32 import exponent, fraction, inf, is_nan, magnitude, sign, zero
-from rtl.vector.pipe import cut
+from rtl.lib.pipe import cut
 
 __all__ = ["Int2F32", "F32ToInt8", "F32ToBF16", "FP8Decoder", "leading_one"]
 

@@ -8,7 +8,7 @@ from models.fp32 import CANONICAL_NAN_BITS, EXP_BIAS, EXP_BITS, MAN_BITS
 from models.vector import EXP_FRAC_BITS, EXP_IDX_BITS, EXP_LUT, EXP_T_MIN, LOG2E_F32
 from rtl.fp.f32 import exponent, fraction, is_nan, magnitude, sign
 from rtl.fp.fp32_mul import FP32Multiplier
-from rtl.vector.pipe import cut, delay
+from rtl.lib.pipe import cut, delay
 
 __all__ = ["ExpApprox"]
 

@@ -17,7 +17,7 @@ from rtl.fp.fp32_mul import FP32Multiplier
 from rtl.fp.fp8_enc import FP8Encoder
 from rtl.vector.convert import F32ToBF16, F32ToInt8, FP8Decoder, Int2F32
 from rtl.vector.exp import ExpApprox
-from rtl.vector.pipe import Timeline
+from rtl.lib.pipe import Timeline
 from rtl.vector.recip import RecipApprox
 from rtl.vector.requant import Requant
 

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from models.fp32 import CANONICAL_NAN_BITS, EXP_BITS, EXP_MAX, MAN_BITS
 from models.vector import RECIP_IDX_BITS, RECIP_LUT
 from rtl.fp.f32 import exponent, fraction, inf, sign, zero
-from rtl.vector.pipe import cut
+from rtl.lib.pipe import cut
 
 __all__ = ["RecipApprox"]
 

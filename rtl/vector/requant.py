@@ -5,7 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from models.vector import INT32_MAX as _MAX
 from models.vector import INT32_MIN as _MIN
-from rtl.vector.pipe import cut
+from rtl.lib.pipe import cut
 
 __all__ = ["Requant"]
 

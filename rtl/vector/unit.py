@@ -22,7 +22,7 @@ from rtl.lib.shared import shared_instance
 from rtl.vector.exp import ExpApprox
 from models.vector import VECTOR_LANE_LATENCY, vector_latency
 from rtl.vector.lane import LaneCompute, LaneOutput
-from rtl.vector.pipe import Timeline
+from rtl.lib.pipe import Timeline
 from rtl.vector.reduce import FMax, RowMax, RowSum
 
 __all__ = ["VectorUnit"]

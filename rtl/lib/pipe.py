@@ -1,4 +1,4 @@
-"""Pipeline bookkeeping for the vector unit: named cut points and stage-aligned values.
+"""Pipeline bookkeeping: named cut points and stage-aligned values (vector unit, FP units).
 
 Two small helpers keep the deep pipelines of the vector unit readable:
 
