@@ -1,11 +1,11 @@
 """IEEE binary32 adder: round to nearest even, subnormals, canonical NaN."""
-from amaranth import Cat, Const, Module, Mux, Signal, Value
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from models.fp32 import CANONICAL_NAN_BITS, POS_INF_BITS
 from rtl.fp.f32 import exponent, fraction, inf, is_inf, is_nan, magnitude, sign, zero
-from rtl.lib.pipe import cut
+from rtl.lib.pipe import cut_at
 
 __all__ = ["FP32Adder"]
 
@@ -62,10 +62,7 @@ class FP32Adder(wiring.Component):
 
     def _cut(self, m: Module, point: str, sigs: dict) -> dict:
         """``sigs`` registered when ``point`` is one of this adder's cuts, else as is."""
-        # Expressions are registered unsigned (their bits), signals with their own shape.
-        sigs = {k: v if isinstance(v, Signal) else Value.cast(v).as_unsigned()
-                for k, v in sigs.items()}
-        return cut(m, point in self._CUTS[self._stages], point, sigs)
+        return cut_at(m, self._CUTS[self._stages], point, sigs)
 
     def elaborate(self, platform):
         m = Module()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from amaranth import Module, Signal, Value
 
-__all__ = ["cut", "delay", "Timeline"]
+__all__ = ["cut", "cut_at", "delay", "Timeline"]
 
 
 def cut(m: Module, enabled: bool, point: str, sigs: dict) -> dict:
@@ -103,3 +103,12 @@ def delay(m: Module, v, n: int, name: str):
         m.d.sync += r.eq(v)
         v = r
     return v
+
+
+def cut_at(m: Module, cuts, point: str, sigs: dict) -> dict:
+    """:func:`cut` for a unit whose ``stages`` select the points in ``cuts``: registered
+    when ``point`` is among them. Expressions are registered as their bits (unsigned),
+    signals with their own shape."""
+    sigs = {k: v if isinstance(v, Signal) else Value.cast(v).as_unsigned()
+            for k, v in sigs.items()}
+    return cut(m, point in cuts, point, sigs)
