@@ -297,6 +297,14 @@ def _ports_only_control(build_dir: Path, block: str):
     return VerilatorControlFile(vlt)
 
 
+def cocotb_test_filter(test_module: str, names: list[str]) -> str:
+    """``COCOTB_TEST_FILTER`` regex running exactly ``names`` of ``test_module`` (cocotb's
+    own ``testcase=`` matches suffixes): a bare name of a parametrized test runs all its
+    parameter sets (``name/param=value``), a full name one."""
+    alts = [re.escape(n) + ("" if "/" in n else "(/.*)?") for n in names]
+    return rf"^{re.escape(test_module)}\.(" + "|".join(alts) + r")$"
+
+
 def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         factory: Callable | None = None, testcase: str | list[str] | None = None,
         seed: int | None = None, waves: bool = False, tier: str = "full",
@@ -317,7 +325,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     test_module : str
         Dotted name of the cocotb test module.
     testcase : str or list of str, optional
-        Run only these cocotb tests (exact names).
+        Run only these cocotb tests: exact names; a parametrized test's bare name runs all
+        its parameter sets, ``name/param=value`` one of them.
     seed : int, optional
         Random seed (a fresh one is drawn, and reported, when omitted).
     waves : bool
@@ -426,8 +435,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     if opt:
         os.environ["MAKEFLAGS"] = f"{saved_makeflags} OPT_FAST={opt}".strip()
     test_filter = None
-    if names:                        # exact names (cocotb's own testcase= matches suffixes)
-        test_filter = rf"^{re.escape(test_module)}\.(" + "|".join(map(re.escape, names)) + r")$"
+    if names:
+        test_filter = cocotb_test_filter(test_module, names)
     with _outside_pytest():
         try:
             with _Watchdog(build_limit_s) as dog:

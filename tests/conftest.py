@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tb.common.discover import TestLookupError, entries_running, find_test, qualified_name, \
-    sim_entries
+from tb.common.discover import TestLookupError, base_name, entries_running, find_test, \
+    qualified_name, sim_entries
 from tb.common.timing import build_limit, wall_limit
 from tb.runner import BUILD, ROOT, SIMULATORS, run
 
@@ -178,7 +178,7 @@ def sim_run(request):
                 pytest.skip(f"TEST={name}: this entry runs {test_module}, not {module}")
             own = kw.get("testcase")
             own = [own] if isinstance(own, str) else own
-            if own is not None and name not in own:
+            if own is not None and base_name(name) not in {base_name(o) for o in own}:
                 pytest.skip(f"TEST={name}: this entry runs only {', '.join(own)} of {module}")
             kw["testcase"] = name
         preset_name = preset if isinstance(preset, str) else preset.name

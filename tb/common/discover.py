@@ -6,7 +6,9 @@ every failure, and by ``make waves``. Imports no cocotb and no simulator.
 
 A test is named by its function (or pyuvm class) name, or ``<module>::<name>`` when the
 name is defined in several modules. ``<module>`` is the file's stem (``test_noc``), a
-dotted tail (``noc.uvm``) or the full module (``tb.noc.uvm``).
+dotted tail (``noc.uvm``) or the full module (``tb.noc.uvm``). A test made with
+``cocotb.parametrize`` runs once per parameter set, named ``<name>/<param>=<value>...``
+(``test_host_errors/stall=0.0``): the bare name selects every set, the full name one.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import difflib
 import functools
 from pathlib import Path
 
-__all__ = ["TestLookupError", "cocotb_tests", "find_test", "qualified_name", "sim_entries",
-           "entries_running"]
+__all__ = ["TestLookupError", "base_name", "cocotb_tests", "find_test", "qualified_name",
+           "sim_entries", "entries_running"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 _TEST_DECORATORS = {("cocotb", "test"), ("pyuvm", "test")}
@@ -60,9 +62,15 @@ def _module_matches(module: str, hint: str) -> bool:
     return not hint or module == hint or module.endswith("." + hint)
 
 
+def base_name(name: str) -> str:
+    """The function name of a test: ``name`` without a ``/<param>=<value>`` suffix."""
+    return name.partition("/")[0]
+
+
 def qualified_name(module: str, name: str, root: Path = ROOT) -> str:
-    """The shortest ``TEST=`` spelling that selects exactly ``module``'s ``name``."""
-    owners = [m for m, names in cocotb_tests(root).items() if name in names]
+    """The shortest ``TEST=`` spelling that selects exactly ``module``'s ``name`` (a
+    parametrized name keeps its suffix)."""
+    owners = [m for m, names in cocotb_tests(root).items() if base_name(name) in names]
     if owners == [module]:
         return name
     parts = module.split(".")
@@ -84,7 +92,8 @@ def find_test(spec: str, root: Path = ROOT) -> tuple[str, str]:
     """
     hint, _, name = spec.strip().rpartition("::")
     tests = cocotb_tests(root)
-    hits = [m for m, names in tests.items() if name in names and _module_matches(m, hint)]
+    hits = [m for m, names in tests.items()
+            if base_name(name) in names and _module_matches(m, hint)]
     if len(hits) == 1:
         return hits[0], name
     if len(hits) > 1:

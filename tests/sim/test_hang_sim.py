@@ -6,13 +6,14 @@
   naming the cocotb test that was running;
 - every failure carries the one command that re-runs exactly it.
 """
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tb.common.discover import TestLookupError, find_test
-from tb.runner import ROOT
+from tb.common.discover import TestLookupError, find_test, qualified_name
+from tb.runner import ROOT, cocotb_test_filter
 
 pytestmark = pytest.mark.sim
 MODULE = "tb.hang.test_hang"
@@ -72,6 +73,16 @@ def test_find_test_names_and_errors():
     with pytest.raises(TestLookupError, match="no cocotb test named 'test_bounded_trigger' "
                                               "in a module matching 'uvm'"):
         find_test("uvm::test_bounded_trigger")
+    # a parametrized test: its bare name, or one parameter set by its cocotb name
+    host = "tb.soc.test_soc_host"
+    assert find_test("test_host_errors/stall=0.0") == (host, "test_host_errors/stall=0.0")
+    assert qualified_name(host, "test_host_errors/stall=0.3") == "test_host_errors/stall=0.3"
+    one = re.compile(cocotb_test_filter(host, ["test_host_errors/stall=0.0"]))
+    every = re.compile(cocotb_test_filter(host, ["test_host_errors"]))
+    names = [f"{host}.test_host_errors/stall=0.0", f"{host}.test_host_errors/stall=0.3",
+             f"{host}.test_host_errors_more", f"{host}.test_host_random/stall=0.0"]
+    assert [bool(one.search(n)) for n in names] == [True, False, False, False]
+    assert [bool(every.search(n)) for n in names] == [True, True, False, False]
 
 
 @pytest.mark.smoke
