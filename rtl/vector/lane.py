@@ -191,6 +191,7 @@ class LaneCompute(wiring.Component):
             with m.Default():                       # COPY, ROWMAX, ROWSUM
                 m.d.comb += y.eq(a_y)
         assert ys + 1 == self.Y_LATENCY, ys + 1
+        t.close()
         return m
 
 
@@ -284,4 +285,5 @@ class LaneOutput(wiring.Component):
                 with m.Default():
                     m.d.comb += [word.eq(o_s), deq.eq(o_s)]
         assert s + 1 == self.LATENCY, s + 1
+        t.close()
         return m

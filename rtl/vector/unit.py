@@ -149,6 +149,7 @@ class VectorUnit(wiring.Component):
         chain = [t.at(s0.v, k) for k in range(t_end + 1)]   # row valid bits, stage k
         m.d.comb += [self.o_idle.eq(~busy & ~Cat(*chain).any()),
                      self.i_cmd.ready.eq(self.o_idle)]
+        t.close()
         return m
 
     @staticmethod
