@@ -527,3 +527,60 @@ def test_macs_counts_kept_assignments():
     p = moe.MoeProblem(256, 256, 1024, 8, 2)
     assert moe.macs(p) == 256 * 256 * 8 + 2 * 512 * 256 * 1024
     assert moe.macs(p, [10, 0, 0, 0, 0, 0, 0, 0]) == 256 * 256 * 8 + 2 * 10 * 256 * 1024
+
+
+# --- placement and the analytical bound ------------------------------------------------------
+@pytest.mark.parametrize("preset", ["tiny", "default"])
+@pytest.mark.parametrize("rows_in_r", [1, 2, 5])
+def test_expert_array_cycles_vs_tensor_core_cycle_model(preset, rows_in_r):
+    """The bound's per-expert cycles are matmul_cycles of the two GEMMs without their fill
+    and drain (PIPELINE_CYCLES, the add stages, R, the array latency, each GEMM once)."""
+    from models.tensor_core import PIPELINE_CYCLES, acc_add_stages, matmul_cycles
+    cfg = get_preset(preset)
+    R = cfg.systolic.rows
+    p = moe.MoeProblem(64, 2 * R + 1, 3 * cfg.systolic.cols, 4, 1)
+    rows = rows_in_r * R + 1
+    l1 = gemm_layout(cfg, rows, p.d_model, p.d_ff)
+    l2 = gemm_layout(cfg, rows, p.d_ff, p.d_model)
+    full = sum(matmul_cycles(cfg, gemm_commands(cfg, lay)) for lay in (l1, l2))
+    fill = PIPELINE_CYCLES + acc_add_stages(cfg) + R + cfg.systolic.latency
+    assert moe.expert_array_cycles(cfg, p, rows) == full - 2 * fill
+    assert moe.expert_array_cycles(cfg, p, 0) == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("split", [False, True])
+def test_placement_covers_every_row(seed, split):
+    rng = _rng(seed)
+    cfg = get_preset("default")
+    p = moe.MoeProblem(256, 64, 128, 8, 2, 4.0)
+    tpe = rng.multinomial(512, rng.dirichlet(np.ones(8) * 0.5))
+    placed = moe.place_experts(cfg, p, tpe, split=split)
+    assert len(placed) == cfg.soc.tiles
+    got = np.zeros(8, np.int64)
+    for pieces in placed:
+        for e, n in pieces:
+            got[e] += n
+            assert n >= min(tpe[e], cfg.systolic.rows)
+        assert len({e for e, _ in pieces}) == len(pieces)     # an expert once per tile
+    assert got.tolist() == list(tpe)
+    if not split:
+        assert sum(len(ps) for ps in placed) == len(tpe)       # every expert whole
+
+
+def test_split_hot_expert_balances_the_skewed_layer():
+    cfg = get_preset("default")
+    p = moe.MoeProblem(256, 256, 1024, 8, 2, 4.0)
+    x, r, ex = moe.random_moe(p, _rng(15), router="skewed")
+    tpe = moe.moe_layer(x, r, ex, 2, 4.0).tokens_per_expert
+    whole = moe.layer_bound(cfg, p, tpe, split=False)
+    split = moe.layer_bound(cfg, p, tpe, split=True)
+    fair = moe.layer_bound(cfg, p)
+    for b in (whole, split, fair):
+        assert b.array_cycles >= b.compute_cycles
+        assert b.fenced_cycles >= b.overlapped_cycles >= b.compute_cycles
+    assert split.array_cycles < whole.array_cycles
+    assert split.hbm_bytes > whole.hbm_bytes           # the hot expert's weights twice
+    assert whole.array_cycles >= moe.expert_array_cycles(cfg, p, int(tpe.max()))
+    print(f"skewed: util bound {whole.util(whole.overlapped_cycles):.3f} whole, "
+          f"{split.util(split.overlapped_cycles):.3f} split")
