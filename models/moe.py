@@ -69,6 +69,12 @@ the exact logits ``s_x * s_r * (xq @ rq)`` (ties to the lower id, as above) and 
 the same :func:`dispatch` rules. ``gelu="sigmoid"`` (default) is the function the chip
 approximates, ``a * sigmoid(1.702 a)``; ``gelu="erf"`` is the erf GELU (adds the
 sigmoid form's own error). :func:`accuracy` gives the per-token cosine.
+
+Cycle bound
+-----------
+:func:`layer_bound` (with :func:`place_experts` and :func:`expert_array_cycles`) is the
+analytical bound of docs/moe.md: the busiest tile's array and vector cycles and the HBM
+traffic of a placement of the experts on the tiles (the RTL is planned, not built).
 """
 from __future__ import annotations
 
@@ -95,7 +101,6 @@ POLICIES = ("drop", "reroute")
 #: Router distributions of :func:`random_moe`.
 ROUTERS = ("uniform", "skewed")
 
-f32 = np.float32
 
 
 def _check_pos_int(owner: str, name: str, v) -> None:
@@ -794,6 +799,8 @@ class MoeBound:
         Bytes to and from HBM, at the channels' peak.
     hbm_footprint : int
         Bytes the layer keeps in HBM (weights, x, expert outputs, out).
+    pieces : int
+        Expert pieces placed (E, plus one per extra piece of a split expert).
     """
 
     macs: int

@@ -24,7 +24,7 @@ import pytest
 from models import moe
 from models.config import get_preset
 from models.tensor_cmd import ErrCode, OutFmt, TensorCmd, VecOp
-from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, TensorCoreModel,
+from models.tensor_core import (MEM_ACC, MEM_WEIGHT, TensorCoreModel,
                                 gemm_commands, gemm_images, gemm_layout, gemm_result)
 
 COSINE_MIN = 0.999
