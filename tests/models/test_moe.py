@@ -484,13 +484,13 @@ def test_layer_vs_float64_small(seed, router, T, d, f, E, k, cf, policy):
 
 @pytest.mark.parametrize("router,cf", [("uniform", 1.25), ("skewed", 4.0)])
 def test_layer_vs_float64_issue_shape(router, cf):
-    """256 tokens, d_model 256, d_ff 1024, 8 experts, top-2 (issue 15's default)."""
+    """256 tokens, d_model 256, d_ff 1024, 8 experts, top-2 (issue 15's default); ~1.3 s
+    (the wall time is printed, not asserted: timing belongs to benches)."""
     t0 = time.perf_counter()
     res, acc = _check_layer(moe.MoeProblem(256, 256, 1024, 8, 2, cf), 15, router)
     print(f"{router}: min cosine {acc['min_cosine']:.6f}, tokens_per_expert "
           f"{res.tokens_per_expert.tolist()}, dropped {res.dropped}, "
           f"{time.perf_counter() - t0:.1f} s")
-    assert time.perf_counter() - t0 < 20
 
 
 @pytest.mark.parametrize("seed", range(3))
