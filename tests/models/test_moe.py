@@ -21,7 +21,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from models import moe
+from models import moe, moe_perf
 from models.config import get_preset
 from models.tensor_cmd import ErrCode, OutFmt, TensorCmd, VecOp
 from models.tensor_core import (MEM_ACC, MEM_WEIGHT, TensorCoreModel,
@@ -544,8 +544,8 @@ def test_expert_array_cycles_vs_tensor_core_cycle_model(preset, rows_in_r):
     l2 = gemm_layout(cfg, rows, p.d_ff, p.d_model)
     full = sum(matmul_cycles(cfg, gemm_commands(cfg, lay)) for lay in (l1, l2))
     fill = PIPELINE_CYCLES + acc_add_stages(cfg) + R + cfg.systolic.latency
-    assert moe.expert_array_cycles(cfg, p, rows) == full - 2 * fill
-    assert moe.expert_array_cycles(cfg, p, 0) == 0
+    assert moe_perf.expert_array_cycles(cfg, p, rows) == full - 2 * fill
+    assert moe_perf.expert_array_cycles(cfg, p, 0) == 0
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -555,7 +555,7 @@ def test_placement_covers_every_row(seed, split):
     cfg = get_preset("default")
     p = moe.MoeProblem(256, 64, 128, 8, 2, 4.0)
     tpe = rng.multinomial(512, rng.dirichlet(np.ones(8) * 0.5))
-    placed = moe.place_experts(cfg, p, tpe, split=split)
+    placed = moe_perf.place_experts(cfg, p, tpe, split=split)
     assert len(placed) == cfg.soc.tiles
     got = np.zeros(8, np.int64)
     for pieces in placed:
@@ -573,14 +573,14 @@ def test_split_hot_expert_balances_the_skewed_layer():
     p = moe.MoeProblem(256, 256, 1024, 8, 2, 4.0)
     x, r, ex = moe.random_moe(p, _rng(15), router="skewed")
     tpe = moe.moe_layer(x, r, ex, 2, 4.0).tokens_per_expert
-    whole = moe.layer_bound(cfg, p, tpe, split=False)
-    split = moe.layer_bound(cfg, p, tpe, split=True)
-    fair = moe.layer_bound(cfg, p)
+    whole = moe_perf.layer_bound(cfg, p, tpe, split=False)
+    split = moe_perf.layer_bound(cfg, p, tpe, split=True)
+    fair = moe_perf.layer_bound(cfg, p)
     for b in (whole, split, fair):
         assert b.array_cycles >= b.compute_cycles
         assert b.fenced_cycles >= b.overlapped_cycles >= b.compute_cycles
     assert split.array_cycles < whole.array_cycles
     assert split.hbm_bytes > whole.hbm_bytes           # the hot expert's weights twice
-    assert whole.array_cycles >= moe.expert_array_cycles(cfg, p, int(tpe.max()))
+    assert whole.array_cycles >= moe_perf.expert_array_cycles(cfg, p, int(tpe.max()))
     print(f"skewed: util bound {whole.util(whole.overlapped_cycles):.3f} whole, "
           f"{split.util(split.overlapped_cycles):.3f} split")
