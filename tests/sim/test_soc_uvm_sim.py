@@ -20,8 +20,11 @@ def soc_uvm_config():
 
 
 def test_soc_uvm(sim, sim_run):
-    """SocRandomTest + SocBadInputTest (tb.soc.test_soc_uvm), tiny."""
-    assert_passed(sim_run("soc", soc_uvm_config(), sim, "tb.soc.test_soc_uvm"))
+    """SocRandomTest + SocBadInputTest (tb.soc.test_soc_uvm), tiny. Icarus runs
+    SocRandomTest here and both in the nightly tier (test_soc_uvm_nightly): the bad-input
+    sequence is ~75k cycles, ~2 min at Icarus' ~700 cycles/s (docs/testplan.md)."""
+    cases = ["SocRandomTest"] if sim == "icarus" else None
+    assert_passed(sim_run("soc", soc_uvm_config(), sim, "tb.soc.test_soc_uvm", testcase=cases))
 
 
 @pytest.mark.nightly
