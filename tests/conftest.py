@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tb.common.discover import TestLookupError, base_name, entries_running, find_test, \
-    qualified_name, sim_entries
+from tb.common.discover import TestLookupError, base_name, cocotb_tests, entries_running, \
+    find_test, qualified_name, sim_entries
 from tb.common.timing import build_limit, wall_limit
 from tb.runner import BUILD, ROOT, SIMULATORS, run
 
@@ -292,6 +292,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for nodeid, cmd in _REPRODUCE:
             tr.write_line(f"{nodeid}:")
             tr.write_line(f"  {cmd}")
+
+
+def cocotb_tests_except(module: str, excluded) -> list[str]:
+    """The cocotb tests of ``module`` (definition order) other than ``excluded``: what an
+    entry runs when some of its tests go to another tier (a new test is never left out)."""
+    return [n for n in cocotb_tests()[module] if n not in excluded]
 
 
 def assert_passed(res) -> None:

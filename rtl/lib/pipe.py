@@ -29,7 +29,7 @@ __all__ = ["RegisterBank", "cut", "cut_at", "delay", "Timeline"]
 
 
 class RegisterBank:
-    """Registers declared one at a time and emitted as one.
+    """Registers declared one at a time and emitted as a few 64-bit words.
 
     ``add(v, name)`` returns a signal ``name`` that equals ``v`` one cycle later (reset
     to 0 like an ordinary ``sync`` signal); :meth:`close` writes the bank: registers
@@ -59,8 +59,6 @@ class RegisterBank:
         if self._closed:
             raise RuntimeError(f"register bank {self._prefix} closed twice")
         self._closed = True
-        if not self._items:
-            return
         for items in self._words():
             q = Signal(sum(len(r) for r, _ in items), name=f"{self._prefix}_q")
             self._m.d.sync += q.eq(Cat(*(v for _, v in items)))
@@ -71,9 +69,9 @@ class RegisterBank:
 
     def _words(self) -> list[list]:
         """The items in groups of at most :data:`WORD_BITS` bits (a wider item alone)."""
-        groups, bits = [[]], 0
+        groups, bits = [], 0
         for r, v in self._items:
-            if groups[-1] and bits + len(r) > self.WORD_BITS:
+            if not groups or bits + len(r) > self.WORD_BITS:
                 groups.append([])
                 bits = 0
             groups[-1].append((r, v))
@@ -107,7 +105,6 @@ class Timeline:
     """
 
     def __init__(self, m: Module, prefix: str):
-        self._m = m
         self._prefix = prefix
         self._bank = RegisterBank(m, prefix)
         self._stage: dict[int, int] = {}

@@ -8,7 +8,7 @@ runs them in the nightly tier (:data:`ICARUS_NIGHTLY`); see docs/testplan.md.
 """
 import pytest
 
-from tests.conftest import assert_passed
+from tests.conftest import assert_passed, cocotb_tests_except
 
 pytestmark = pytest.mark.sim
 
@@ -16,8 +16,6 @@ HOST_MODULE = "tb.soc.test_soc_host"
 #: cocotb tests of HOST_MODULE that Icarus runs only in the nightly tier (~60 % of its
 #: Icarus time: random traffic with and without stalls, resets during traffic)
 ICARUS_NIGHTLY = ("test_host_random", "test_reset_during_host_traffic")
-#: the rest, run by both simulators in every tier
-HOST_TESTS = ("test_gemm_via_host_port", "test_host_errors")
 
 
 @pytest.mark.smoke
@@ -33,7 +31,7 @@ def test_soc_host(sim, sim_run):
     random traffic vs a model and the backdoor, a GEMM loaded and read back only through
     it, DECERR / SLVERR without hangs, reset during traffic (on Icarus: the GEMM and the
     error responses; the rest nightly)."""
-    cases = list(HOST_TESTS) if sim == "icarus" else None
+    cases = cocotb_tests_except(HOST_MODULE, ICARUS_NIGHTLY) if sim == "icarus" else None
     assert_passed(sim_run("soc", "tiny", sim, HOST_MODULE, testcase=cases))
 
 
