@@ -111,6 +111,8 @@ class RunResult:
     test_wall_s: float = 0.0         # the simulator run alone (no emission, no build)
     reproduce: dict[str, str] = field(default_factory=dict)
     """One command per failure: cocotb test name -> command ("" for the whole run)."""
+    coverage_file: Path | None = None
+    """Verilator line/toggle coverage of this run (``coverage=True``), if written."""
 
     @property
     def ok(self) -> bool:
@@ -311,7 +313,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         extra_env: dict[str, str] | None = None, variant: str = "",
         verilator_opt: str | None = None, wall_limit_s: float | None = None,
         build_limit_s: float | None = None,
-        reproduce: Callable[[str | None, "RunResult"], str] | None = None) -> RunResult:
+        reproduce: Callable[[str | None, "RunResult"], str] | None = None,
+        coverage: bool | None = None) -> RunResult:
     """Build ``block`` for ``config`` and run ``test_module`` on ``sim``.
 
     Parameters
@@ -349,6 +352,10 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     reproduce : callable, optional
         ``reproduce(test_name_or_None, result) -> command`` for each failure (pytest's
         ``make sim ...``); default: this module's command line (:func:`runner_command`).
+    coverage : bool, optional
+        Verilator only: build with line and toggle coverage (in a ``-cov`` build folder)
+        and write ``RunResult.coverage_file``, one per test module, seed and test
+        selection (default: ``JALAPENO_COVERAGE=1`` in the environment).
     """
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; use one of {SIMULATORS}")
@@ -367,8 +374,12 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     from cocotb_tools.runner import get_runner
 
     opt = verilator_opt if sim == "verilator" else None
+    if coverage is None:
+        coverage = os.environ.get("JALAPENO_COVERAGE", "") not in ("", "0")
+    coverage = coverage and sim == "verilator"
     tag = "-".join(x for x in (block + (f"_{variant}" if variant else ""), cfg.name, sim,
-                               "waves" if waves else "", (opt or "").lstrip("-")) if x)
+                               "waves" if waves else "", (opt or "").lstrip("-"),
+                               "cov" if coverage else "") if x)
     custom = cfg != PRESETS.get(cfg.name)
     if custom:                           # a custom config gets its own build folder
         tag += "-" + hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
@@ -421,6 +432,13 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     if waves and sim == "verilator":
         build_args += ["--trace-fst", "--trace-structs"]
         test_args += ["--trace-file", str(test_dir / "dump.fst")]
+    cov_file = None
+    if coverage:
+        build_args += ["--coverage-line", "--coverage-toggle"]
+        which = "-" + hashlib.sha1(",".join(names).encode()).hexdigest()[:8] if names else ""
+        cov_file = test_dir / f"coverage-{mod_name}-{seed}{which}.dat"
+        cov_file.unlink(missing_ok=True)
+        test_args.append(f"+verilator+coverage+file+{cov_file}")
     xml = test_dir / f"results-{mod_name}.xml"
     with contextlib.suppress(OSError):
         xml.unlink()                 # a killed run must not leave an old file to be read
@@ -488,6 +506,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         res.error = f"simulation ended without a results file; see {res.log_file}"
         return finish()
     res.cases = _parse_results(xml)
+    if cov_file is not None and cov_file.exists():
+        res.coverage_file = cov_file
     if not res.cases:
         res.error = f"no test ran (filter {testcase!r}?)"
     if waves:
@@ -520,6 +540,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="")
     ap.add_argument("--waves", action="store_true")
     ap.add_argument("--wall-limit", type=float, default=None, help="seconds")
+    ap.add_argument("--coverage", action="store_true", help="Verilator line/toggle coverage")
     a = ap.parse_args(argv)
     cfg = a.config
     if cfg.endswith(".json"):
@@ -527,7 +548,7 @@ def main(argv=None) -> int:
     res = run(a.block, cfg, a.sim, a.module, testcase=a.test.split(",") if a.test else None,
               seed=a.seed, tier=a.tier, waves=a.waves, variant=a.variant,
               factory=_load_factory(a.factory) if a.factory else None,
-              wall_limit_s=a.wall_limit)
+              wall_limit_s=a.wall_limit, coverage=a.coverage or None)
     print(res.summary())
     return 0 if res.ok else 1
 

@@ -11,6 +11,8 @@ Options (the Makefile maps SIM, SEED, WAVES, TIER, TEST, CONFIG and WALL_LIMIT o
 --preset NAME                  run only simulations of this config preset
 --wall-limit S                 wall-clock limit of each simulator run (default: the tier's,
                                see tb/common/timing.py, or JALAPENO_WALL_LIMIT)
+--coverage                     Verilator line/toggle coverage (or JALAPENO_COVERAGE=1;
+                               see scripts/coverage.py, ``make coverage``)
 
 Icarus budget: Icarus simulates the 16x16 and larger presets 10-30x slower than Verilator
 (it is event-driven over every PE), so on presets other than ``tiny`` it runs one tier
@@ -59,6 +61,8 @@ def pytest_addoption(parser):
     g.addoption("--preset", default=None, help="run only simulations of this config preset")
     g.addoption("--wall-limit", type=float, default=None, metavar="S",
                 help="wall-clock limit (s) of each simulator run (default: per tier)")
+    g.addoption("--coverage", action="store_true",
+                help="Verilator line/toggle coverage into each run's folder (make coverage)")
 
 
 def _is_controller(config) -> bool:
@@ -193,6 +197,7 @@ def sim_run(request):
         kw.setdefault("tier", tier)
         kw.setdefault("verilator_opt", "-O0")     # build time dominates the regression
         kw.setdefault("wall_limit_s", _wall_limit(opts))
+        kw.setdefault("coverage", opts.getoption("--coverage") or None)   # None: env
         path, func = _entry(request.node)
 
         def reproduce(case, res):
