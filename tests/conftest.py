@@ -214,14 +214,16 @@ def sim_run(request):
         res = run(block, preset, sim, test_module, **kw)
         if record:
             variant = f"_{kw['variant']}" if kw.get("variant") else ""
-            rows = [dict(test=f"{block}{variant}::{c.name}", sim=sim, preset=res.preset,
-                         seed=res.seed, tier=kw["tier"],
+            rows = [dict(test=f"{block}{variant}::{c.name}", module=test_module, sim=sim,
+                         preset=res.preset, seed=res.seed, tier=kw["tier"],
                          result="TIMEOUT" if c.timed_out else "PASS" if c.passed else "FAIL",
-                         cycles=c.cycles, wall_s=round(c.wall_s, 2)) for c in res.cases]
+                         cycles=c.cycles, wall_s=round(c.wall_s, 2),
+                         reproduce=res.reproduce.get(c.name, "")) for c in res.cases]
             if res.error and not any(c.timed_out for c in res.cases):
-                rows.append(dict(test=f"{block}{variant}::<run>", sim=sim, preset=res.preset,
-                                 seed=res.seed, tier=kw["tier"], result="ERROR", cycles=0,
-                                 wall_s=round(res.wall_s, 2)))
+                rows.append(dict(test=f"{block}{variant}::<run>", module=test_module, sim=sim,
+                                 preset=res.preset, seed=res.seed, tier=kw["tier"],
+                                 result="ERROR", cycles=0, wall_s=round(res.wall_s, 2),
+                                 reproduce=res.reproduce.get("", "")))
             REPORTS.mkdir(parents=True, exist_ok=True)
             with open(_results_file(), "a") as f:
                 for r in rows:
