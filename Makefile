@@ -21,6 +21,8 @@
 #                                  scoped per file and rule) + Icarus X check, per block; exits
 #                                  non-zero on any warning or X (docs/lint.md)
 #   make regs [CONFIG=default]     register header/docs/TB model from rtl/regs/jalapeno.rdl -> build/
+#   make testplan [BLOCK=name]    each block's testpoints (tb/**/testplan*.yml) with their status
+#                                  from the last make test / make sim -> build/reports/testplan.md
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
 SHELL := /bin/bash
 PY := .venv/bin/python
@@ -96,6 +98,10 @@ headers: $(STAMP)
 .PHONY: regs
 regs: $(STAMP)
 	$(RUN) scripts/gen_regs.py --config $(CONFIG)
+
+.PHONY: testplan
+testplan: $(STAMP)
+	$(RUN) scripts/testplan.py $(if $(BLOCK),--block $(BLOCK))
 
 waves: $(STAMP)
 	@test -n "$(TEST)" || { echo "usage: make waves TEST=<cocotb test name> [SIM=icarus|verilator] [CONFIG=tiny]"; exit 2; }
