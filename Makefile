@@ -24,6 +24,7 @@
 #   make testplan [BLOCK=name]    each block's testpoints (tb/**/testplan*.yml) with their status
 #                                  from the last make test / make sim -> build/reports/testplan.md
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
+#   make coverage [BLOCKS=a,b] [SEEDS=2]  Verilator line/toggle + merged functional coverage per block (tiny) -> build/reports/coverage.{json,md} (docs/coverage.md)
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN := PYTHONPATH=$(CURDIR) $(PY)
@@ -107,6 +108,10 @@ waves: $(STAMP)
 	@test -n "$(TEST)" || { echo "usage: make waves TEST=<cocotb test name> [SIM=icarus|verilator] [CONFIG=tiny]"; exit 2; }
 	$(RUN) scripts/waves.py --test $(TEST) --sim $(if $(filter all,$(SIM)),icarus,$(SIM)) \
 		--config $(if $(filter command line,$(origin CONFIG)),$(CONFIG),tiny) $(if $(SEED),--seed $(SEED))
+
+.PHONY: coverage
+coverage: $(STAMP)
+	$(RUN) scripts/coverage.py $(if $(BLOCKS),--blocks $(BLOCKS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 clean:
 	rm -rf build
