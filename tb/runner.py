@@ -42,6 +42,7 @@ from typing import Callable
 
 from models.config import PRESETS, JalapenoConfig, get_preset
 from rtl.lib.verilog import write as write_verilog
+from tb.common import gtkw
 from tb.common.timing import CLOCK_NS, build_limit, wall_limit
 
 __all__ = ["ROOT", "BUILD", "SIMULATORS", "CLOCK_NS", "RunResult", "CaseResult", "run",
@@ -415,7 +416,8 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
     lock = open(build_dir / ".build.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        write_verilog(factory(cfg), block, src)
+        dut = factory(cfg)
+        write_verilog(dut, block, src)
     except Exception as e:   # an elaboration error is a result, not a crash of the harness
         res.error = f"Verilog emission failed: {type(e).__name__}: {e}"
         lock.close()
@@ -515,6 +517,9 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         # at build time (cocotb_iverilog_dump.v), so its FST is in the build folder
         fst = test_dir / "dump.fst" if sim == "verilator" else build_dir / f"{block}.fst"
         res.wave_file = fst if fst.exists() else None
+        if res.wave_file:            # the save file of the DUT that really ran
+            save = fst.with_suffix(".gtkw")
+            save.write_text(gtkw.save_file(block, dut, fst, save))
     return finish()
 
 

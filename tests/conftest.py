@@ -21,7 +21,9 @@ full random-trial counts of those presets run on Verilator.
 
 Every simulator run appends its per-test rows to build/reports/sim_results-<pid>.jsonl,
 private to the session (pytest-xdist workers inherit its path in JALAPENO_RESULTS); the
-controller prints them as a table at the end and writes build/reports/sim_summary.json. Every failure carries one command that re-runs exactly
+controller prints them as a table at the end and writes build/reports/sim_summary.json
+(``JALAPENO_SUMMARY=<path>`` writes it elsewhere: make waves and the seed sweep keep the
+last regression's summary for make testplan). Every failure carries one command that re-runs exactly
 it (``make sim SIM=.. CONFIG=.. TIER=.. SEED=.. TEST=..``): in the failure message, in the
 JUnit XML (property ``reproduce``) and in the list at the end of the session.
 """
@@ -291,8 +293,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             per_sim[r["sim"]][2] += r["wall_s"]
         for sim, (n, ok, wall) in sorted(per_sim.items()):
             tr.write_line(f"{sim}: {ok}/{n} cocotb tests passed, {wall:.1f} s in tests")
-        (REPORTS / "sim_summary.json").write_text(json.dumps(rows, indent=1))
-        tr.write_line(f"summary: {REPORTS / 'sim_summary.json'}; JUnit XML: see --junitxml "
+        summary = Path(os.environ.get("JALAPENO_SUMMARY") or REPORTS / "sim_summary.json")
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(rows, indent=1))
+        tr.write_line(f"summary: {summary}; JUnit XML: see --junitxml "
                       f"(make sim writes {REPORTS / 'junit.xml'})")
     if _REPRODUCE:
         tr.section("reproduce (one command per failure)")
