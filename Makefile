@@ -3,6 +3,9 @@
 #   make test [SEED=n]             the regression (models + both simulators), < 30 min on 2 cores
 #                                  (every simulator run has a wall-clock limit: WALL_LIMIT=<s>,
 #                                  default per tier in tb/common/timing.py; .ci/run caps the total)
+#   make report                    build/reports/regression.md from the last run: failures with
+#                                  reproduce commands, every cocotb test with its seed, wall
+#                                  times, coverage, formal, test plan (make test runs it)
 #   make smoke                     the quick tier (tiny preset, fewer random trials)
 #   make sim [SIM=icarus|verilator] [TESTS=<pytest -k expr>] [SEED=n] [WAVES=1] [TIER=full]
 #            [TEST=[<module>::]<cocotb test>] [CONFIG=<preset>] [WALL_LIMIT=<s>]
@@ -58,8 +61,13 @@ demo: $(STAMP)
 	$(RUN) scripts/demo.py --config $(CONFIG)
 
 test: $(STAMP)
-	$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --tier $(TIER) --sim $(SIM) \
-		$(if $(SEED),--seed $(SEED)) $(LIMIT_ARGS) --junitxml=build/reports/junit.xml
+	@$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --tier $(TIER) --sim $(SIM) \
+		$(if $(SEED),--seed $(SEED)) $(LIMIT_ARGS) --junitxml=build/reports/junit.xml; \
+		rc=$$?; $(RUN) scripts/report.py --title "make test" || true; exit $$rc
+
+.PHONY: report
+report: $(STAMP)
+	$(RUN) scripts/report.py
 
 smoke: $(STAMP)
 	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --tier smoke $(LIMIT_ARGS) \

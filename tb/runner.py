@@ -86,6 +86,7 @@ class CaseResult:
     wall_s: float
     message: str = ""
     timed_out: bool = False          # killed by the wall-clock watchdog while running
+    skipped: bool = False            # the test skipped itself (counts as passed, shown as SKIP)
 
     @property
     def cycles(self) -> int:
@@ -154,7 +155,8 @@ def _parse_results(xml_path: Path) -> list[CaseResult]:
             props.get("sim_time_unit", "ns"), 1.0)
         sim_ns = (float(props.get("sim_time_stop", 0)) - float(props.get("sim_time_start", 0))) * scale
         cases.append(CaseResult(tc.get("name", "?"), fail is None, sim_ns, float(tc.get("time", 0)),
-                                msg.splitlines()[0][:300] if msg else ""))
+                                msg.splitlines()[0][:300] if msg else "",
+                                skipped=tc.find("skipped") is not None))
     return cases
 
 

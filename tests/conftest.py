@@ -38,6 +38,7 @@ import pytest
 
 from tb.common.discover import TestLookupError, base_name, cocotb_tests, entries_running, \
     find_test, qualified_name, sim_entries
+from tb.common.report import cocotb_junit
 from tb.common.timing import build_limit, wall_limit
 from tb.runner import BUILD, ROOT, SIMULATORS, run
 
@@ -218,7 +219,8 @@ def sim_run(request):
             variant = f"_{kw['variant']}" if kw.get("variant") else ""
             rows = [dict(test=f"{block}{variant}::{c.name}", module=test_module, sim=sim,
                          preset=res.preset, seed=res.seed, tier=kw["tier"],
-                         result="TIMEOUT" if c.timed_out else "PASS" if c.passed else "FAIL",
+                         result="TIMEOUT" if c.timed_out else "SKIP" if c.skipped
+                         else "PASS" if c.passed else "FAIL",
                          cycles=c.cycles, wall_s=round(c.wall_s, 2),
                          reproduce=res.reproduce.get(c.name, "")) for c in res.cases]
             if res.error and not any(c.timed_out for c in res.cases):
@@ -287,17 +289,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             tr.write_line("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
         per_sim = {}
         for r in rows:
-            per_sim.setdefault(r["sim"], [0, 0, 0.0])
+            per_sim.setdefault(r["sim"], [0, 0, 0, 0.0])
             per_sim[r["sim"]][0] += 1
             per_sim[r["sim"]][1] += r["result"] == "PASS"
-            per_sim[r["sim"]][2] += r["wall_s"]
-        for sim, (n, ok, wall) in sorted(per_sim.items()):
-            tr.write_line(f"{sim}: {ok}/{n} cocotb tests passed, {wall:.1f} s in tests")
+            per_sim[r["sim"]][2] += r["result"] == "SKIP"
+            per_sim[r["sim"]][3] += r["wall_s"]
+        for sim, (n, ok, skip, wall) in sorted(per_sim.items()):
+            tr.write_line(f"{sim}: {ok}/{n} cocotb tests passed" + (f", {skip} skipped" if skip else "")
+                          + f", {wall:.1f} s in tests")
         summary = Path(os.environ.get("JALAPENO_SUMMARY") or REPORTS / "sim_summary.json")
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(rows, indent=1))
-        tr.write_line(f"summary: {summary}; JUnit XML: see --junitxml "
-                      f"(make sim writes {REPORTS / 'junit.xml'})")
+        junit = summary.with_suffix(".junit.xml")
+        junit.write_text(cocotb_junit(rows))
+        tr.write_line(f"summary: {summary}; JUnit XML of every cocotb test with its seed: {junit}")
     if _REPRODUCE:
         tr.section("reproduce (one command per failure)")
         for nodeid, cmd in _REPRODUCE:
