@@ -196,3 +196,23 @@ def test_merge_matches_verilator_coverage(tmp_path):
     subprocess.run(["verilator_coverage", "--write", str(out), str(tmp_path / "a.dat"),
                     str(tmp_path / "b.dat")], check=True, capture_output=True)
     assert parse_dat(out.read_text()) == merge([parse_dat(FILE_A), parse_dat(FILE_B)])
+
+
+@pytest.mark.nightly
+@pytest.mark.sim
+def test_make_coverage_on_the_hbm_stub(tmp_path):
+    """Nightly: ``make coverage BLOCKS=hbm_stub SEEDS=1`` end to end (~20 s on Verilator):
+    a record with line, toggle, holes and the run's coverage.dat; the issue's goal of
+    >= 90 % line coverage holds for the block."""
+    import json
+    import sys
+
+    from tb.runner import ROOT
+    rc = subprocess.call([sys.executable, str(ROOT / "scripts" / "coverage.py"), "--blocks",
+                          "hbm_stub", "--seeds", "1", "--out", str(tmp_path)], cwd=ROOT)
+    assert rc == 0
+    (rec,) = json.loads((tmp_path / "coverage.json").read_text())
+    assert rec["block"] == "hbm_stub" and rec["runs"]["dat_files"]
+    assert 0.9 <= rec["line"] <= 1.0 and 0.0 < rec["toggle"] <= 1.0
+    assert rec["detail"]["mapped_to_python"]
+    assert all(h["source"].startswith(("rtl/", "amaranth/")) for h in rec["holes"]["line"])
