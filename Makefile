@@ -14,7 +14,11 @@
 #                                  the command line keeps only that preset's simulations;
 #                                  TIER=nightly also runs the nightly entries. Every failure
 #                                  prints the one `make sim ...` command that re-runs it.
-#   make nightly                   long tier (more random trials per test)
+#   make nightly [SEEDS=100]       long tier (20x random trials, long runs), then make seeds
+#   make seeds [SEEDS=100] [SIM=..] [ENTRIES=dma,noc] [BUDGET_MIN=480] [FRESH=1]
+#                                  every tests/sim entry under SEEDS seeds per simulator (tiny,
+#                                  smoke tier), parallel, resumable; failures with their
+#                                  reproduce commands -> build/reports/seeds.md
 #   make bench [BENCH=systolic]    cycle counts from the RTL -> build/bench/*.json + tables
 #   make verilog [CONFIG=default] [BLOCKS=a,b]  Verilog of each top-level block (or BLOCKS)
 #                                  -> build/verilog/<CONFIG>/ + manifest.json (docs/verilog.md)
@@ -77,9 +81,19 @@ sim: $(STAMP)
 	$(RUN) -m pytest tests/sim $(if $(filter nightly,$(TIER)),,-m "not nightly") -n $(JOBS) \
 		$(PYTEST_SIM_ARGS) --junitxml=build/reports/junit.xml
 
+# nightly: the nightly tier (long runs, 20x trials), then the seed sweep (resumable)
+SEEDS ?= 100
+SEED_ARGS = --seeds $(SEEDS) $(if $(filter all,$(SIM)),,--sim $(SIM)) $(if $(ENTRIES),--entries $(ENTRIES)) \
+	$(if $(BUDGET_MIN),--budget-min $(BUDGET_MIN)) $(if $(FRESH),--fresh)
 nightly: $(STAMP)
-	$(RUN) -m pytest tests -n $(JOBS) --tier nightly --sim $(SIM) $(LIMIT_ARGS) \
-		--junitxml=build/reports/junit-nightly.xml
+	@$(RUN) -m pytest tests -n $(JOBS) --tier nightly --sim $(SIM) $(LIMIT_ARGS) \
+		--junitxml=build/reports/junit-nightly.xml; rc=$$?; \
+		$(RUN) scripts/report.py --junit junit-nightly.xml --title "make nightly" || true; \
+		$(RUN) scripts/seeds.py $(SEED_ARGS) || rc=1; exit $$rc
+
+.PHONY: seeds
+seeds: $(STAMP)
+	$(RUN) scripts/seeds.py $(SEED_ARGS)
 
 bench: $(STAMP)
 	$(RUN) scripts/bench.py $(if $(BENCH),--only $(BENCH))
