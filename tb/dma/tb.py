@@ -18,7 +18,7 @@ from rtl.formats import dma_desc_layout, dma_done_layout
 from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSink, StreamSource, signal_int
-from tb.dma.axi_check import AxiProtocolChecker
+from tb.common.axi_check import AxiProtocolChecker
 from tb.hbm.tb import set_pause
 
 __all__ = ["DmaTB", "SramModel", "AcceptLog", "AXI_PREFIX"]

@@ -4,7 +4,9 @@ The mirror is a plain bytearray of the whole global space that every write updat
 (only when the response says OKAY, except poison which writes normally); reads are
 checked against it, and backdoor readback proves what AXI wrote and what it did not.
 Every AXI call goes through :meth:`HbmTB.axi_call`, bounded in cycles (a stub that never
-answers fails the test with the name of the access).
+answers fails the test with the name of the access). A subordinate-side protocol checker
+(:class:`tb.common.axi_check.AxiSlaveChecker`) watches ``s_axi`` in every test, with
+every response code checked against :func:`models.hbm.burst_verdict` (:func:`hbm_verdict`).
 """
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ import logging
 
 from cocotbext.axi import AxiBus, AxiMaster
 
-from models.hbm import route
+from models.hbm import ErrKind, burst_verdict, route
+from tb.common.axi_check import AxiSlaveChecker
 from tb.common.backdoor import backdoor_read, backdoor_write
 from tb.common.clocked import ClockedTB, bounded
 from tb.common.stream import signal_int
 
 __all__ = ["HbmTB", "AxiHandshakeLog", "pause_gen", "set_pause", "set_master_stalls",
-           "AXI_PREFIX"]
+           "AXI_PREFIX", "hbm_verdict", "attach_slave_checker"]
 
 #: cocotbext-axi prefix of the stub's ``s_axi`` port: Amaranth names the Verilog ports
 #: ``s_axi__awaddr`` ..., cocotb-bus joins prefix and signal with one more ``_``.
@@ -52,6 +55,26 @@ def set_master_stalls(master, rng, stall: float, burst: int = 1):
                master.read_if.ar_channel, master.read_if.r_channel), rng, stall, burst)
 
 
+def hbm_verdict(cfg, dut):
+    """``verdict(write, addr, beats, size, burst)`` of the stub for the protocol checker:
+    :func:`models.hbm.burst_verdict` with the error injection the DUT sees right now
+    (``i_err_kind/base/limit``, read when the address is accepted). Poison only affects
+    reads: a poisoned write proceeds and answers OKAY (:class:`models.hbm.ErrKind`)."""
+    def verdict(write, addr, beats, size, burst):
+        kind = signal_int(dut.i_err_kind)
+        if write and kind == ErrKind.POISON:
+            kind = ErrKind.OFF
+        return burst_verdict(cfg, addr, beats, size, burst, kind,
+                             signal_int(dut.i_err_base), signal_int(dut.i_err_limit))
+    return verdict
+
+
+def attach_slave_checker(tb, scope, cfg, on_response=None) -> AxiSlaveChecker:
+    """Add a stub-side :class:`AxiSlaveChecker` on ``scope.s_axi`` to ``tb``'s agents."""
+    return tb.add(AxiSlaveChecker(scope, "s_axi", rst=tb.dut.rst,
+                                  verdict=hbm_verdict(cfg, tb.dut), on_response=on_response))
+
+
 class AxiHandshakeLog:
     """Agent: cycle of every AR/AW handshake and R/B beat on AXI member ``port``
     (Verilog ports ``<port>__arvalid`` ...)."""
@@ -78,16 +101,24 @@ class AxiHandshakeLog:
 
 
 class HbmTB(ClockedTB):
-    def __init__(self, dut):
+    """Parameters: ``dut``; ``master``: an ``AxiMaster`` on ``s_axi`` (False: the test
+    drives the port itself, :class:`tb.hbm.raw.RawAxi`); ``coverage``: a
+    :class:`tb.hbm.coverage.HbmCoverage` the checker samples every answered burst into."""
+
+    def __init__(self, dut, *, master: bool = True, coverage=None):
         super().__init__(dut)
         self.hcfg = self.config.hbm
         self.W = self.hcfg.data_bytes
         for n in ("i_err_kind", "i_err_base", "i_err_limit", "i_bd_we", "i_bd_addr",
                   "i_bd_wdata"):
             getattr(dut, n).value = 0
-        self.axi = AxiMaster(AxiBus.from_prefix(dut, AXI_PREFIX), dut.clk, dut.rst)
-        logging.getLogger(f"cocotb.{dut._name}.{AXI_PREFIX}").setLevel(logging.WARNING)
+        self.axi = None
+        if master:
+            self.axi = AxiMaster(AxiBus.from_prefix(dut, AXI_PREFIX), dut.clk, dut.rst)
+            logging.getLogger(f"cocotb.{dut._name}.{AXI_PREFIX}").setLevel(logging.WARNING)
         self.log_hs = self.add(AxiHandshakeLog(dut, "s_axi"))
+        self.coverage = coverage
+        self.check = attach_slave_checker(self, dut, self.hcfg, coverage)
         self.mirror = bytearray(self.hcfg.total_bytes)
 
     def set_stalls(self, stall: float, burst: int = 1):
@@ -149,3 +180,9 @@ class HbmTB(ClockedTB):
 
     def channel_of(self, addr: int) -> int:
         return route(self.hcfg, addr)[0]
+
+    def finish(self, *, idle: bool = True):
+        """The protocol checker's verdict (no error; with ``idle`` nothing outstanding)."""
+        self.check.finish(idle=idle)
+        self.log.info("AXI slave checker: %d read and %d write bursts checked, no error",
+                      self.check.bursts["R"], self.check.bursts["B"])
