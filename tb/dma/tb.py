@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from cocotb.triggers import ClockCycles, FallingEdge
 from cocotbext.axi import AxiBus, AxiRam
 
 from models import dma as model
@@ -19,7 +20,7 @@ from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSink, StreamSource, signal_int
 from tb.common.axi_check import AxiProtocolChecker
-from tb.hbm.tb import set_pause
+from tb.hbm.tb import attach_slave_checker, set_pause
 
 __all__ = ["DmaTB", "SramModel", "AcceptLog", "AXI_PREFIX"]
 
@@ -103,6 +104,14 @@ class DmaTB(ClockedTB):
             self.mirror = bytearray(self.hbm_size)
             self.ram = None
             self.check = None
+            # the stub's side of the link (dma_hbm; other systems name it differently)
+            scope = getattr(dut, "hbm", None)
+            self.slave = None
+            if scope is not None and hasattr(scope, "s_axi__arvalid"):
+                self.slave = attach_slave_checker(self, scope, self.hcfg)
+            else:
+                self.log.info("no HBM stub port 'hbm.s_axi' in %s: subordinate-side AXI "
+                              "checker not attached", dut._name)
         else:
             self.hbm_size = min(self.hcfg.total_bytes, 64 * 1024)
             # Amaranth names the ports m_axi__<signal>; cocotb-bus adds the second "_"
@@ -111,6 +120,7 @@ class DmaTB(ClockedTB):
             logging.getLogger(f"cocotb.{dut._name}.{AXI_PREFIX}").setLevel(logging.WARNING)
             self.check = self.add(AxiProtocolChecker(dut, "m_axi", self.W,
                                                      self.dcfg.max_burst_beats))
+            self.slave = None
         self.shadow = bytearray(self.hbm_size)     # HBM contents as last written/read back
         self.set_window(0, self.hbm_size)
         self.set_stalls(stall, burst)
@@ -287,3 +297,60 @@ class DmaTB(ClockedTB):
         assert not self.sink.protocol_errors, self.sink.protocol_errors[:5]
         if self.check is not None:
             self.check.finish()
+        if self.slave is not None:
+            self.slave.finish()
+            self.log.info("HBM-side AXI checker: %d read and %d write bursts checked",
+                          self.slave.bursts["R"], self.slave.bursts["B"])
+
+    # --- reset in the middle of a descriptor -------------------------------------------
+    async def pulse_reset(self, cycles: int = 3):
+        """Synchronous reset pulse now (the agent loop keeps running)."""
+        await FallingEdge(self.dut.clk)
+        self.desc.clear()
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+
+    async def reset_mid(self, d: model.Descriptor, cut: int, *, margin: int | None = None):
+        """Send ``d``, reset ``cut`` cycles after it is accepted, then check: no completion,
+        engine idle, and every byte of both memories outside ``d``'s destination as before
+        (HBM: within ``margin`` bytes of the copy's extent, the whole memory when None;
+        the destination may hold anything and is read back into the references).
+        """
+        sram_before = bytes(self.sram.mem)
+        # the stub's contents as last checked (reading 'hbm_size' bytes back costs cycles)
+        hbm_before = bytes(self.shadow) if self.system else await self.hbm_read(0, self.hbm_size)
+        if self.check is not None:
+            self.check.expect(d, self.dcfg, self.win)
+        n0, sent0 = len(self.done), self.desc.sent
+        self.desc.send(d.to_payload())
+        await self.wait_until(lambda: self.desc.sent > sent0, timeout=2_000,
+                              what=f"acceptance of {d}")
+        await ClockCycles(self.dut.clk, cut)
+        assert len(self.done) == n0, f"{d} completed before the cut at {cut} cycles: " \
+                                     "choose a longer descriptor"
+        await self.pulse_reset()
+        await ClockCycles(self.dut.clk, 10)
+        assert len(self.done) == n0, "a completion came out of the aborted transfer"
+        assert signal_int(self.dut.o_busy) == 0, "engine busy after reset"
+        inside = set()
+        for _s, t in model.rows(d):
+            inside.update(range(t, t + d.row_bytes))
+        if d.dir == DmaDir.LOAD:
+            self._compare_outside("SRAM", self.sram.mem, sram_before, d)
+        else:
+            self._compare("SRAM", self.sram.mem, sram_before, d)
+        lo, hi = 0, self.hbm_size
+        if margin is not None:
+            ext = [a for s, t in model.rows(d) for a in (s, t)]
+            lo = max(0, (min(ext) - margin) // self.W * self.W)
+            hi = min(self.hbm_size, max(ext) + d.row_bytes + margin)
+        got = bytearray(hbm_before)
+        got[lo:hi] = await self.hbm_read(lo, hi - lo)
+        if d.dir == DmaDir.STORE:
+            self._compare_outside("HBM", got, hbm_before, d)
+            for a in inside:                    # the destination may hold anything
+                self.shadow[a] = got[a]
+        else:
+            self._compare("HBM", got, hbm_before, d)

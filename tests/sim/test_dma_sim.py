@@ -19,6 +19,13 @@ def test_dma_hbm(sim, sim_run):
 
 
 @pytest.mark.smoke
+def test_dma_hbm_reset(sim, sim_run):
+    """Engine + HBM stub: reset at random cut points in a LOAD and a STORE (own module:
+    tb.dma.test_dma_hbm also runs on dma_noc_hbm)."""
+    assert_passed(sim_run("dma_hbm", "tiny", sim, "tb.dma.test_dma_hbm_reset"))
+
+
+@pytest.mark.smoke
 def test_dma_engine_uvm(sim, sim_run):
     """pyuvm: directed error codes + 4 KiB cases, coverage-driven random descriptors,
     injected SLVERR/DECERR, scoreboard vs models.dma, heavy-stall factory override."""
