@@ -11,6 +11,7 @@ import numpy as np
 
 from models import attention as att
 from models.fp8 import E4M3
+from models.tensor_core import MEM_ACC, MEM_ACT
 from tb.attention.head import run_head
 from tb.common.clocked import tier
 from tb.tensor.tb import STALL_MODES, TensorCoreTB
@@ -27,6 +28,13 @@ NIGHTLY_SHAPES = [(32, 32, 32, True, None, None), (40, 36, 16, True, 30, 12)]
 
 def _rng(tb, i):
     return np.random.default_rng(tb.seed + i)
+
+
+def _check_accuracy(p, acc: dict, seed) -> None:
+    """O vs the float64 reference: no NaN, RMS and max error within the targets."""
+    assert acc["nan"] == 0, f"NaN in O for {p} (seed {seed})"
+    assert acc["rms_rel"] <= RMS_TARGET, (p, acc, seed)
+    assert acc["max_rel"] <= MAX_TARGET, (p, acc, seed)
 
 
 async def _heads(dut, path):
@@ -47,9 +55,7 @@ async def _heads(dut, path):
             tb.log.info("%s %s (%s): %d cycles, %d commands, rms %.5f max %.5f", path, p, name,
                         run.cycles, len(run.cmds), run.accuracy["rms_rel"],
                         run.accuracy["max_rel"])
-            assert run.accuracy["nan"] == 0, f"NaN in O for {p} (seed {tb.seed})"
-            assert run.accuracy["rms_rel"] <= RMS_TARGET, (p, run.accuracy, tb.seed)
-            assert run.accuracy["max_rel"] <= MAX_TARGET, (p, run.accuracy, tb.seed)
+            _check_accuracy(p, run.accuracy, tb.seed)
             n += 1
     tb.finish()
 
@@ -100,4 +106,56 @@ async def test_fp8_nan_propagates(dut):
     vmax = float(np.max(np.abs(head.dequantized()[2])))
     assert np.max(np.abs(run.o[~sees] - ref)) / vmax <= MAX_TARGET
     del pl
+    tb.finish()
+
+
+async def _expect_failure(what: str, check) -> str:
+    """Await ``check()``; it must raise AssertionError (returns its message)."""
+    try:
+        await check()
+    except AssertionError as e:
+        return str(e)
+    raise AssertionError(f"self-check: {what} was not reported")
+
+
+@cocotb.test()
+async def test_selfcheck(dut):
+    """Both checkers are live on a small head: one flipped bit in the model's O, in
+    the S/PV scratch or in P (random word, lane and bit, seeded) makes the bit-exact
+    SRAM check fail; an O off by 10 % of max|V| in one element fails the accuracy check,
+    and so does a NaN in O."""
+    tb = TensorCoreTB(dut)
+    await tb.reset()
+    rng = tb.rng
+    p = att.AttentionProblem(4, 4, 4, path="int8")
+    head = att.random_head(p, _rng(tb, 0))
+    run = await run_head(tb, head)
+    _check_accuracy(p, run.accuracy, tb.seed)
+    pl = run.plan
+    o_addr, o_n = att.output_rows(pl)
+    for mem, addr, n, what in ((MEM_ACC, o_addr, o_n, "O"),
+                               (MEM_ACC, pl.s_acc, pl.o_acc - pl.s_acc, "S/PV scratch"),
+                               (MEM_ACT, pl.p_act, pl.mq, "P")):
+        store = tb.model.acc if mem == MEM_ACC else tb.model.act
+        r, lane = addr + rng.randrange(n), rng.randrange(store.shape[1])
+        bit = rng.randrange(8 * store.dtype.itemsize)
+        store[r, lane] ^= store.dtype.type(1 << bit)
+        msg = await _expect_failure(f"a flipped bit in {what}",
+                                    lambda: tb.check_mem(mem, addr, n, f"corrupted {what}"))
+        tb.log.info("corrupted %s (row %d lane %d bit %d) reported: %s", what, r, lane, bit,
+                    msg[:90])
+        store[r, lane] ^= store.dtype.type(1 << bit)
+        await tb.check_mem(mem, addr, n, f"{what} restored")
+    ref = att.reference(head)
+    vmax = float(np.max(np.abs(head.dequantized()[2])))
+    i, j = rng.randrange(p.seq_q), rng.randrange(p.head_dim)
+    for what, delta in (("an element 10 % of max|V| off", 0.1 * vmax), ("a NaN", np.nan)):
+        o = run.o.astype(np.float64)
+        o[i, j] += delta
+        acc = att.accuracy(o, ref, head)
+
+        async def check(acc=acc):
+            _check_accuracy(p, acc, tb.seed)
+        await _expect_failure(f"O with {what}", check)
+    tb.log.info("accuracy check reports an O with one element 10 % of max|V| off and a NaN")
     tb.finish()
