@@ -37,12 +37,13 @@ class _Values(dict):
     """Signal values read on first use: payloads are read only under VALID (a manager
     may leave them X otherwise)."""
 
-    def __init__(self, sig):
+    def __init__(self, sig, defaults=None):
         super().__init__()
-        self.sig = sig
+        self.sig, self.defaults = sig, defaults or {}
 
     def __missing__(self, name):
-        self[name] = value = signal_int(self.sig[name])
+        sig = self.sig.get(name)
+        self[name] = value = self.defaults[name] if sig is None else signal_int(sig)
         return value
 
 
@@ -99,6 +100,8 @@ class AxiSlaveChecker:
         AXI member name (Verilog ports ``<port>__arvalid`` ...).
     rst : cocotb handle or None
         Active-high reset; while high everything outstanding is forgotten.
+    lite : bool
+        AXI4-Lite port (no ID, LEN, SIZE, BURST, LAST: every burst is one beat, ID 0).
     verdict : callable or None
         ``verdict(write, addr, beats, size, burst) -> Resp`` called when AR/AW is
         accepted; every R beat / B of that burst must carry it.
@@ -113,9 +116,16 @@ class AxiSlaveChecker:
              "wvalid", "wready", "wlast", "rvalid", "rready", *R_PAYLOAD, "bvalid", "bready",
              *B_PAYLOAD)
 
-    def __init__(self, scope=None, port: str = "s_axi", *, rst=None,
+    #: values of the AXI4 signals an AXI4-Lite port does not have
+    LITE_DEFAULTS = {"arid": 0, "awid": 0, "rid": 0, "bid": 0, "arlen": 0, "awlen": 0,
+                     "arsize": 2, "awsize": 2, "arburst": Burst.INCR, "awburst": Burst.INCR,
+                     "rlast": 1, "wlast": 1}
+
+    def __init__(self, scope=None, port: str = "s_axi", *, rst=None, lite: bool = False,
                  verdict: Callable | None = None, on_response: Callable | None = None):
-        self.sig = port_signals(scope, port, self.NAMES) if scope is not None else {}
+        self.defaults = self.LITE_DEFAULTS if lite else {}
+        names = [n for n in self.NAMES if n not in self.defaults]
+        self.sig = port_signals(scope, port, names) if scope is not None else {}
         self.rst = rst
         self.verdict, self.on_response = verdict, on_response
         self.errors: list[str] = []
@@ -141,7 +151,7 @@ class AxiSlaveChecker:
         if self.rst is not None and signal_int(self.rst):
             self.reset()
             return
-        self.step(cycle, _Values(self.sig))
+        self.step(cycle, _Values(self.sig, self.defaults))
 
     # --- rules on one cycle's values (pure Python) ------------------------------------
     def step(self, cycle: int, v: dict):

@@ -15,6 +15,7 @@ from cocotb.triggers import ClockCycles, Event
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from rtl.regs.description import RegMap, regmap
+from tb.common.axi_check import AxiSlaveChecker
 from tb.common.clocked import ClockedTB, bounded
 from tb.common.stream import signal_int
 from tb.hbm.tb import set_master_stalls
@@ -133,6 +134,7 @@ class RegsTB(ClockedTB):
             self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, AXIL_PREFIX), dut.clk, dut.rst)
             logging.getLogger(f"cocotb.{dut._name}.{AXIL_PREFIX}").setLevel(logging.WARNING)
             logging.getLogger("cocotb.host_regs.s_axil").setLevel(logging.WARNING)
+        self.axil_check = self.add(AxiSlaveChecker(dut, "s_axil", rst=dut.rst, lite=True))
         self.add(self.model)          # after the raw host: samples what it drove
         self.log.info("register map: %d registers, %d address bits, parameters %s",
                       len(self.regs), self.regs.addr_width, dict(self.regs.parameters))
@@ -171,5 +173,6 @@ class RegsTB(ClockedTB):
 
     def finish(self) -> None:
         self.model.check()
+        self.axil_check.finish()
         self.log.info("register model: %d writes committed, %d reads checked", self.model.commits,
                       self.model.reads)

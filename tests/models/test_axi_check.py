@@ -103,3 +103,28 @@ def test_stable_rule_alone():
     assert s.check("AW", 1, 1, (1,)) is None
     assert s.check("AW", 1, 0, (2,)) is None
     assert "changed" in s.check("AW", 1, 1, (3,))
+
+
+def test_axi_lite_mode():
+    """AXI4-Lite: no ID/LEN/LAST on the port; one beat per burst, W may precede AW."""
+    lite = {n: 0 for n in AxiSlaveChecker.NAMES if n not in AxiSlaveChecker.LITE_DEFAULTS}
+
+    def cyc(**kw):
+        v = dict(lite)
+        v.update(kw)
+        return v
+
+    def run(trace):
+        chk = AxiSlaveChecker(lite=True)
+        for i, v in enumerate(trace):
+            chk.step(i, {**chk.defaults, **v})
+        return chk
+
+    good = run([cyc(wvalid=1, wready=1), cyc(awvalid=1, awready=1), cyc(bvalid=1, bready=1),
+                cyc(arvalid=1, arready=1), cyc(rvalid=1, rready=1, rdata=7)])
+    good.finish()
+    assert good.bursts == {"R": 1, "B": 1}
+    bad = run([cyc(awvalid=1, awready=1), cyc(bvalid=1, bready=1), cyc(rvalid=1, rready=1)])
+    with pytest.raises(AssertionError) as e:
+        bad.finish()
+    assert "before its last W beat" in str(e.value) and "no outstanding AR" in str(e.value)
