@@ -40,10 +40,11 @@ def _imm(rng, choices) -> int:
 
 
 def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: int = 24,
-               max_count: int = 8, ops=None) -> TensorCmd:
+               max_count: int = 8, ops=None, fmt: OutFmt | None = None) -> TensorCmd:
     """A random legal VECTOR command touching accumulator rows ``0 .. rows + max_count``
     and state rows ``0 .. state_rows + max_count``; never a partial overlap of a
-    source and the destination (``src < dst < src + count``)."""
+    source and the destination (``src < dst < src + count``). ``fmt`` fixes the output
+    format (ignored for REQUANT, which writes INT8 only)."""
     ops = list(VecOp) if ops is None else list(ops)
     op = ops[rng.integers(0, len(ops))]
     count = int(rng.integers(1, max_count + 1))
@@ -65,7 +66,7 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
         shift = int(rng.integers(-12, 3)) if rng.random() < 0.8 else int(rng.integers(-40, 40))
         kw.update(imm=mult, imm2=shift & 0xFFFF_FFFF)
         return TensorCmd.vector(op, **kw)
-    fmt = OutFmt(int(rng.integers(0, len(OutFmt))))
+    fmt = OutFmt(int(rng.integers(0, len(OutFmt)))) if fmt is None else OutFmt(fmt)
     dst_act = (op in VECTOR_WRITES and fmt in eight_bit and rng.random() < 0.4
                and config.systolic.rows == config.systolic.cols)
     kw.update(out_fmt=int(fmt), dst_act=int(dst_act), in_int=int(rng.random() < 0.2),

@@ -123,6 +123,16 @@ class VectorTB(ClockedTB):
         self.mem = self.add(SramModel(dut, self.acc, self.act, self._on_write))
         self.commands = 0
         self.op_counts: dict[str, int] = {}
+        self.stall_mode = "gaps" if stall > 0 else "back-to-back"
+        #: a tb.vector.coverage.VectorCoverage sampled by send(), or None
+        self.coverage = None
+
+    def set_stall(self, mode: str) -> None:
+        """Switch the i_cmd gap setting to ``mode`` (a key of tb.vector.coverage.STALLS)."""
+        from tb.vector.coverage import STALLS
+        stall, burst = STALLS[mode]
+        self.src.pacer = Pacer(stall, burst=burst, rng=self.rng)
+        self.stall_mode = mode
 
     # --- memories ----------------------------------------------------------------------
     def load_acc(self, row: int, words) -> None:
@@ -137,6 +147,8 @@ class VectorTB(ClockedTB):
         err = check(cmd, self.config)
         if err != ErrCode.NONE:
             raise ValueError(f"testbench generated an illegal command ({err.name}): {cmd}")
+        if self.coverage is not None:
+            self.coverage.sample(cmd, self.m_acc, self.stall_mode)
         vector_execute(self.config, cmd, self.m_acc, self.m_act, self.m_state)
         op = VecOp(cmd.op)
         self.op_counts[op.name] = self.op_counts.get(op.name, 0) + 1

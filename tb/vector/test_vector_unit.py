@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
+from cocotb.triggers import ClockCycles
 
-from models.tensor_cmd import OutFmt, TensorCmd, VecOp, f32_bits
+from models.tensor_cmd import VECTOR_WRITES, OutFmt, TensorCmd, VecOp, f32_bits
 from models.vector import vector_latency, vector_write_delay
 from tb.common.clocked import trials
+from tb.common.stream import signal_int
+from tb.vector.coverage import SPECIAL_WORDS, STALLS, coverage
 from tb.vector.sequences import random_cmd, random_rows
 from tb.vector.tb import VectorTB
 
@@ -22,6 +25,7 @@ V = TensorCmd.vector
 
 async def _start(dut, **kw) -> VectorTB:
     tb = VectorTB(dut, **kw)
+    tb.coverage = coverage()            # every command of every test is sampled
     await tb.reset()
     # the state memory keeps its contents across tests (reset does not clear it)
     tb.send(V(VecOp.STATE_INIT, state=0, count=tb.acc_rows))
@@ -237,3 +241,92 @@ async def test_selfcheck_corrupted_expectation_is_caught(dut):
         tb.log.info("corrupted expectation reported as it must: %s", str(e)[:120])
     else:
         raise AssertionError("a corrupted expectation was not reported")
+
+
+@cocotb.test()
+async def test_reset_mid_traffic(dut):
+    """Reset at a random cycle (seeded) while random commands run: every write before
+    the reset lands in a row the aborted commands own, nothing is written after it,
+    every other accumulator / activation row is unchanged byte for byte, and the next
+    commands (after STATE_INIT: the state memory survives a reset) are bit-exact."""
+    tb = await _start(dut)
+    rng = np.random.default_rng(tb.seed)
+    tb.load_acc(0, random_rows(rng, 64, tb.lanes))
+    await tb.drain()
+    lat = vector_latency(tb.lanes)
+    busy = 0
+    for trial in range(trials(1)):
+        cmds = [random_cmd(rng, tb.config, max_count=16) for _ in range(4)]
+        owned = {"acc": set(), "act": set()}
+        for c in cmds:
+            if VecOp(c.op) in VECTOR_WRITES:
+                owned["act" if c.dst_act else "acc"].update(range(c.dst, c.dst + c.count))
+        snap = {"acc": tb.acc.copy(), "act": tb.act.copy()}
+        writes, stale = [], []
+        tb.mem.on_write = lambda kind, addr, row, cycle: writes.append((kind, addr))
+        for c in cmds:                       # to the DUT only: the model never runs them
+            tb.src.send(c.as_dict())
+        # from the first write on, to the last command's state update
+        when = int(rng.integers(vector_write_delay() + 2, sum(c.count for c in cmds) + 2 * lat))
+        await ClockCycles(dut.clk, when)
+        busy += not signal_int(dut.o_idle)
+        tb.src.clear()
+        await tb.reset()
+        tb.mem.on_write = lambda kind, addr, row, cycle: stale.append((kind, addr, cycle))
+        await ClockCycles(dut.clk, 2 * lat + 20)
+        assert not stale, f"writes after the reset: {stale[:4]} (seed {tb.seed})"
+        bad = [(k, a) for k, a in writes if a not in owned[k]]
+        assert not bad, f"aborted commands wrote rows they do not own: {bad[:4]}"
+        for kind, mem in (("acc", tb.acc), ("act", tb.act)):
+            keep = np.ones(len(mem), bool)
+            keep[sorted(owned[kind])] = False
+            diff = np.argwhere((mem != snap[kind]) & keep[:, None])
+            assert not diff.size, f"{kind} row {diff[0][0]} changed by the aborted commands"
+        tb.m_acc[:], tb.m_act[:] = tb.acc, tb.act     # owned rows: whatever was written
+        tb.mem.on_write = tb._on_write
+        tb.log.info("reset %d at cycle %d (%s): %d writes, all to owned rows; %d acc and "
+                    "%d act rows not owned unchanged", trial, when,
+                    ", ".join(VecOp(c.op).name for c in cmds), len(writes),
+                    len(tb.acc) - len(owned["acc"]), len(tb.act) - len(owned["act"]))
+        tb.send(V(VecOp.STATE_INIT, state=0, count=64))    # random_cmd's state rows
+        for _ in range(8):
+            tb.send(random_cmd(rng, tb.config))
+        await tb.drain()
+    assert busy == trials(1), f"only {busy} of {trials(1)} resets hit a busy unit"
+    tb.dump_state(0, 32, scratch=200)
+    await tb.drain()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_coverage_closure(dut):
+    """Runs last: the covergroup (tb/vector/coverage.py) has sampled every command of
+    the tests before it; commands aimed at each empty bin (op x format x stall setting;
+    op x special value in the rows read) close it. Every command is checked like any
+    other; coverage-test_coverage_closure.yml is written in the run folder."""
+    tb = await _start(dut)
+    cov, rng = tb.coverage, np.random.default_rng(tb.seed)
+    tb.load_acc(0, random_rows(rng, 64, tb.lanes, kind="float"))
+    before = cov.percent()
+    for mode in STALLS:
+        tb.set_stall(mode)
+        for op, fmt, stall in cov.holes("op_x_fmt_x_stall"):
+            if stall == mode:
+                tb.send(random_cmd(rng, tb.config, ops=[VecOp[op]], fmt=OutFmt[fmt]))
+        await tb.drain()
+    for op, cls in cov.holes("op_x_special"):
+        cmd = random_cmd(rng, tb.config, ops=[VecOp[op]])
+        row = random_rows(rng, 1, tb.lanes, kind="float")
+        row[0, int(rng.integers(0, tb.lanes))] = SPECIAL_WORDS[cls]
+        await tb.drain()                  # the DUT must not read the row before it changes
+        tb.load_acc(cmd.src, row)
+        tb.send(cmd)
+    tb.dump_state(0, 32, scratch=200)
+    await tb.drain()
+    tb.finish()
+    path = cov.export("test_coverage_closure")
+    after = cov.percent()
+    tb.log.info("coverage before the closure commands %s; after %s; written to %s",
+                {k: round(v) for k, v in before.items()}, {k: round(v) for k, v in after.items()},
+                path)
+    assert cov.closed(), {k: cov.holes(k)[:4] for k, v in after.items() if v < 100}
