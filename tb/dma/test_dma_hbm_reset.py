@@ -13,7 +13,7 @@ from tb.dma.test_dma import reset_cut_points
 
 
 @cocotb.test()
-async def test_reset_mid_transfer(dut):
+async def test_reset_mid_transfer_on_stub(dut):
     """Random cut points (from the seed) in a LOAD and a STORE through the stub: no
     completion, engine idle, HBM outside the destination unchanged (the copy's
     neighbourhood), SRAM outside it unchanged, the next LOAD exact."""
@@ -25,5 +25,5 @@ async def test_reset_mid_transfer(dut):
     tb.sram.mem[:] = bytes(rng.getrandbits(8) for _ in range(len(tb.sram.mem)))
     size = 2048
     # read latency + one cycle per beat at least: cut inside the first half of the beats
-    await reset_cut_points(tb, trials(1), size, size // tb.W // 2)
+    await reset_cut_points(tb, max(1, trials(1) // 4), size, size // tb.W // 2)
     tb.finish()

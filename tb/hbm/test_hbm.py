@@ -9,7 +9,7 @@ from cocotb.triggers import ClockCycles, FallingEdge
 from models.axi import BOUNDARY_BYTES, Burst, Resp
 from models.hbm import ErrKind, burst_verdict
 from tb.common.axi_check import AxiSlaveChecker
-from tb.common.clocked import trials
+from tb.common.clocked import tier, trials
 from tb.common.stream import signal_int
 from tb.hbm.bursts import WRAP_BEATS, Pick, beat_spans, compare, pick_burst
 from tb.hbm.coverage import HbmCoverage
@@ -55,7 +55,8 @@ async def test_burst_sweep(dut):
     cycles = tb.axi_cycles(256 * tb.W)
     for p in _directed_picks(h, tb.W):
         await _raw_burst(tb, raw, p, cycles)
-    for rnd in range(trials(1)):
+    # one round per run; the nightly tier adds rounds with bursts up to 256 beats
+    for rnd in range(1 if tier() != "nightly" else trials(1)):
         for burst, lcls, resp, _d in cov.cross_bins():
             if _d == "read":        # each pick is issued as a read and as a write
                 p = pick_burst(rng, h, burst=Burst[burst], lcls=lcls, want=Resp[resp],
@@ -261,7 +262,7 @@ async def test_error_paths_master(dut):
     lw = (W - 1).bit_length()
     await _preload(tb)
     kinds = ["wrap", "fixed", "granule", "end"]
-    for i in range(trials(2) * len(kinds)):
+    for i in range(trials(1) * len(kinds)):
         addr, beats, burst = _master_case(rng, h, W, kinds[i % len(kinds)])
         exp = burst_verdict(h, addr, beats, lw, burst)
         what = f"{Burst(burst).name} {addr:#x} x{beats}"
@@ -354,14 +355,15 @@ async def test_selfcheck_catches_faults(dut):
 async def test_reset_mid_traffic(dut):
     """Reset at random cycles (from the seed) with writes and reads in flight: every byte
     outside the aborted writes' destination is unchanged, and the next transfers are
-    exact. Several cut points per run."""
+    exact. ``trials(1) + 2`` cut points."""
     tb = HbmTB(dut)
     await tb.reset()
     h, W, rng = tb.hcfg, tb.W, tb.rng
     await _preload(tb)
     n = 16 * W
     region = min(PRELOAD, h.total_bytes)
-    for k in range(trials(3)):
+    cuts = trials(1) + 2
+    for k in range(cuts):
         tb.set_stalls(rng.choice([0.0, 0.3]), 2)
         dst = rng.randrange(0, region // (4 * n)) * 4 * n          # 4 writes of n bytes
         src = (dst + region // 2) % region
@@ -382,7 +384,7 @@ async def test_reset_mid_traffic(dut):
         await ClockCycles(dut.clk, 2)
         # the aborted destination may hold anything; every other byte of the
         # neighbourhood (of the whole preloaded region after the last cut) is unchanged
-        lo, hi = (0, region) if k == trials(3) - 1 else (dst - 1024, min(dst + 4 * n + 1024,
+        lo, hi = (0, region) if k == cuts - 1 else (dst - 1024, min(dst + 4 * n + 1024,
                                                                         region))
         tb.mirror[dst:dst + 4 * n] = await tb.bd_read(dst, 4 * n)
         await _check_memory(tb, lo, hi, skip=range(dst, dst + 4 * n),

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.sim
 
 @pytest.mark.smoke
 def test_hbm_stub(sim, sim_run):
-    """Backdoor, random traffic with stalls, outstanding, latency/rows, errors, reset."""
+    """Backdoor, random traffic with stalls, outstanding, latency/rows, errors (AxiMaster and
+    the raw driver: WRAP, SIZE > bus, 4 KiB / granule, past the end; covergroup closes),
+    self-check, reset at random cut points; subordinate-side AXI checker throughout."""
     assert_passed(sim_run("hbm_stub", "tiny", sim, "tb.hbm.test_hbm"))
 
 
