@@ -27,7 +27,7 @@ class ErrKind(enum.IntEnum):
 
     OFF = 0
     SLVERR = 1          # reads and writes answer SLVERR; writes do not land
-    POISON = 2          # reads answer SLVERR with every data bit inverted; writes proceed
+    POISON = 2          # reads answer SLVERR with every data bit inverted; writes land, OKAY
 
 
 class User(enum.IntEnum):
@@ -59,8 +59,15 @@ def unroute(cfg: HbmConfig, channel: int, local: int) -> int:
 
 
 def burst_verdict(cfg: HbmConfig, addr: int, beats: int, size: int, burst: int = Burst.INCR,
-                  err_kind: int = ErrKind.OFF, err_base: int = 0, err_limit: int = 0) -> Resp:
-    """AXI response code the stub gives a burst (same rules, same priority as the RTL)."""
+                  err_kind: int = ErrKind.OFF, err_base: int = 0, err_limit: int = 0, *,
+                  write: bool = False) -> Resp:
+    """AXI response code the stub gives a burst (same rules, same priority as the RTL).
+
+    ``write``: the burst is a write; a poisoned write lands and answers OKAY (poison marks
+    the data a read returns, :class:`ErrKind`).
+    """
+    if write and err_kind == ErrKind.POISON:
+        err_kind = ErrKind.OFF
     start = addr & ~((1 << size) - 1)
     span = (1 << size) if burst == Burst.FIXED else beats << size
     end = start + span - 1

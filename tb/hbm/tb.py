@@ -14,7 +14,7 @@ import logging
 
 from cocotbext.axi import AxiBus, AxiMaster
 
-from models.hbm import ErrKind, burst_verdict, route
+from models.hbm import burst_verdict, route
 from tb.common.axi_check import AxiSlaveChecker
 from tb.common.backdoor import backdoor_read, backdoor_write
 from tb.common.clocked import ClockedTB, bounded
@@ -58,14 +58,11 @@ def set_master_stalls(master, rng, stall: float, burst: int = 1):
 def hbm_verdict(cfg, dut):
     """``verdict(write, addr, beats, size, burst)`` of the stub for the protocol checker:
     :func:`models.hbm.burst_verdict` with the error injection the DUT sees right now
-    (``i_err_kind/base/limit``, read when the address is accepted). Poison only affects
-    reads: a poisoned write proceeds and answers OKAY (:class:`models.hbm.ErrKind`)."""
+    (``i_err_kind/base/limit``, read when the address is accepted)."""
     def verdict(write, addr, beats, size, burst):
-        kind = signal_int(dut.i_err_kind)
-        if write and kind == ErrKind.POISON:
-            kind = ErrKind.OFF
-        return burst_verdict(cfg, addr, beats, size, burst, kind,
-                             signal_int(dut.i_err_base), signal_int(dut.i_err_limit))
+        return burst_verdict(cfg, addr, beats, size, burst, signal_int(dut.i_err_kind),
+                             signal_int(dut.i_err_base), signal_int(dut.i_err_limit),
+                             write=write)
     return verdict
 
 

@@ -33,6 +33,10 @@ def test_burst_verdicts():
     assert burst_verdict(h, 0, 1, 4) == Resp.SLVERR                           # wider than the bus
     assert burst_verdict(h, 64, 2, 3, 1, ErrKind.SLVERR, 72, 80) == Resp.SLVERR
     assert burst_verdict(h, 64, 1, 3, 1, ErrKind.SLVERR, 72, 80) == Resp.OKAY  # touches [64, 72)
+    poison = (h, 64, 2, 3, 1, ErrKind.POISON, 72, 80)
+    assert burst_verdict(*poison) == Resp.SLVERR                 # a poisoned read
+    assert burst_verdict(*poison, write=True) == Resp.OKAY       # a poisoned write lands
+    assert burst_verdict(h, 64, 2, 3, 1, ErrKind.SLVERR, 72, 80, write=True) == Resp.SLVERR
 
 
 def test_transfer_cycles_bounds():
