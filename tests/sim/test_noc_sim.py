@@ -67,10 +67,12 @@ def _fabric_config():
 @pytest.mark.smoke
 def test_noc_fabric(sim, sim_run):
     """Network interfaces: memory reads/writes packetized, routed, depacketized and
-    answered by Python memories at every node; bad-destination requests dropped."""
+    answered by Python memories at every node; bad-destination requests dropped;
+    SLVERR / DECERR responses checked at the requester; reset mid-traffic."""
     assert_passed(sim_run("noc_fabric", _fabric_config(), sim, "tb.noc.test_fabric"))
 
 
 def test_noc_fabric_uvm(sim, sim_run):
-    """pyuvm: coverage-driven random memory traffic through the fabric, factory override."""
+    """pyuvm: coverage-driven random memory traffic through the fabric (src x dst x
+    read/write x response status must close), factory override."""
     assert_passed(sim_run("noc_fabric", _fabric_config(), sim, "tb.noc.uvm"))

@@ -12,7 +12,8 @@ PRESETS = [pytest.param("tiny", marks=pytest.mark.smoke), pytest.param("tiny_int
 @pytest.mark.parametrize("preset", PRESETS)
 def test_tensor_core(sim, preset, sim_run):
     """INT8/FP8 GEMM tile sequences, hazards, wrap-around, every error code, host port,
-    cycle model, mixed matmul + vector programs, reset mid-traffic, self-check."""
+    cycle model, mixed matmul + vector programs, reset mid-traffic (MATMUL and VECTOR;
+    untouched SRAM rows compared), self-check."""
     assert_passed(sim_run("tensor_core", preset, sim, "tb.tensor.test_tensor_core"))
 
 
