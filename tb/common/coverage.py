@@ -182,20 +182,25 @@ class SourceMap:
                              "simulated one once they are removed")
         self.lines = stripped
         self.direct = direct
-        self.ident: dict[str, list[str]] = {}
+        self.module: list[int] = []             # module number of each line
+        mod = 0
+        for line in stripped:
+            mod += line.startswith("module ")
+            self.module.append(mod)
+        self.ident: dict[tuple[int, str], list[str]] = {}   # (module, name) -> sources
         for i, line in enumerate(stripped):
-            srcs = direct[i]
+            srcs, mod = direct[i], self.module[i]
             if not srcs:
                 continue
             for pat in (_DECL, _ASSIGN):
                 m = pat.match(line)
                 if m:
-                    self.ident.setdefault(m[1], srcs)
+                    self.ident.setdefault((mod, m[1]), srcs)
             if line.strip().startswith("always @(posedge") and i + 1 < len(stripped):
                 m = _NONBLOCK.match(stripped[i + 1])
                 if m:
-                    self.ident.setdefault(m[1], srcs)
-                    self.ident.setdefault(m[2], srcs)
+                    self.ident.setdefault((mod, m[1]), srcs)
+                    self.ident.setdefault((mod, m[2]), srcs)
 
     def _split(self, attr: str) -> list[str]:
         out = []
@@ -228,11 +233,11 @@ class SourceMap:
             return []
         if self.direct[i]:
             return self.direct[i]
-        line = self.lines[i]
+        line, mod = self.lines[i], self.module[i]
         for w in _WORDS.findall(line):
             w = w.rstrip()
-            if w not in _KEYWORDS and w in self.ident:
-                return self.ident[w]
+            if w not in _KEYWORDS and (mod, w) in self.ident:
+                return self.ident[mod, w]
         return []
 
 
