@@ -59,14 +59,14 @@ def sby_env() -> dict:
     return env
 
 
-def sby_text(mode: str, depth: int, engine: str, timeout: int) -> str:
-    """The .sby file of one run (the design is ``top.il`` beside it). Memories become
-    registers (``memory_map``): z3 is much faster on bit vectors than on SMT arrays
-    for the small memories of the harnesses."""
+def sby_text(mode: str, depth: int, engine: str, timeout: int, map_memory: bool = True) -> str:
+    """The .sby file of one run (the design is ``top.il`` beside it). With
+    ``map_memory`` memories become registers (``memory_map``): z3 is faster on bit
+    vectors than on SMT arrays for the small FIFO memories of the harnesses."""
+    mapping = "memory_map\nopt -fast\n" if map_memory else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\ntimeout {timeout}\n\n"
             f"[engines]\n{engine}\n\n"
-            "[script]\nread_rtlil top.il\nprep -top top\nmemory_map\nopt -fast\n\n"
-            "[files]\ntop.il\n")
+            f"[script]\nread_rtlil top.il\nprep -top top\n{mapping}\n[files]\ntop.il\n")
 
 
 def rerun_command(name: str) -> str:
@@ -74,7 +74,7 @@ def rerun_command(name: str) -> str:
 
 
 def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc z3",
-                timeout: int = DEFAULT_TIMEOUT, out: Path = OUT) -> dict:
+                timeout: int = DEFAULT_TIMEOUT, out: Path = OUT, map_memory: bool = True) -> dict:
     """Run one harness through SymbiYosys.
 
     Returns
@@ -88,7 +88,7 @@ def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc
     (work / "top.il").write_text(rtlil.convert(harness, ports=[]))
     asserts = harness.props.asserts()
     sby = work / f"{name}.sby"
-    sby.write_text(sby_text(mode, depth, engine, timeout))
+    sby.write_text(sby_text(mode, depth, engine, timeout, map_memory))
     t0 = time.monotonic()
     # own process group: a wall-clock timeout ends sby and its solvers, nothing else
     proc = subprocess.Popen([str(BIN / "yowasp-sby"), "-f", sby.name], cwd=work,
@@ -117,7 +117,8 @@ def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc
 
 def run_proof(proof, timeout: int) -> dict:
     """Run :class:`Proof` ``proof``; its row and per-assertion records."""
-    res = run_harness(proof.make(), proof.name, proof.mode, proof.depth, proof.engine, timeout)
+    res = run_harness(proof.make(), proof.name, proof.mode, proof.depth, proof.engine, timeout,
+                      map_memory=proof.map_memory)
     res["records"] = [{"block": proof.block, "property": a["name"], "group": proof.group,
                        "proof": proof.name, "engine": proof.engine, "mode": proof.mode,
                        "depth": proof.depth, "result": a["result"],

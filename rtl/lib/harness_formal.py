@@ -9,7 +9,7 @@ SymbiYosys run (engine, mode, depth) of a harness.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
@@ -104,6 +104,9 @@ class Proof:
         The ``[engines]`` line.
     why : str
         Why this depth (docs/formal.md).
+    map_memory : bool
+        Turn memories into registers before solving (fast for small FIFOs; keep False
+        for a large backing store, which the solver then sees as an array).
     """
 
     name: str
@@ -114,7 +117,7 @@ class Proof:
     depth: int
     engine: str = "smtbmc z3"
     why: str = ""
-    extra: dict = field(default_factory=dict)
+    map_memory: bool = True
 
 
 def past(m: Module, value, name: str, init=0) -> Signal:
