@@ -26,6 +26,7 @@ from rtl.formats import tensor_cmd_layout
 from tb.common.clocked import ClockedTB
 from tb.common.scoreboard import Scoreboard
 from tb.common.stream import Pacer, StreamSource, signal_int
+from tb.vector.coverage import STALLS
 
 __all__ = ["VectorTB", "SramModel"]
 
@@ -129,7 +130,6 @@ class VectorTB(ClockedTB):
 
     def set_stall(self, mode: str) -> None:
         """Switch the i_cmd gap setting to ``mode`` (a key of tb.vector.coverage.STALLS)."""
-        from tb.vector.coverage import STALLS
         stall, burst = STALLS[mode]
         self.src.pacer = Pacer(stall, burst=burst, rng=self.rng)
         self.stall_mode = mode
