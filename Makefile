@@ -31,6 +31,7 @@
 #   make testplan [BLOCK=name]    each block's testpoints (tb/**/testplan*.yml) with their status
 #                                  from the last make test / make sim -> build/reports/testplan.md
 #   make waves TEST=[<module>::]<cocotb test> [SIM=icarus] [CONFIG=tiny]   FST + GTKWave save file
+#   make formal [ONLY=name[,name]] SymbiYosys proofs of rtl/**/*_formal.py -> build/reports/formal.json (docs/formal.md)
 #   make coverage [BLOCKS=a,b] [SEEDS=2]  Verilator line/toggle + merged functional coverage per block (tiny) -> build/reports/coverage.{json,md} (docs/coverage.md)
 SHELL := /bin/bash
 PY := .venv/bin/python
@@ -106,6 +107,10 @@ comma := ,
 LINT_CONFIGS := $(if $(filter command line,$(origin CONFIG)),$(CONFIG),tiny$(comma)default)
 lint: $(STAMP)
 	$(RUN) scripts/lint.py --config $(LINT_CONFIGS) $(if $(BLOCKS),--blocks "$(BLOCKS)") $(LINT_ARGS)
+
+.PHONY: formal
+formal: $(STAMP)
+	$(RUN) scripts/formal.py $(if $(ONLY),--only $(ONLY))
 
 # synth defaults to the tiny preset (the blocks that fit an ECP5-85k); CONFIG=... overrides
 .PHONY: synth
