@@ -116,6 +116,16 @@ def test_holes_map_to_python_lines():
     assert [h["source"] for h in cov.line_holes] == ["<verilog>:7-8"]
 
 
+def test_source_map_looks_names_up_per_module():
+    """yosys' ``$N`` names repeat in every module: a line finds its own module's."""
+    with_src = ("module a(x);\n  assign \\$1  = (* src = \"/r/rtl/a.py:1\" *) x;\n"
+                "endmodule\nmodule b(x);\n  assign \\$1  = (* src = \"/r/rtl/b.py:2\" *) x;\n"
+                "  always @* begin\n    if (\\$1 ) begin\n    end\n  end\nendmodule")
+    sm = SourceMap(with_src, with_src.replace('(* src = "/r/rtl/a.py:1" *) ', "")
+                   .replace('(* src = "/r/rtl/b.py:2" *) ', ""), root="/r")
+    assert sm.sources(7) == ["rtl/b.py:2"] and sm.sources(2) == ["rtl/a.py:1"]
+
+
 def test_source_map_refuses_other_verilog():
     with pytest.raises(ValueError, match="differs"):
         SourceMap(WITH_SRC, PLAIN.replace("~a", "a"))
