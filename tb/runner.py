@@ -131,7 +131,9 @@ class RunResult:
         if self.error:
             lines.append(f"{where}: ERROR {self.error}")
         if self.cases:
-            lines.append(f"{where}: {len(self.cases) - len(bad)}/{len(self.cases)} passed")
+            skipped = sum(c.skipped for c in self.cases)
+            lines.append(f"{where}: {len(self.cases) - len(bad) - skipped}/{len(self.cases)} passed"
+                         + (f", {skipped} skipped" if skipped else ""))
         for c in bad:
             lines.append(f"  {'TIMEOUT' if c.timed_out else 'FAIL'} {c.name}: {c.message}")
             if self.reproduce.get(c.name):
