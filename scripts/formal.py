@@ -12,8 +12,9 @@ group, proof, engine, mode, depth, result, seconds}``: ``pass`` when the run pas
 ``fail`` for the assertions SymbiYosys names in its counterexample, ``unknown`` for the
 others of a failed run and for an induction that did not close, ``timeout``.
 
-Exit status 1 if any proof fails or errors (a timeout or an unclosed induction is
-reported but is not a failure). A failure prints the counterexample (VCD) and the command
+Exit status 1 if any proof fails or errors, or a ``prove`` does not close (its
+induction was closed when the harness was written: a bug, or a change that needs a new
+invariant); a bounded run's timeout is reported but is not a failure. A failure prints the counterexample (VCD) and the command
 that re-runs that proof.
 """
 from __future__ import annotations
@@ -165,9 +166,15 @@ def main(argv=None) -> int:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps([rec for _, r in rows for rec in r["records"]], indent=1))
     print(f"wrote {REPORT.relative_to(ROOT)}")
-    bad = [(pr, r) for pr, r in rows if r["status"] in ("FAIL", "ERROR")]
+    # a `prove` whose induction no longer closes is a failure too: the harness closed it
+    # when it was written, so a bug or a change that needs a new invariant broke it
+    bad = [(pr, r) for pr, r in rows if r["status"] in ("FAIL", "ERROR")
+           or (pr.mode == "prove" and r["status"] != "PASS")]
     for pr, r in bad:
         names = [a["name"] for a in r["asserts"] if a["result"] == "fail"]
+        if r["status"] == "UNKNOWN":
+            names = ["induction did not close (a bug, or a missing invariant: the "
+                     "induction trace shows the start state; the log names the property)"]
         print(f"\n{pr.name}: {r['status']} {', '.join(names)}\n  log: {r['log']}")
         for kind, path in r["traces"]:
             print(f"  counterexample{' (' + kind + ')' if kind else ''}: {path}")
