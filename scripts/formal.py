@@ -14,8 +14,8 @@ others of a failed run and for an induction that did not close, ``timeout``.
 
 Exit status 1 if any proof fails or errors, or a ``prove`` does not close (its
 induction was closed when the harness was written: a bug, or a change that needs a new
-invariant); a bounded run's timeout is reported but is not a failure. A failure prints the counterexample (VCD) and the command
-that re-runs that proof.
+invariant); a bounded run's timeout is reported but is not a failure. A failure prints
+the counterexample (VCD) and the command that re-runs that proof.
 """
 from __future__ import annotations
 
@@ -69,11 +69,14 @@ def sby_text(mode: str, depth: int, engine: str, timeout: int, map_memory: bool 
     mapping = "memory_map\n" if map_memory else ""
     return (f"[options]\nmode {mode}\ndepth {depth}\ntimeout {timeout}\n\n"
             f"[engines]\n{engine}\n\n"
-            f"[script]\nread_rtlil top.il\nprep -top top\nflatten\n{mapping}opt -fast\n\n[files]\ntop.il\n")
+            f"[script]\nread_rtlil top.il\nprep -top top\nflatten\n{mapping}opt -fast\n\n"
+            "[files]\ntop.il\n")
 
 
 def rerun_command(name: str) -> str:
-    return f"make formal ONLY={name}   (or: PYTHONPATH=. .venv/bin/python scripts/formal.py --only {name})"
+    """The command that re-runs proof ``name``."""
+    return (f"make formal ONLY={name}   "
+            f"(or: PYTHONPATH=. .venv/bin/python scripts/formal.py --only {name})")
 
 
 def run_harness(harness, name: str, mode: str, depth: int, engine: str = "smtbmc yices",
@@ -130,6 +133,16 @@ def run_proof(proof, timeout: int) -> dict:
     return res
 
 
+def write_report(records: list, ran: set, merge: bool) -> None:
+    """``build/reports/formal.json``; with ``merge`` (``--only``) the records of the
+    proofs that did not run this time are kept."""
+    old = []
+    if merge and REPORT.exists():
+        old = [r for r in json.loads(REPORT.read_text()) if r.get("proof") not in ran]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(old + records, indent=1))
+
+
 def print_table(rows: list) -> None:
     head = ("proof", "property group", "engine", "mode", "depth", "props", "result", "seconds")
     lines = [head] + [(pr.name, pr.group, pr.engine, pr.mode, str(pr.depth),
@@ -163,8 +176,8 @@ def main(argv=None) -> int:
         results = list(pool.map(lambda pr: run_proof(pr, args.timeout), proofs))
     rows = list(zip(proofs, results))
     print_table(rows)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps([rec for _, r in rows for rec in r["records"]], indent=1))
+    write_report([rec for _, r in rows for rec in r["records"]], {pr.name for pr in proofs},
+                 merge=bool(args.only))
     print(f"wrote {REPORT.relative_to(ROOT)}")
     # a `prove` whose induction no longer closes is a failure too: the harness closed it
     # when it was written, so a bug or a change that needs a new invariant broke it

@@ -11,6 +11,8 @@ way TOKEN_OVERFLOW is raised.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from amaranth import Cat, Value
 from amaranth.hdl import Fragment
 from amaranth.lib import data
@@ -47,13 +49,15 @@ class TokenHarness(FormalHarness):
         dec = {(t, k): internal(frag, f"dec{t}_{k.name}") for t in range(T) for k in Token}
         for (t, k), c in cnt.items():
             p.check(f"tokens.t{t}.{k.name}.never_below_zero", ~(dec[t, k] & ~inc[t, k]) | (c != 0))
-            p.check(f"tokens.t{t}.{k.name}.never_above_max", ~(inc[t, k] & ~dec[t, k]) | (c != tmax))
+            p.check(f"tokens.t{t}.{k.name}.never_above_max",
+                    ~(inc[t, k] & ~dec[t, k]) | (c != tmax))
         overflows = []
         for t in range(T):
             for q in Queue:
                 overflows.append(self._overflow(m, p, d, frag, t, q, cnt, inc))
         is_ovf = d.o_err_valid & (d.o_err_code == IsaError.TOKEN_OVERFLOW)
         p.check("tokens.overflow_only_from_a_full_counter", ~is_ovf | Cat(*overflows).any())
+        p.cover("tokens.cover.overflow_raised", is_ovf)
 
     def _drive(self, m, d, t, q):
         """Free pushes (kind, flags, barrier; address and command zero), unit handshakes
@@ -84,9 +88,20 @@ class TokenHarness(FormalHarness):
         return ovf
 
 
+def small_token_config():
+    """The tiny preset with 2-bit token counters (full after 3 signals)."""
+    tiny = PRESETS["tiny"]
+    return dataclasses.replace(tiny, soc=dataclasses.replace(tiny.soc, token_bits=2))
+
+
 PROOFS = [
     Proof("cmdproc_tokens", "rtl/soc/cmdproc_queues.py::TileDispatch",
           "command processor token counters (tiny preset)", TokenHarness, "prove", 2,
           why="k-induction closes at once: each property follows from the gating of the "
               "counter updates in the same cycle"),
+    Proof("cmdproc_tokens_cover", "rtl/soc/cmdproc_queues.py::TileDispatch",
+          "command processor: TOKEN_OVERFLOW is reachable",
+          lambda: TokenHarness(small_token_config()), "cover", 14,
+          why="with 2-bit counters a counter fills and overflows within the depth, so the "
+              "overflow path the proof covers is live"),
 ]
