@@ -28,7 +28,7 @@ from amaranth.hdl import Fragment
 from amaranth.lib import data
 
 from models.config import PRESETS
-from rtl.lib.harness_formal import AnySeq, FormalHarness, Proof, fifo_invariant, internal
+from rtl.lib.harness_formal import AnyConst, AnySeq, FormalHarness, Proof, fifo_invariant, internal
 from rtl.noc.flit import Port, flit_layout
 from rtl.noc.router import NocRouter
 
@@ -49,14 +49,24 @@ def _name(port: int, v: int) -> str:
 class RouterHarness(FormalHarness):
     """One router at (1, 1) between shadow neighbours."""
 
-    def __init__(self, parts=("credits", "packets", "conservation"), config=None):
+    def __init__(self, parts=("credits", "packets", "conservation"), config=None,
+                 shared: bool = False):
         super().__init__()
         self.parts = set(parts)
         self.cfg = config or formal_noc_config()
+        self.shared = shared
 
     def build(self, m, p):
         cfg = self.cfg
-        r = NocRouter(cfg, 1, 1)
+        if self.shared:         # the mesh's one shared router: position on ports
+            r = NocRouter(cfg)
+            self.pos = (AnyConst(cfg.coord_bits), AnyConst(cfg.coord_bits))
+            m.d.comb += [r.i_x.eq(self.pos[0]), r.i_y.eq(self.pos[1])]
+            p.assume("env.position_in_mesh",
+                     (self.pos[0] < cfg.cols) & (self.pos[1] < cfg.rows))
+        else:
+            r = NocRouter(cfg, 1, 1)
+            self.pos = (1, 1)
         m.submodules.dut = frag = Fragment.get(r, None)
         self.r, self.frag, self.m, self.p = r, frag, m, p
         self.entered_by = {}        # (input port, VC): a flit entered there this cycle
@@ -157,8 +167,9 @@ class RouterHarness(FormalHarness):
         p.check(f"router.{tag}.no_interleaving",
                 ~(fire & open_) | (flit.payload[:ID_BITS] == owner))
         x, y = flit.dst_x, flit.dst_y
-        route = {Port.E: x > 1, Port.W: x < 1, Port.S: (x == 1) & (y > 1),
-                 Port.N: (x == 1) & (y < 1), Port.L: (x == 1) & (y == 1)}[Port(port)]
+        px, py = self.pos
+        route = {Port.E: x > px, Port.W: x < px, Port.S: (x == px) & (y > py),
+                 Port.N: (x == px) & (y < py), Port.L: (x == px) & (y == py)}[Port(port)]
         p.check(f"router.{tag}.xy_route", ~(fire & kind[0]) | route)
         if (port, v) in ((Port.E, 0), (Port.L, 1)):
             p.cover(f"router.cover.{tag}.packet_leaves", fire & open_ & kind[1])
@@ -217,6 +228,15 @@ PROOFS = [
           lambda: RouterHarness(["conservation"]), "bmc", 10, why=WHY.format(d=10)),
     Proof("router_packets", BLOCK, "NoC router: whole packets, no interleaving, XY",
           lambda: RouterHarness(["packets"]), "bmc", 10, why=WHY.format(d=10)),
+    Proof("router_shared_credits", BLOCK, "NoC router, position on ports (the mesh's "
+          "shared module), any position: credit counters",
+          lambda: RouterHarness(["credits"], shared=True), "bmc", 10, why=WHY.format(d=10)),
+    Proof("router_shared_packets", BLOCK, "NoC router, position on ports, any position: "
+          "whole packets, no interleaving, XY",
+          lambda: RouterHarness(["packets"], shared=True), "bmc", 8, why=WHY.format(d=8)),
+    Proof("router_shared_cover", BLOCK, "NoC router, position on ports: the bounded runs "
+          "are not vacuous", lambda: RouterHarness(["packets"], shared=True), "cover", 8,
+          why="a 2-flit packet leaves by a link (VC 0) and by ejection (VC 1)"),
     Proof("router_cover", BLOCK, "NoC router: the bounded runs are not vacuous",
           lambda: RouterHarness(["packets"]), "cover", 10,
           why="a 2-flit packet leaves by a link (VC 0) and by ejection (VC 1)"),
