@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 import pytest
-from amaranth import Module, Signal
+from amaranth import Module
 from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
