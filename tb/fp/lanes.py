@@ -1,6 +1,7 @@
 """Drive a lane harness (:mod:`tb.fp.harness`) with numpy arrays, one step per batch."""
 from __future__ import annotations
 
+import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
@@ -65,3 +66,23 @@ def first_mismatch(got: np.ndarray, want: np.ndarray, **inputs) -> str | None:
     where = ", ".join(f"{k}={int(v[i]):#x}" for k, v in inputs.items())
     return (f"{bad.size} of {got.size} mismatches; first #{i}: {where}: got "
             f"{int(got[i]):#010x}, want {int(want[i]):#010x}")
+
+
+async def selfcheck_corrupted_expectation(dut, out: str, vectors, model) -> None:
+    """The lane check is live: one flipped bit in one expected result (a random vector
+    and bit, seeded by ``cocotb.RANDOM_SEED``) is reported naming that vector, 8 times;
+    the uncorrupted check passes. ``vectors(rng, n) -> (a, b)`` draws binary32 operands
+    for ports ``i_a``/``i_b``; ``model(a, b)`` gives the expected bits of port ``out``."""
+    rng = np.random.default_rng(cocotb.RANDOM_SEED)
+    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, out, len(getattr(dut, out)) // 32)
+    a, b = vectors(rng, 4 * drv.lanes)
+    got = await drv.apply(i_a=a, i_b=b)
+    want = model(a, b)
+    assert first_mismatch(got, want, a=a, b=b) is None, "DUT differs before corruption"
+    for _ in range(8):
+        i, bit = int(rng.integers(0, a.size)), int(rng.integers(0, 32))
+        bad = want.copy()
+        bad[i] ^= np.uint32(1 << bit)
+        msg = first_mismatch(got, bad, a=a, b=b)
+        assert msg is not None and f"first #{i}:" in msg, (i, bit, msg)
+    dut._log.info("8 corrupted expectations reported, e.g. %s", msg)

@@ -15,7 +15,7 @@ import numpy as np
 
 from models.fp32 import fp32_add_bits
 from tb.common.clocked import tier
-from tb.fp.lanes import LaneDriver, first_mismatch
+from tb.fp.lanes import LaneDriver, first_mismatch, selfcheck_corrupted_expectation
 from tb.fp.vectors import adder_vectors
 
 _COUNTS = {("verilator", "smoke"): 50_000, ("verilator", "full"): 1_000_000,
@@ -81,17 +81,4 @@ async def test_directed_rules(dut):
 async def test_selfcheck_corrupted_expectation(dut):
     """The check is live: one flipped bit in one expected sum (a random vector and a
     random bit, seeded) is reported, naming that vector; the uncorrupted check passes."""
-    rng = np.random.default_rng(cocotb.RANDOM_SEED)
-    drv = LaneDriver(dut, {"i_a": np.uint32, "i_b": np.uint32}, "o_result",
-                     len(dut.o_result) // 32)
-    a, b = adder_vectors(rng, 4 * drv.lanes)
-    got = await drv.apply(i_a=a, i_b=b)
-    want = fp32_add_bits(a, b)
-    assert first_mismatch(got, want, a=a, b=b) is None, "DUT differs before corruption"
-    for _ in range(8):
-        i, bit = int(rng.integers(0, a.size)), int(rng.integers(0, 32))
-        bad = want.copy()
-        bad[i] ^= np.uint32(1 << bit)
-        msg = first_mismatch(got, bad, a=a, b=b)
-        assert msg is not None and f"first #{i}:" in msg, (i, bit, msg)
-    dut._log.info("8 corrupted expectations reported, e.g. %s", msg)
+    await selfcheck_corrupted_expectation(dut, "o_result", adder_vectors, fp32_add_bits)
