@@ -14,6 +14,7 @@ from models.tensor_cmd import TensorCmd
 from tb.cmdproc.program import random_compute, random_load, random_program
 from tb.cmdproc.tb import RING_BASE, CmdProcTB
 from tb.common.clocked import bounded, trials
+from tb.tensor.programs import illegal_cases
 
 INTR_DONE, INTR_ERROR, INTR_HALT = 1, 2, 4
 RUN_CYCLES = 40_000
@@ -138,6 +139,9 @@ def _bad_cases(tb):
                                                  row_bytes=2 * W))),
         ("zero length", Command.load(0, 1, Descriptor(src=0, dst=0, row_bytes=0))),
         ("tensor count 0", Command.compute(1 % T, TensorCmd(count=0))),
+        # every tensor-command rule (the ISA check reuses the tensor core's)
+        *((f"tensor {code.name} #{i}", Command.compute(i % T, cmd))
+          for i, (code, cmd) in enumerate(illegal_cases(cfg))),
         ("token overflow", None),
     ]
 
