@@ -1,6 +1,7 @@
 """Descriptor-driven DMA engine: 1D/2D/3D strided copies between AXI4 (HBM) and SRAM."""
 from __future__ import annotations
 
+import enum
 from types import SimpleNamespace
 
 from amaranth import Const, Module, Mux, Signal
@@ -15,6 +16,14 @@ from rtl.lib.axi import AxiSignature
 from rtl.lib.stream import Queue
 
 __all__ = ["DmaEngine"]
+
+
+class _FrontEnd(enum.IntEnum):
+    """States of the descriptor front end (fetch -> check -> generate)."""
+
+    IDLE = 0
+    CHECK = 1
+    RUN = 2
 
 
 def _log2(x):
@@ -330,8 +339,8 @@ class DmaEngine(wiring.Component):
         d, dq, cq = x.d, x.dq.o, x.cq.i
         drained = ~x.ax_valid & (x.outstanding == 0) & ~x.info.o.valid & ~x.wf.o.valid & \
             ~x.inflight
-        IDLE, CHECK, RUN = range(3)
-        state = Signal(2, name="state")
+        IDLE, CHECK, RUN = _FrontEnd
+        state = Signal(2, name="state", decoder=_FrontEnd)    # decoder: named in make waves
         rejected = x.check != DmaError.OK
         dir_ok = (d.dir == x.dp_store) | drained
         accept = (state == CHECK) & cq.ready & (rejected | dir_ok)

@@ -150,7 +150,7 @@ class CommandProcessor(wiring.Component):
         fq_flush = Signal()
         m.submodules.fq = ResetInserter(fq_flush)(fq)
         ax = self.m_axi
-        fst = Signal(_Fetch)
+        fst = Signal(_Fetch, decoder=_Fetch)     # decoder: named states in make waves
         stale = Signal()            # the burst in flight belongs to a discarded fetch
         buf = Signal(CMD_BITS)
         resp = Signal(2)

@@ -128,7 +128,7 @@ class TileDispatch(wiring.Component):
                 m.submodules[f"q{t}_{n}"] = ResetInserter(flush)(fifo)
                 wiring.connect(m, wiring.flipped(getattr(self, f"i_push_{n}")[t]), fifo.i)
                 head = fifo.o.payload
-                st = Signal(_St, name=f"st{t}_{n}")
+                st = Signal(_St, name=f"st{t}_{n}", decoder=_St)   # named in make waves
                 cur = Signal(entry_layout(cfg, q), name=f"cur{t}_{n}")
                 out = getattr(self, f"o_{n}")[t]
                 done = getattr(self, f"i_{n}_done")[t]

@@ -9,16 +9,19 @@ shape is shown through a translate filter file (``<save>.<enum>.gtkwf``), so its
 reads as the member's name. Used by :func:`tb.runner.run` for every run with waves on, so
 the save file always describes the DUT that really ran (variants and harnesses included).
 
-Internal FSM state registers (``*fsm_state``) are dumped by both simulators but shown as
-numbers: their state names live only in Amaranth's elaboration (not in a public API) and
-the emitted Verilog carries none.
+A last group lists the design's state registers: every signal with a decoder (the state
+register of each ``m.FSM``, enum-shaped registers) that a ``Switch`` tests or an
+assignment drives, found by elaborating the component (``Fragment.get``) and walking its
+submodules by name, which is the instance path in the dump. Each gets a translate filter
+built from its decoder, so ``fsm_state`` reads ``IDLE``/``BUSY``. A register in an unnamed
+submodule, or renamed by the Verilog backend (two of one name in a module), is left out.
 """
 from __future__ import annotations
 
 import enum
 from pathlib import Path
 
-from amaranth.hdl import Shape
+from amaranth.hdl import Fragment, Shape, Signal
 from amaranth.lib import data
 
 __all__ = ["save_file"]
@@ -39,18 +42,72 @@ def _bits(scope: str, name: str, lo: int, width: int) -> str:
     return " ".join(f"{scope}.{name}[{i}]" for i in range(lo + width - 1, lo - 1, -1))
 
 
-def _filter(save: Path, shape: type[enum.Enum], width: int) -> Path:
-    """A GTKWave translate filter for ``shape``: one line per member, its value in the
-    hex digits GTKWave shows for a ``width``-bit trace (both cases)."""
+def _write_filter(path: Path, names: dict[int, str], width: int) -> Path:
+    """A GTKWave translate filter: one line per value, in the hex digits GTKWave shows
+    for a ``width``-bit trace (both cases)."""
     digits = max(1, -(-width // 4))
-    lines = []
-    for member in shape:
-        value = int(member.value) & ((1 << width) - 1)
-        for text in dict.fromkeys((f"{value:0{digits}X}", f"{value:0{digits}x}")):
-            lines.append(f"{text} {member.name}")
-    path = save.with_name(f"{save.stem}.{shape.__name__}.gtkwf")
+    lines = [f"{text} {name}" for value, name in names.items()
+             for text in dict.fromkeys((f"{value:0{digits}X}", f"{value:0{digits}x}"))]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _filter(save: Path, shape: type[enum.Enum], width: int) -> Path:
+    """The translate filter of enum ``shape``."""
+    names = {int(m.value) & ((1 << width) - 1): m.name for m in shape}
+    return _write_filter(save.with_name(f"{save.stem}.{shape.__name__}.gtkwf"), names, width)
+
+
+#: state registers wider than this are not enumerated
+MAX_STATE_BITS = 8
+
+
+def _decoded(sig: Signal) -> dict[int, str]:
+    """``{value: name}`` of a decoded register: the members of an enum decoder, or what a
+    decoder function returns (an ``m.FSM``'s ``NAME/value`` loses its suffix)."""
+    dec = sig.decoder
+    if _enum_class(dec) is not None:
+        return {int(m.value) & ((1 << len(sig)) - 1): m.name for m in dec}
+    names = {}
+    for value in range(1 << len(sig)):
+        try:
+            text = str(sig.decoder(value))
+        except (KeyError, ValueError, IndexError):
+            continue
+        names[value] = text.removesuffix(f"/{value}")
+    return names
+
+
+def _statement_signals(stmts):
+    """Switch tests and assignment targets, recursively. Amaranth 0.5 exports no
+    statement classes, so they are told apart by their (public) attributes
+    (tests/rtl/test_gtkw.py fails if that stops finding an FSM)."""
+    for st in stmts:
+        if hasattr(st, "cases") and hasattr(st, "test"):
+            yield st.test
+            for _patterns, body, *_ in st.cases:
+                yield from _statement_signals(body)
+        elif hasattr(st, "lhs"):
+            yield st.lhs
+
+
+def state_registers(component) -> list[tuple[str, Signal]]:
+    """``(dotted instance path, signal)`` of every decoded register (FSM states, enum
+    registers) of ``component``'s design, in named submodules only."""
+    found: dict[tuple[str, str], Signal] = {}
+
+    def walk(frag, path: str) -> None:
+        sigs = [s for stmts in frag.statements.values() for s in _statement_signals(stmts)]
+        for s in sigs:
+            if (isinstance(s, Signal) and s.decoder is not None
+                    and 1 <= len(s) <= MAX_STATE_BITS):
+                found.setdefault((path, s.name), s)
+        for sub, name, *_ in frag.subfragments:
+            if name is not None:
+                walk(sub, f"{path}.{name}")
+
+    walk(Fragment.get(component, None), "")
+    return [(path, sig) for (path, _), sig in found.items()]
 
 
 def _enum_class(shape):
@@ -103,4 +160,12 @@ def save_file(top: str, component, fst: Path, save: Path) -> str:
             if isinstance(shape, data.StructLayout):
                 _fields(lines, top, name, shape, 0, name, save)
         lines += [GROUP_END, f"-{group}"]
+    states = state_registers(component)
+    if states:
+        lines += [GROUP_BEGIN, "-state registers"]
+        for i, (path, sig) in enumerate(states):
+            flt = _write_filter(save.with_name(f"{save.stem}.state{i}.gtkwf"), _decoded(sig),
+                                len(sig))
+            lines += [f"^1 {flt}", TRANSLATED_HEX, _vector(top + path, sig.name, len(sig))]
+        lines += [GROUP_END, "-state registers"]
     return "\n".join(lines) + "\n"

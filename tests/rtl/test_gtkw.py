@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from amaranth import Module, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +24,20 @@ class _Dut(wiring.Component):
     valid: Out(1)
 
     def elaborate(self, platform):
-        raise NotImplementedError
+        m = Module()
+        m.submodules.inner = inner = Module()
+        st = Signal(Op, decoder=Op)                 # the RTL's state-register convention
+        with m.If(self.cmd.n == 3):
+            m.d.sync += st.eq(Op.MUL)
+        m.d.comb += self.valid.eq(st == Op.ADD)
+        plain = Signal(2)                           # no decoder: not listed
+        inner.d.sync += plain.eq(plain + 1)
+        with inner.FSM():
+            with inner.State("WAIT"):
+                inner.next = "GO"
+            with inner.State("GO"):
+                inner.next = "WAIT"
+        return m
 
 
 def test_struct_fields_and_enums_decoded(tmp_path):
@@ -39,7 +53,18 @@ def test_struct_fields_and_enums_decoded(tmp_path):
     flt = tmp_path / "x.Op.gtkwf"
     assert f"^1 {flt}" in lines and lines[lines.index(f"^1 {flt}") + 1] == gtkw.TRANSLATED_HEX
     assert flt.read_text().split("\n")[:2] == ["0 ADD", "3 MUL"]
-    assert text.count(gtkw.GROUP_BEGIN) == 2 and text.count(gtkw.GROUP_END) == 2
+    assert text.count(gtkw.GROUP_BEGIN) == 3 and text.count(gtkw.GROUP_END) == 3
+
+
+def test_state_registers_named(tmp_path):
+    """Decoded registers (enum decoder, m.FSM) are found in their submodule and their
+    filters name every state; a register without a decoder is not listed."""
+    found = {(path, sig.name): sig for path, sig in gtkw.state_registers(_Dut())}
+    assert set(found) == {("", "st"), (".inner", "fsm_state")}, found
+    assert gtkw._decoded(found[("", "st")]) == {0: "ADD", 3: "MUL"}
+    assert gtkw._decoded(found[(".inner", "fsm_state")]) == {0: "WAIT", 1: "GO"}
+    text = gtkw.save_file("top", _Dut(), tmp_path / "x.fst", tmp_path / "x.gtkw")
+    assert "top.inner.fsm_state" in text.splitlines() and "top.st[1:0]" in text.splitlines()
 
 
 @pytest.mark.sim
