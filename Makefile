@@ -66,7 +66,7 @@ demo: $(STAMP)
 	$(RUN) scripts/demo.py --config $(CONFIG)
 
 test: $(STAMP)
-	@$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --tier $(TIER) --sim $(SIM) \
+	@$(RUN) -m pytest tests -m "not nightly" -n $(JOBS) --maxschedchunk 1 --tier $(TIER) --sim $(SIM) \
 		$(if $(SEED),--seed $(SEED)) $(LIMIT_ARGS) --junitxml=build/reports/junit.xml; \
 		rc=$$?; $(RUN) scripts/report.py --title "make test" || true; exit $$rc
 
@@ -75,11 +75,11 @@ report: $(STAMP)
 	$(RUN) scripts/report.py
 
 smoke: $(STAMP)
-	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --tier smoke $(LIMIT_ARGS) \
+	$(RUN) -m pytest tests -m "smoke or not sim" -n $(JOBS) --maxschedchunk 1 --tier smoke $(LIMIT_ARGS) \
 		--junitxml=build/reports/junit-smoke.xml
 
 sim: $(STAMP)
-	$(RUN) -m pytest tests/sim $(if $(filter nightly,$(TIER)),,-m "not nightly") -n $(JOBS) \
+	$(RUN) -m pytest tests/sim $(if $(filter nightly,$(TIER)),,-m "not nightly") -n $(JOBS) --maxschedchunk 1 \
 		$(PYTEST_SIM_ARGS) --junitxml=build/reports/junit.xml
 
 # nightly: the nightly tier (long runs, 20x trials), then the seed sweep (resumable)
@@ -87,7 +87,7 @@ SEEDS ?= 100
 SEED_ARGS = --seeds $(SEEDS) $(if $(filter all,$(SIM)),,--sim $(SIM)) $(if $(ENTRIES),--entries $(ENTRIES)) \
 	$(if $(BUDGET_MIN),--budget-min $(BUDGET_MIN)) $(if $(FRESH),--fresh)
 nightly: $(STAMP)
-	@$(RUN) -m pytest tests -n $(JOBS) --tier nightly --sim $(SIM) $(LIMIT_ARGS) \
+	@$(RUN) -m pytest tests -n $(JOBS) --maxschedchunk 1 --tier nightly --sim $(SIM) $(LIMIT_ARGS) \
 		--junitxml=build/reports/junit-nightly.xml; rc=$$?; \
 		$(RUN) scripts/report.py --junit junit-nightly.xml --title "make nightly" || true; \
 		$(RUN) scripts/seeds.py $(SEED_ARGS) || rc=1; exit $$rc

@@ -131,6 +131,16 @@ def _entry(item) -> tuple[str, str]:
     return path, getattr(item, "originalname", item.name)
 
 
+def _cost_class(item) -> int:
+    """Longest first, so that pytest-xdist (``--maxschedchunk 1``: one item per free
+    worker) does not end on a long simulation: simulations of the 16x16 presets, then the
+    other simulations, then everything else (sorted stably: file order within a class)."""
+    if item.get_closest_marker("sim") is None:
+        return 2
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return 0 if params.get("preset", "tiny") not in ("tiny", "tiny_int8") else 1
+
+
 def pytest_collection_modifyitems(session, config, items):
     keep, drop = [], []
     sel = config._jalapeno_test
@@ -146,7 +156,7 @@ def pytest_collection_modifyitems(session, config, items):
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = sorted(keep, key=_cost_class)
     if sel and not keep:
         module, name = sel
         raise pytest.UsageError(
