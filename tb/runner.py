@@ -403,7 +403,11 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         config_file = build_dir / "config.json"
         config_file.write_text(cfg.to_json())
 
+    run_lock: list = []              # held from the simulation to the parsed results
+
     def finish() -> RunResult:
+        for f in run_lock:
+            f.close()
         res.wall_s = time.monotonic() - t0
         bad = [c.name for c in res.failed_cases]
         for name in bad or ([None] if res.error else []):
@@ -476,6 +480,10 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         finally:
             lock.close()
             os.environ["MAKEFLAGS"] = saved_makeflags
+        # two entries running one module on one build (e.g. different tests of it, in
+        # parallel pytest workers) share its run folder: results XML, log, coverage
+        run_lock.append(open(test_dir / ".run.lock", "w"))
+        fcntl.flock(run_lock[0], fcntl.LOCK_EX)
         progress: dict = {}
         try:
             with _Watchdog(wall_limit_s, before_kill=lambda: progress.update(

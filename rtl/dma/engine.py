@@ -1,11 +1,10 @@
 """Descriptor-driven DMA engine: 1D/2D/3D strided copies between AXI4 (HBM) and SRAM."""
 from __future__ import annotations
 
-import enum
 from types import SimpleNamespace
 
 from amaranth import Const, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.axi import LEN_BITS, Burst, Resp
@@ -18,7 +17,7 @@ from rtl.lib.stream import Queue
 __all__ = ["DmaEngine"]
 
 
-class _FrontEnd(enum.IntEnum):
+class _FrontEnd(enum.Enum, shape=2):
     """States of the descriptor front end (fetch -> check -> generate)."""
 
     IDLE = 0
