@@ -44,10 +44,7 @@ def main(argv=None) -> int:
     ap.add_argument("--title", default="Regression report")
     a = ap.parse_args(argv)
     rows = _json(a.reports / "sim_summary.json") or []
-    plans = testplan.load_all()
-    results = testplan.load_results(a.reports)
-    points = [dict(block=p.block, testpoint=t.name, status=testplan.status(t, results))
-              for p in plans for t in p.testpoints]
+    points = testplan.records(testplan.load_all(), testplan.load_results(a.reports))
     text = report.markdown(rows, pytest_counts(a.reports / a.junit),
                            _json(a.reports / "coverage.json"), _json(a.reports / "formal.json"),
                            points, a.title)

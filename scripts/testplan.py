@@ -16,29 +16,18 @@ import json
 import sys
 from pathlib import Path
 
+from tb.common import report
 from tb.common import testplan as tp
 from tb.runner import BUILD
-
-
-def rows(plans, results) -> list[dict]:
-    """One record per testpoint: block, testpoint, stage, status, tests, ran."""
-    out = []
-    for plan in plans:
-        for p in plan.testpoints:
-            out.append(dict(block=plan.block, testpoint=p.name, stage=p.stage,
-                            status=tp.status(p, results), tests=list(p.tests),
-                            ran=sum(t in results for t in p.tests)))
-    return out
 
 
 def markdown(records: list[dict]) -> str:
     lines = []
     for block in dict.fromkeys(r["block"] for r in records):
-        lines += [f"## {block}", "", "| testpoint | stage | status | tests run / named |",
-                  "|---|---|---|---|"]
-        lines += [f"| {r['testpoint']} | {r['stage']} | {r['status']} | {r['ran']}/{len(r['tests'])} |"
-                  for r in records if r["block"] == block]
-        lines.append("")
+        lines += [f"## {block}", ""] + report.table(
+            ["testpoint", "stage", "status", "tests run / named"],
+            [[r["testpoint"], r["stage"], r["status"], f"{r['ran']}/{len(r['tests'])}"]
+             for r in records if r["block"] == block])
     return "\n".join(lines)
 
 
@@ -55,7 +44,7 @@ def main(argv=None) -> int:
         return 2
     missing = [m for p in plans for m in tp.missing_references(p)]
     results = tp.load_results(a.reports)
-    records = rows(plans, results)
+    records = tp.records(plans, results)
     text = markdown(records)
     print(text)
     for stage in tp.STAGES:

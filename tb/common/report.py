@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-__all__ = ["cocotb_junit", "markdown"]
+__all__ = ["cocotb_junit", "markdown", "table"]
 
 
 def _case(r: dict) -> ET.Element:
@@ -45,7 +45,8 @@ def cocotb_junit(rows: list[dict]) -> str:
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def table(header: list[str], rows: list[list]) -> list[str]:
+    """A markdown table (lines, ending with a blank one)."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
 
@@ -63,7 +64,7 @@ def markdown(rows: list[dict], pytest_counts: dict, coverage: list[dict] | None,
             f"{pytest_counts.get('time', 0.0):.0f} s.", ""]
     if bad:
         out += ["## Failures", ""]
-        out += _table(["test", "sim", "preset", "seed", "result", "reproduce"],
+        out += table(["test", "sim", "preset", "seed", "result", "reproduce"],
                       [[r["test"], r["sim"], r["preset"], r["seed"], r["result"],
                         f"`{r.get('reproduce', '')}`"] for r in bad])
     blocks = defaultdict(lambda: [0, 0, 0.0])
@@ -73,17 +74,17 @@ def markdown(rows: list[dict], pytest_counts: dict, coverage: list[dict] | None,
         b[1] += r["result"] in ("PASS", "SKIP")
         b[2] += r["wall_s"]
     out += ["## Per block", ""]
-    out += _table(["block", "sim", "passed / runs", "wall s"],
+    out += table(["block", "sim", "passed / runs", "wall s"],
                   [[b, s, f"{ok}/{n}", f"{w:.1f}"] for (b, s), (n, ok, w) in sorted(blocks.items())])
     if coverage:
         out += ["## Coverage", ""]
-        out += _table(["block", "line", "toggle", "functional"],
+        out += table(["block", "line", "toggle", "functional"],
                       [[c["block"], *(("-" if c.get(k) is None else f"{c[k]:.1%}")
                                        for k in ("line", "toggle", "functional"))]
                        for c in coverage])
     if formal:
         out += ["## Formal", ""]
-        out += _table(["block", "property", "engine", "depth", "result"],
+        out += table(["block", "property", "engine", "depth", "result"],
                       [[f["block"], f["property"], f["engine"], f["depth"], f["result"]]
                        for f in formal])
     if testplan:
@@ -92,9 +93,9 @@ def markdown(rows: list[dict], pytest_counts: dict, coverage: list[dict] | None,
         for t in testplan:
             by[t["block"]][t["status"]] += 1
         states = ["pass", "fail", "partial", "not run"]
-        out += _table(["block", *states], [[b, *(c[s] for s in states)] for b, c in sorted(by.items())])
+        out += table(["block", *states], [[b, *(c[s] for s in states)] for b, c in sorted(by.items())])
     out += ["## Every cocotb test", ""]
-    out += _table(["test", "sim", "preset", "tier", "seed", "result", "cycles", "wall s"],
+    out += table(["test", "sim", "preset", "tier", "seed", "result", "cycles", "wall s"],
                   [[r["test"], r["sim"], r["preset"], r["tier"], r["seed"], r["result"],
                     r["cycles"], r["wall_s"]] for r in rows])
     return "\n".join(out)

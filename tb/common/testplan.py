@@ -37,7 +37,7 @@ import yaml
 from tb.common.discover import ROOT, base_name, cocotb_tests
 
 __all__ = ["STAGES", "Testpoint", "Covergroup", "Testplan", "TestplanError", "load_all",
-           "missing_references", "load_results", "status"]
+           "missing_references", "load_results", "status", "records"]
 
 STAGES = ("V1", "V2", "V3")
 
@@ -176,3 +176,11 @@ def status(point: Testpoint, results: dict[str, list[bool]]) -> str:
         return "fail"
     done = sum(bool(r) for r in runs)
     return "pass" if done == len(runs) else "partial" if done else "not run"
+
+
+def records(plans: list[Testplan], results: dict[str, list[bool]]) -> list[dict]:
+    """One record per testpoint: block, testpoint, stage, status, tests, ran (how many of
+    its tests have results)."""
+    return [dict(block=plan.block, testpoint=p.name, stage=p.stage, status=status(p, results),
+                 tests=list(p.tests), ran=sum(t in results for t in p.tests))
+            for plan in plans for p in plan.testpoints]
