@@ -32,6 +32,12 @@ pad         1      VECTOR: mask key ``k_base + lane`` >= ``kv_len`` to -inf
 q_base      16     VECTOR mask: query index of row 0 of the command
 k_base      16     VECTOR mask: key index of lane 0
 kv_len      16     VECTOR mask: number of valid keys
+bscale      1      VECTOR ROWMAX / EXP / RESCALE: per-row block scale (``models.vector``:
+                   ROWMAX sets ``k``, ``beta = 2**-k``; EXP writes ``e * 2**k`` and adds
+                   ``beta * rowsum``; RESCALE adds ``a * beta``); ignored by other ops
+indep       1      may start while the *other* unit is still busy with earlier commands
+                   (no fence; docs/tensor_core.md "Overlap" has the rules the program
+                   must follow); results are those of in-order execution
 imm         32     VECTOR: binary32 input scale (REQUANT: Q31 multiplier, int32)
 imm2        32     VECTOR: binary32 output scale (REQUANT: shift, int32, -31..30)
 =========== ====== ===========================================================
@@ -47,7 +53,8 @@ a field never straddles two words; reserved bits are written 0 and ignored.
 offset word contents (bit offset: field)
 ====== =====================================================================
 0x00   0: unit, 4: op, 8: out_fmt, 16: accumulate, 17: fp8, 18: fmt_a,
-       19: fmt_w, 20: in_int, 21: bias, 22: dst_act, 23: causal, 24: pad
+       19: fmt_w, 20: in_int, 21: bias, 22: dst_act, 23: causal, 24: pad,
+       25: bscale, 26: indep
 0x04   0: src, 16: src2
 0x08   0: dst, 16: count
 0x0C   0: state, 16: q_base
@@ -91,6 +98,8 @@ class VecOp(enum.IntEnum):
     REQUANT = 9     # INT32 (+ bias) -> INT8, TFLite fixed-point multiplier + shift
     RECIP = 10      # y = recip(a)
     ROWSUM = 11     # l = l * alpha + sum(a)                            (no write)
+    STATE_STORE = 12  # row = [m, l, 0, ...] (binary32)                  (no read)
+    STATE_MERGE = 13  # merge a stored [m_s, l_s] row into the state    (no write)
 
 
 class OutFmt(enum.IntEnum):
@@ -114,7 +123,8 @@ class ErrCode(enum.IntEnum):
     ACC_RANGE = 5       # accumulator rows (src, src2 or dst) out of the accumulator SRAM
     NO_FP8 = 6          # FP8 tile on an array built without the FP8 datapath
     BAD_FMT = 7         # out_fmt not in OutFmt, dst_act with a non-8-bit format or R != C,
-                        # REQUANT with a format other than INT8
+                        # REQUANT with a format other than INT8, STATE_STORE not FP32
+                        # to the accumulator
     STATE_RANGE = 8     # softmax state rows out of range
 
 
@@ -127,7 +137,7 @@ FIELD_BITS: dict[str, int] = {
     "unit": 1, "op": 4, "src": 16, "src2": 16, "dst": 16, "count": 16, "state": 16,
     "accumulate": 1, "fp8": 1, "fmt_a": 1, "fmt_w": 1, "in_int": 1, "bias": 1,
     "dst_act": 1, "out_fmt": 3, "causal": 1, "pad": 1, "q_base": 16, "k_base": 16,
-    "kv_len": 16, "imm": 32, "imm2": 32,
+    "kv_len": 16, "imm": 32, "imm2": 32, "bscale": 1, "indep": 1,
 }
 
 IMAGE_BYTES = 32
@@ -140,14 +150,17 @@ IMAGE = MemoryImage("tensor_cmd", IMAGE_BYTES, [
     ("count", 0x08, 16, 16), ("state", 0x0C, 0, 16), ("q_base", 0x0C, 16, 16),
     ("k_base", 0x10, 0, 16), ("kv_len", 0x10, 16, 16),
     ("imm", 0x14, 0, 32), ("imm2", 0x18, 0, 32),
+    ("bscale", 0x00, 25, 1), ("indep", 0x00, 26, 1),
 ], FIELD_BITS)
 
 #: Vector ops that read the ``src`` rows / the ``src2`` rows / write ``dst`` / use state.
-VECTOR_READS_SRC = frozenset(VecOp) - {VecOp.STATE_INIT}
+VECTOR_READS_SRC = frozenset(VecOp) - {VecOp.STATE_INIT, VecOp.STATE_STORE}
 VECTOR_READS_SRC2 = frozenset({VecOp.RESCALE, VecOp.BIAS})      # + REQUANT with bias
-VECTOR_WRITES = frozenset(VecOp) - {VecOp.ROWMAX, VecOp.STATE_INIT, VecOp.ROWSUM}
+VECTOR_WRITES = frozenset(VecOp) - {VecOp.ROWMAX, VecOp.STATE_INIT, VecOp.ROWSUM,
+                                    VecOp.STATE_MERGE}
 VECTOR_USES_STATE = frozenset({VecOp.ROWMAX, VecOp.EXP, VecOp.RESCALE, VecOp.NORM,
-                               VecOp.STATE_INIT, VecOp.ROWSUM})
+                               VecOp.STATE_INIT, VecOp.ROWSUM, VecOp.STATE_STORE,
+                               VecOp.STATE_MERGE})
 
 
 def f32_bits(x: float) -> int:
@@ -191,6 +204,8 @@ class TensorCmd:
     kv_len: int = 0
     imm: int = 0x3F80_0000      # 1.0
     imm2: int = 0x3F80_0000     # 1.0
+    bscale: int = 0
+    indep: int = 0
 
     def __post_init__(self):
         for f in fields(self):
@@ -261,6 +276,8 @@ def check(cmd: TensorCmd, config) -> ErrCode:
             cmd.out_fmt not in (OutFmt.INT8, OutFmt.E4M3, OutFmt.E5M2) or sa.rows != sa.cols):
         return ErrCode.BAD_FMT
     if op == VecOp.REQUANT and cmd.out_fmt != OutFmt.INT8:
+        return ErrCode.BAD_FMT
+    if op == VecOp.STATE_STORE and (cmd.out_fmt != OutFmt.FP32 or cmd.dst_act):
         return ErrCode.BAD_FMT
     reads2 = op in VECTOR_READS_SRC2 or (op == VecOp.REQUANT and cmd.bias)
     if op in VECTOR_READS_SRC and cmd.src + end > tc.acc_rows:

@@ -11,7 +11,8 @@ Data
 (``uint32[rows, L]``), an activation row ``R = config.systolic.rows`` 8-bit codes
 (``uint8[rows, R]``). Per-row softmax state (:class:`VectorState`, depth
 ``config.tensor.acc_rows``): ``m`` running max, ``l`` running sum, ``alpha`` rescale
-factor, all binary32.
+factor, ``beta`` scale of the newest contribution (block scale or merge), all binary32,
+and ``k`` (integer ``0 .. K_MAX``) the block-scale exponent.
 
 Row ``i`` of a command (``i = 0 .. count-1``) reads ``x = acc[src+i]``, ``b =
 acc[src2+i]``, uses ``state[state+i]`` and writes row ``dst+i``. Rows are independent;
@@ -42,15 +43,24 @@ Stage A (every op except STATE_INIT and REQUANT)
 Operations (``y`` is the row written, through the output stage)
 ----------------------------------------------------------------
 COPY        ``y = a``.
-ROWMAX      ``m_new = max(m, row_max(a))``; ``alpha = 1.0 if m_new == -inf else
-            exp_approx(fadd(m, -m_new))``; ``m = m_new``. No write.
-EXP         ``e = +0 if a == -inf else exp_approx(fadd(a, -m))``; ``out`` = output
-            stage of ``e``; ``l = fadd(fmul(l, alpha), row_sum(deq(out)))`` where
-            ``deq(out)`` is the binary32 value of what was written (FP32: the value,
-            INT8: ``float(q)``, FP8: :func:`models.fp8.decode`, BF16: the bf16 value).
-RESCALE     ``y = fadd(fmul(b, alpha), a)``.
+ROWMAX      ``mb = row_max(a)``; ``m_new = max(m, mb)``; ``alpha = 1.0 if m_new ==
+            -inf else exp_approx(fadd(m, -m_new))``; ``m = m_new``. Block scale: with
+            ``bscale``, ``g = exp_approx(fadd(mb, -m_new))`` (the block's largest
+            probability, as EXP will compute it), ``k = clamp(126 - E(g), 0, K_MAX)``
+            with ``E`` the biased exponent field of ``g``'s bits (so ``g * 2**k`` is in
+            [0.5, 1] when ``g`` is normal and ``k`` is not clamped); without ``bscale``
+            ``k = 0``. ``beta = 2**-k`` (binary32, exact). No write.
+EXP         ``e = +0 if a == -inf else exp_approx(fadd(a, -m))``; with ``bscale``
+            ``e = fmul(e, 2**k)`` (exact: ``e`` is ``+0``, NaN or normal <= 1);
+            ``out`` = output stage of ``e``; ``l = fadd(fmul(l, alpha), s)`` with ``s =
+            row_sum(deq(out))``, times ``beta`` with ``bscale`` (``fmul(s, beta)``),
+            where ``deq(out)`` is the binary32 value of what was written (FP32: the
+            value, INT8: ``float(q)``, FP8: :func:`models.fp8.decode`, BF16: the bf16
+            value).
+RESCALE     ``y = fadd(fmul(b, alpha), a)``; with ``bscale`` ``fadd(fmul(b, alpha),
+            fmul(a, beta))``.
 NORM        ``y = +0`` (all lanes) if ``l`` is ``±0``, else ``fmul(a, recip_approx(l))``.
-STATE_INIT  ``m = -inf, l = +0, alpha = 1.0``. No read, no write.
+STATE_INIT  ``m = -inf, l = +0, alpha = 1.0, beta = 1.0, k = 0``. No read, no write.
 BIAS        ``y = fadd(a, b)``.
 RELU        ``y = a`` if ``a`` is NaN (canonical) or has sign 0, else ``+0``
             (``-0`` and ``-inf`` give ``+0``).
@@ -58,6 +68,14 @@ GELU        :func:`gelu_approx` (``a * sigmoid(1.702 a)``).
 REQUANT     integer, no stage A, no mask: :func:`requant`; output INT8 only.
 RECIP       ``y = recip_approx(a)``.
 ROWSUM      ``l = fadd(fmul(l, alpha), row_sum(a))``. No write.
+STATE_STORE no read, no stage A, no output stage: writes the accumulator row
+            ``[m, l, +0, ...]`` (binary32 bits; ``out_fmt`` FP32, not ``dst_act``).
+STATE_MERGE merges a partial softmax stored by STATE_STORE (flash-decoding's combine):
+            ``m_s, l_s = a[0], a[1]`` (stage A applies); ``m_new = max(m, m_s)``;
+            ``alpha = 1.0 if m_new == -inf else exp_approx(fadd(m, -m_new))``, ``beta``
+            the same with ``m_s``; ``l = fadd(fmul(l, alpha), fmul(l_s, beta))``;
+            ``m = m_new``; ``k = 0``. No write. A RESCALE with ``bscale`` then merges
+            the partial's unnormalized output rows: ``O = O * alpha + O_s * beta``.
 
 Negation (``-m``) flips the sign bit (of NaN too; a NaN operand gives the canonical
 NaN anyway). ``-`` in ``fadd(a, -m)`` is exact.
@@ -100,7 +118,7 @@ __all__ = [
     "EXP_LUT", "RECIP_LUT", "LOG2E_F32", "GELU_K_F32", "EXP_FRAC_BITS", "EXP_IDX_BITS",
     "RECIP_IDX_BITS", "EXP_T_MIN", "BF16_MAX_BITS", "BF16_INF_BITS", "BF16_NAN_BITS",
     "INT32_MIN", "INT32_MAX",
-    "VECTOR_LANE_LATENCY", "VECTOR_SUM_LEVEL_LATENCY", "vector_write_delay",
+    "K_MAX", "pow2", "block_scale_k", "VECTOR_LANE_LATENCY", "VECTOR_SUM_LEVEL_LATENCY", "vector_write_delay",
     "vector_latency",
 ]
 
@@ -121,6 +139,8 @@ GELU_K_F32 = f32(1.702)                     # 0x3FD9DB23
 BF16_INF_BITS = POS_INF_BITS >> 16                  # 0x7F80
 BF16_NAN_BITS = CANONICAL_NAN_BITS >> 16            # 0x7FC0
 BF16_MAX_BITS = BF16_INF_BITS - 1                   # 0x7F7F
+#: Largest block-scale exponent ``k`` (ROWMAX with ``bscale``): 5 bits of state.
+K_MAX = 31
 #: int32 range (REQUANT saturation).
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -453,16 +473,30 @@ class VectorState:
     m: np.ndarray
     l: np.ndarray      # noqa: E741
     alpha: np.ndarray
+    beta: np.ndarray
+    k: np.ndarray      # int64, 0 .. K_MAX
 
     @classmethod
     def new(cls, config) -> "VectorState":
         """STATE_INIT values on every row (also the RTL's power-up contents)."""
         n = config.tensor.acc_rows
-        return cls(m=np.full(n, -np.inf, np.float32), l=np.zeros(n, np.float32),
-                   alpha=np.ones(n, np.float32))
+        s = cls(m=np.empty(n, np.float32), l=np.empty(n, np.float32),
+                alpha=np.empty(n, np.float32), beta=np.empty(n, np.float32),
+                k=np.empty(n, np.int64))
+        s.init(slice(0, n))
+        return s
+
+    def init(self, rows: slice) -> None:
+        """STATE_INIT on ``rows``."""
+        self.m[rows] = -np.inf
+        self.l[rows] = 0.0
+        self.alpha[rows] = 1.0
+        self.beta[rows] = 1.0
+        self.k[rows] = 0
 
     def copy(self) -> "VectorState":
-        return VectorState(self.m.copy(), self.l.copy(), self.alpha.copy())
+        return VectorState(self.m.copy(), self.l.copy(), self.alpha.copy(),
+                           self.beta.copy(), self.k.copy())
 
 
 def _imm_f32(v: int) -> np.float32:
@@ -515,12 +549,31 @@ def dequant_written(out_fmt: int, words: np.ndarray) -> np.ndarray:
     return (words & np.uint32(0xFFFF_0000)).view(np.float32)
 
 
-def _apply(cmd: TensorCmd, a: np.ndarray, b: np.ndarray | None, m, l, alpha):
+def _rows(v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Per-row values ``v`` broadcast over the lanes of ``like``."""
+    return np.broadcast_to(v[:, None], like.shape).astype(np.float32)
+
+
+def pow2(k) -> np.ndarray:
+    """``2**k`` as binary32 (exact; ``|k| <= 126``)."""
+    return np.ldexp(np.float32(1.0), np.asarray(k, np.int64)).astype(np.float32)
+
+
+def block_scale_k(g) -> np.ndarray:
+    """ROWMAX's block-scale exponent from ``g`` (the block's largest probability):
+    ``clamp(126 - E(g), 0, K_MAX)``, ``E`` = biased exponent field of the bits."""
+    e = (_bits(g) >> np.uint32(23)).astype(np.int64) & 0xFF
+    return np.clip(126 - e, 0, K_MAX)
+
+
+def _apply(cmd: TensorCmd, a: np.ndarray, b: np.ndarray | None, m, l, alpha, beta):
     op = VecOp(cmd.op)
     if op == VecOp.COPY:
         return a
     if op == VecOp.RESCALE:
-        return fadd(fmul(b, np.broadcast_to(alpha[:, None], b.shape).astype(np.float32)), a)
+        if cmd.bscale:
+            a = fmul(a, _rows(beta, a))
+        return fadd(fmul(b, _rows(alpha, b)), a)
     if op == VecOp.NORM:
         r = recip_approx(l)
         y = fmul(a, np.broadcast_to(r[:, None], a.shape).astype(np.float32))
@@ -560,9 +613,13 @@ def vector_execute(config, cmd: TensorCmd, acc: np.ndarray, act: np.ndarray,
     n = cmd.count
     st = slice(cmd.state, cmd.state + n)
     if op == VecOp.STATE_INIT:
-        state.m[st] = -np.inf
-        state.l[st] = 0.0
-        state.alpha[st] = 1.0
+        state.init(st)
+        return
+    if op == VecOp.STATE_STORE:
+        words = np.zeros((n, lanes), np.uint32)
+        words[:, 0] = _bits(state.m[st])
+        words[:, 1] = _bits(state.l[st])
+        _write(config, cmd, acc, act, words)
         return
     x = acc[cmd.src:cmd.src + n].copy()
     reads_b = op in VECTOR_READS_SRC2 or (op == VecOp.REQUANT and cmd.bias)
@@ -582,9 +639,21 @@ def vector_execute(config, cmd: TensorCmd, acc: np.ndarray, act: np.ndarray,
     bf = b.view(np.float32) if b is not None else None
     if op == VecOp.ROWMAX:
         m_old = state.m[st].copy()
-        m_new = fmax(m_old, row_max(a))
-        d = exp_approx(fadd(m_old, fneg(m_new)))
-        state.alpha[st] = np.where(m_new == -np.inf, f32(1.0), d)
+        mb = row_max(a)
+        m_new = fmax(m_old, mb)
+        state.alpha[st] = _merge_factor(m_old, m_new)
+        k = block_scale_k(exp_approx(fadd(mb, fneg(m_new)))) if cmd.bscale else 0
+        state.k[st] = k
+        state.beta[st] = pow2(-state.k[st])
+        state.m[st] = m_new
+        return
+    if op == VecOp.STATE_MERGE:
+        m_old, m_s, l_s = state.m[st].copy(), a[:, 0].copy(), a[:, 1].copy()
+        m_new = fmax(m_old, m_s)
+        state.alpha[st] = _merge_factor(m_old, m_new)
+        state.beta[st] = _merge_factor(m_s, m_new)
+        state.l[st] = fadd(fmul(state.l[st], state.alpha[st]), fmul(l_s, state.beta[st]))
+        state.k[st] = 0
         state.m[st] = m_new
         return
     if op == VecOp.ROWSUM:
@@ -594,13 +663,23 @@ def vector_execute(config, cmd: TensorCmd, acc: np.ndarray, act: np.ndarray,
         m = state.m[st]
         e = exp_approx(fadd(a, fneg(np.broadcast_to(m[:, None], a.shape).astype(np.float32))))
         e = np.where(a == -np.inf, f32(0.0), e).astype(np.float32)
+        if cmd.bscale:
+            e = fmul(e, _rows(pow2(state.k[st]), e))
         words = output_stage(cmd, e)
         _write(config, cmd, acc, act, words)
-        deq = dequant_written(cmd.out_fmt, words)
-        state.l[st] = fadd(fmul(state.l[st], state.alpha[st]), row_sum(deq))
+        s = row_sum(dequant_written(cmd.out_fmt, words))
+        if cmd.bscale:
+            s = fmul(s, state.beta[st])
+        state.l[st] = fadd(fmul(state.l[st], state.alpha[st]), s)
         return
-    y = _apply(cmd, a, bf, state.m[st], state.l[st], state.alpha[st])
+    y = _apply(cmd, a, bf, state.m[st], state.l[st], state.alpha[st], state.beta[st])
     _write(config, cmd, acc, act, output_stage(cmd, y))
+
+
+def _merge_factor(m_old: np.ndarray, m_new: np.ndarray) -> np.ndarray:
+    """``1.0 if m_new == -inf else exp_approx(fadd(m_old, -m_new))`` (alpha, beta)."""
+    d = exp_approx(fadd(m_old, fneg(m_new)))
+    return np.where(m_new == -np.inf, f32(1.0), d).astype(np.float32)
 
 
 def _write(config, cmd: TensorCmd, acc, act, words: np.ndarray) -> None:

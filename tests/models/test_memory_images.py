@@ -75,7 +75,7 @@ def test_descriptor_one_format_everywhere():
 def _cmd_words(c: TensorCmd) -> bytes:
     w0 = (c.unit | c.op << 4 | c.out_fmt << 8 | c.accumulate << 16 | c.fp8 << 17 |
           c.fmt_a << 18 | c.fmt_w << 19 | c.in_int << 20 | c.bias << 21 | c.dst_act << 22 |
-          c.causal << 23 | c.pad << 24)
+          c.causal << 23 | c.pad << 24 | c.bscale << 25 | c.indep << 26)
     words = [w0, c.src | c.src2 << 16, c.dst | c.count << 16, c.state | c.q_base << 16,
              c.k_base | c.kv_len << 16, c.imm, c.imm2, 0]
     return b"".join(w.to_bytes(4, "little") for w in words)
