@@ -13,17 +13,23 @@ Algorithm (per query block of ``mq`` rows; key blocks of C keys; d in chunks of 
     STATE_INIT                            m = -inf, l = 0, alpha = 1     (per query row)
     for each key block j (causal: blocks entirely above the diagonal are skipped):
         S  = Q K_j^T                      MATMUL x d/R, accumulating over d
-        ROWMAX(S * s_score, masked)       m_new = max(m, rowmax); alpha = exp(m - m_new)
-        P  = EXP(S * s_score - m_new)     quantized into the activation SRAM;
-                                          l = l * alpha + rowsum(P as stored)
+        ROWMAX(S * s_score, masked)       m_new = max(m, rowmax); alpha = exp(m - m_new);
+                                          block scale k: the block's largest p times 2^k
+                                          is in [0.5, 1]; beta = 2^-k
+        P  = EXP(S * s_score - m_new)     p * 2^k quantized into the activation SRAM;
+                                          l = l * alpha + beta * rowsum(P as stored)
         PV = P V_j                        MATMUL per C-column chunk of d
-        O  = O * alpha + PV * s_v         RESCALE (COPY for the first block)
+        O  = O * alpha + PV * s_v * beta  RESCALE (COPY for the first block: k = 0)
     O = O * recip(l)                      NORM (rows with l == 0, i.e. fully masked: 0)
 
 ``s_score = s_q * s_k * scale`` is folded into the vector unit's input scale. P is
-stored as INT8 ``round(127 p)`` or as E4M3 ``encode(256 p)`` (x256 keeps small p out
-of E4M3's subnormal range); l sums exactly the stored values, so the factor cancels in
-``O / l``. The array must be square (R == C): a row of S (C keys) becomes one
+stored as INT8 ``round(127 p 2^k)`` or as E4M3 ``encode(256 p 2^k)`` (x256 keeps small
+p out of E4M3's subnormal range); l sums exactly the stored values times ``2^-k``
+(exact), so the factors cancel in ``O / l``. The per-row, per-key-block scale ``2^k``
+(``bscale``, models/vector.py) keeps every key block's probabilities in the upper half
+of the INT8 range however far its scores are below the running max: relative to the
+running max alone, ``round(127 p)`` flushes every p < 1/254 to zero, which loses
+several percent of a diffuse row's mass (docs/attention.md, "Precision of P"). The array must be square (R == C): a row of S (C keys) becomes one
 activation vector (R lanes) of the P V matmul.
 
 SRAM layout (word addresses; T = R = C, nd = d / T, nkb = ceil(Sk / C))::
@@ -45,7 +51,7 @@ from models.tensor_cmd import OutFmt, TensorCmd, VecOp
 
 __all__ = ["AttentionProblem", "QuantizedHead", "AttentionPlan", "quantize_head",
            "random_head", "reference", "plan", "sram_images", "program", "output",
-           "output_rows", "run_model", "accuracy", "macs", "P_SCALE", "PATHS"]
+           "output_rows", "run_model", "accuracy", "cosine", "macs", "P_SCALE", "PATHS"]
 
 PATHS = ("int8", "fp8")
 #: Scale applied to p in [0, 1] before it is stored as an array operand.
@@ -122,9 +128,12 @@ class QuantizedHead:
         return deq(self.q, self.s_q), deq(self.k, self.s_k), deq(self.v, self.s_v)
 
 
-def _quantize(x: np.ndarray, path: str) -> tuple[np.ndarray, float]:
+def _quantize(x: np.ndarray, path: str, valid: int | None = None) -> tuple[np.ndarray, float]:
+    """Codes and scale of ``x``; the scale comes from the first ``valid`` rows only (the
+    unmasked keys: padding rows must not stretch the scale), the rest saturate."""
     x = np.asarray(x, dtype=np.float64)
-    amax = float(np.max(np.abs(x))) if x.size else 0.0
+    live = x if valid is None else x[:valid]
+    amax = float(np.max(np.abs(live))) if live.size else 0.0
     if path == "int8":
         s = amax / 127.0 if amax > 0 else 1.0
         q = np.clip(np.rint(x / s), -127, 127).astype(np.int8)
@@ -134,13 +143,19 @@ def _quantize(x: np.ndarray, path: str) -> tuple[np.ndarray, float]:
 
 
 def quantize_head(problem: AttentionProblem, q, k, v) -> QuantizedHead:
-    """Per-tensor symmetric quantization (scale = max|x| / 127 or / 448)."""
+    """Per-tensor symmetric quantization (scale = max|x| / 127 or / 448).
+
+    K and V scales are computed over the valid keys only (``kv_len``): masked padding
+    rows may hold anything and are clipped to the valid rows' range.
+    """
     shapes = {"q": (problem.seq_q, problem.head_dim), "k": (problem.seq_k, problem.head_dim),
               "v": (problem.seq_k, problem.head_dim)}
     for name, x in (("q", q), ("k", k), ("v", v)):
         if np.shape(x) != shapes[name]:
             raise ValueError(f"{name} must have shape {shapes[name]}, got {np.shape(x)}")
-    (qc, sq), (kc, sk), (vc, sv) = (_quantize(x, problem.path) for x in (q, k, v))
+    qc, sq = _quantize(q, problem.path)
+    kc, sk = _quantize(k, problem.path, problem.valid_keys)
+    vc, sv = _quantize(v, problem.path, problem.valid_keys)
     return QuantizedHead(problem, qc, kc, vc, sq, sk, sv)
 
 
@@ -280,7 +295,7 @@ def program(pl: AttentionPlan, head: QuantizedHead) -> list[TensorCmd]:
                                              w=pl.k_w + (j * nd + c) * t, dst=pl.s_acc,
                                              m=mq, accumulate=c > 0, fp8=fp8))
             score = dict(src=pl.s_acc, count=mq, state=0, in_int=int(not fp8),
-                         imm=s_score, k_base=j * t, **masks)
+                         imm=s_score, k_base=j * t, bscale=1, **masks)
             cmds.append(V(VecOp.ROWMAX, **score))
             cmds.append(V(VecOp.EXP, dst=pl.p_act, dst_act=1,
                           out_fmt=OutFmt.E4M3 if fp8 else OutFmt.INT8,
@@ -295,7 +310,7 @@ def program(pl: AttentionPlan, head: QuantizedHead) -> list[TensorCmd]:
                 if first:
                     cmds.append(V(VecOp.COPY, **pv))
                 else:
-                    cmds.append(V(VecOp.RESCALE, src2=o, state=0, **pv))
+                    cmds.append(V(VecOp.RESCALE, src2=o, state=0, bscale=1, **pv))
             first = False
         for c in range(nd):
             o = pl.o_acc + c * p.seq_q + q0
@@ -345,4 +360,15 @@ def accuracy(o: np.ndarray, ref: np.ndarray, head: QuantizedHead) -> dict:
     err = np.asarray(o, np.float64) - ref
     return {"rms_rel": float(np.sqrt(np.mean(err ** 2)) / vmax),
             "max_rel": float(np.max(np.abs(err)) / vmax),
+            "cosine": cosine(o, ref),
             "nan": int(np.count_nonzero(np.isnan(o)))}
+
+
+def cosine(o: np.ndarray, ref: np.ndarray) -> float:
+    """Cosine similarity of the flattened outputs (1.0 when both are all zero, 0.0 when
+    only one is; NaN anywhere gives NaN)."""
+    a, b = np.asarray(o, np.float64).ravel(), np.asarray(ref, np.float64).ravel()
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 1.0 if na == nb else 0.0
+    return float(np.dot(a, b) / (na * nb))
