@@ -24,7 +24,7 @@ from models import attention as att
 from models.config import JalapenoConfig
 
 __all__ = ["row_entropy", "entropy_head", "EntropyCase", "ENTROPY_SET", "accuracy_config",
-           "run_case"]
+           "run_case", "emulate_p"]
 
 
 def row_entropy(head: att.QuantizedHead) -> np.ndarray:
@@ -124,3 +124,30 @@ def run_case(config: JalapenoConfig, case: EntropyCase, path: str, seed: int) ->
             "head_dim": case.head_dim, "causal": case.causal,
             "entropy_target": case.entropy, "entropy": round(h, 4), "seed": seed,
             **acc, "min_row_cosine": float(min(rows))}
+
+
+def emulate_p(scores: np.ndarray, v: np.ndarray, block: int, mode: str) -> np.ndarray:
+    """float64 emulation of the online softmax with 8-bit P, to compare representations.
+
+    ``mode``: ``"running"`` (``round(127 p)`` relative to the running max: the chip before
+    issue 14), ``"u8"`` (``round(255 p)``, unsigned codes) or ``"block"`` (``round(127 p
+    2^k)`` with the per-block power-of-two scale the chip uses). Everything else is exact
+    float64, so the differences are the representation's alone. Returns O (rows x d).
+    """
+    rows = scores.shape[0]
+    m, l = np.full(rows, -np.inf), np.zeros(rows)
+    o = np.zeros((rows, v.shape[1]))
+    for j in range(0, scores.shape[1], block):
+        sb = scores[:, j:j + block]
+        mb = sb.max(1)
+        mn = np.maximum(m, mb)
+        alpha = np.exp(m - mn)
+        e = np.exp(sb - mn[:, None])
+        scale = np.ones(rows)
+        if mode == "block":
+            scale = 2.0 ** -np.floor(np.minimum((mn - mb) * math.log2(math.e), 31))
+        codes = np.round((255.0 if mode == "u8" else 127.0) * e / scale[:, None])
+        l = l * alpha + scale * codes.sum(1)
+        o = o * alpha[:, None] + scale[:, None] * (codes @ v[j:j + block])
+        m = mn
+    return o / l[:, None]

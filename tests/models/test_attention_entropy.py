@@ -93,3 +93,18 @@ def test_key_scales_ignore_padding_rows():
 def test_accuracy_config_rejects_what_16_bit_addresses_cannot_hold():
     with pytest.raises(ValueError, match="16-bit"):
         ae.accuracy_config(CFG, ae.EntropyCase(8192, 0.5, head_dim=128))
+
+
+def test_p_representations_in_float64():
+    """Why the block scale (docs/attention.md): float64 emulation, 4096 keys, Gaussian
+    scores of std 1.5 (normalized entropy ~0.87), 16-key blocks, 64 rows."""
+    rng = np.random.default_rng(SEED)
+    s = rng.standard_normal((64, 4096)) * 1.5
+    v = rng.standard_normal((4096, 64))
+    p = np.exp(s - s.max(1, keepdims=True))
+    ref = (p / p.sum(1, keepdims=True)) @ v
+    cos = {mode: att.cosine(ae.emulate_p(s, v, 16, mode), ref)
+           for mode in ("running", "u8", "block")}
+    print(f"seed {SEED}: {cos}")
+    assert cos["running"] < cos["u8"] < cos["block"]
+    assert cos["running"] < 0.9995 and cos["block"] > 0.9999
