@@ -45,7 +45,8 @@ from models.tensor_cmd import ErrCode, TensorCmd, Unit, check
 __all__ = ["MEM_ACT", "MEM_WEIGHT", "MEM_ACC", "TensorCoreModel", "matmul_bound_cycles",
            "matmul_cycles", "PIPELINE_CYCLES", "ACC_ADD_STAGES", "acc_add_stages",
            "GemmLayout", "gemm_layout", "gemm_commands",
-           "gemm_images", "gemm_result", "useful_macs"]
+           "gemm_images", "gemm_result", "useful_macs", "OverlapIssue", "acc_bank",
+           "acc_ranges", "acc_banks", "overlap_pairs", "overlap_errors"]
 
 MEM_ACT, MEM_WEIGHT, MEM_ACC = 0, 1, 2
 _FMT = (E4M3, E5M2)
@@ -343,3 +344,144 @@ def gemm_result(config: JalapenoConfig, lay: GemmLayout, acc_rows: np.ndarray) -
     rows = np.asarray(acc_rows)[:lay.acc_words]
     y = rows.reshape(lay.nt, lay.m, C).transpose(1, 0, 2).reshape(lay.m, lay.nt * C)
     return y[:, :lay.n].copy()
+
+
+# --- overlap (indep commands) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class OverlapIssue:
+    """One finding of :func:`overlap_errors`.
+
+    Attributes
+    ----------
+    index : int
+        The later command of the pair (the one with ``indep``, which may be dispatched
+        while ``other`` still runs).
+    other : int
+        The earlier command, of the other unit.
+    kind : str
+        ``"race"``: activation rows one writes and the other reads (the result may differ
+        from in-order execution: the program breaks the overlap rules); ``"bank"``: their
+        accumulator rows share a bank (legal: the hardware waits for ``other`` to finish
+        before dispatching ``index``, the overlap is lost, the result is in-order).
+    what : str
+        Human-readable detail (rows, bank).
+    """
+
+    index: int
+    other: int
+    kind: str
+    what: str
+
+
+def acc_bank(config: JalapenoConfig, row: int) -> int:
+    """Accumulator bank of ``row``: its top address bit (rows ``acc_rows / 2 ..`` are
+    bank 1)."""
+    return int(row >= config.tensor.acc_rows // 2)
+
+
+def _banks(config: JalapenoConfig, ranges) -> set[int]:
+    return {b for lo, n in ranges for b in (acc_bank(config, lo), acc_bank(config, lo + n - 1))}
+
+
+def acc_ranges(cmd: TensorCmd) -> list[tuple[int, int]]:
+    """``(first, count)`` accumulator row ranges ``cmd`` reads or writes: MATMUL its
+    ``dst`` rows; VECTOR its ``src`` rows (ops in ``VECTOR_READS_SRC``), ``src2`` rows
+    (RESCALE, BIAS, REQUANT with ``bias``) and ``dst`` rows (ops that write, unless
+    ``dst_act``). The vector unit's softmax state is a memory of its own."""
+    from models.tensor_cmd import VECTOR_READS_SRC, VECTOR_READS_SRC2, VECTOR_WRITES, VecOp
+    n = cmd.count
+    if cmd.unit == Unit.MATMUL:
+        return [(cmd.dst, n)]
+    op = VecOp(cmd.op)
+    out = []
+    if op in VECTOR_READS_SRC:
+        out.append((cmd.src, n))
+    if op in VECTOR_READS_SRC2 or (op == VecOp.REQUANT and cmd.bias):
+        out.append((cmd.src2, n))
+    if op in VECTOR_WRITES and not cmd.dst_act:
+        out.append((cmd.dst, n))
+    return out
+
+
+def acc_banks(config: JalapenoConfig, cmd: TensorCmd) -> set[int]:
+    """Accumulator banks (:func:`acc_bank`) of the rows ``cmd`` touches (:func:`acc_ranges`)."""
+    return _banks(config, acc_ranges(cmd))
+
+
+def _act_rows(cmd: TensorCmd) -> tuple[range, range]:
+    """(activation rows read, activation rows written) of a legal command."""
+    from models.tensor_cmd import VECTOR_WRITES, VecOp
+    if cmd.unit == Unit.MATMUL:
+        return range(cmd.src, cmd.src + cmd.count), range(0)
+    if cmd.dst_act and VecOp(cmd.op) in VECTOR_WRITES:
+        return range(0), range(cmd.dst, cmd.dst + cmd.count)
+    return range(0), range(0)
+
+
+def overlap_pairs(cmds: list[TensorCmd]) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, i < j, of commands of different units that may run at the same
+    time (docs/tensor_core.md "Overlap"): ``j`` has ``indep`` and
+
+    * ``j`` VECTOR, ``i`` MATMUL: no VECTOR without ``indep`` lies between them (such a
+      VECTOR waits until every earlier MATMUL has finished);
+    * ``j`` MATMUL, ``i`` VECTOR: ``i`` is the last VECTOR before ``j`` and every MATMUL
+      between them has ``indep`` (one without waits until the vector unit is idle).
+
+    ``cmds`` are the legal commands in program order (illegal ones never run).
+    """
+    pairs = []
+    for j, c in enumerate(cmds):
+        if not c.indep:
+            continue
+        if c.unit == Unit.VECTOR:
+            for i in range(j - 1, -1, -1):
+                if cmds[i].unit == Unit.VECTOR:
+                    if not cmds[i].indep:
+                        break
+                else:
+                    pairs.append((i, j))
+        else:
+            for i in range(j - 1, -1, -1):
+                if cmds[i].unit == Unit.VECTOR:
+                    pairs.append((i, j))
+                    break
+                if not cmds[i].indep:
+                    break
+    return sorted(pairs, key=lambda p: (p[1], p[0]))
+
+
+def overlap_errors(config: JalapenoConfig, cmds: list[TensorCmd]) -> list[OverlapIssue]:
+    """Check a program's ``indep`` commands against the overlap rules.
+
+    For every pair that may run at the same time (:func:`overlap_pairs`; illegal
+    commands, which the core discards, are skipped; so is everything after the first
+    one, which the core discards too): ``"race"`` when one writes activation rows the
+    other reads (a VECTOR with ``dst_act`` and a MATMUL's ``src`` rows; in-order results
+    are not guaranteed), ``"bank"`` when their accumulator rows share a bank (the
+    hardware dispatches the later one only after the earlier one finished: correct, not
+    overlapped). An empty list: the program overlaps as written and its results equal
+    in-order execution. Issues are ordered by the later command, then the earlier.
+    """
+    legal, index = [], []
+    for k, c in enumerate(cmds):
+        if check(c, config) != ErrCode.NONE:
+            break
+        legal.append(c)
+        index.append(k)
+    out = []
+    for i, j in overlap_pairs(legal):
+        a, b = legal[i], legal[j]
+        ra, wa = _act_rows(a)
+        rb, wb = _act_rows(b)
+        for (w, r) in ((wa, rb), (wb, ra)):
+            hit = range(max(w.start, r.start), min(w.stop, r.stop))
+            if len(hit):
+                out.append(OverlapIssue(index[j], index[i], "race",
+                                        f"activation rows {hit.start}..{hit.stop - 1} written "
+                                        f"by one, read by the other"))
+                break
+        shared = acc_banks(config, a) & acc_banks(config, b)
+        if shared:
+            out.append(OverlapIssue(index[j], index[i], "bank",
+                                    f"accumulator bank {sorted(shared)} used by both"))
+    return out

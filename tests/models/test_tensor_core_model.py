@@ -279,3 +279,74 @@ def test_gemm_layout_errors():
     lay = gemm_layout(TINY, 4, 4, 4)
     with pytest.raises(ValueError, match="sum to M"):
         gemm_commands(TINY, lay, chunks=[1, 2])
+
+
+# --- overlap (indep) checker ---------------------------------------------------------------------
+def _overlap_fixture():
+    from models.tensor_core import acc_bank
+    half = TINY.tensor.acc_rows // 2
+    mm = TensorCmd.matmul
+    V = TensorCmd.vector
+    assert acc_bank(TINY, half - 1) == 0 and acc_bank(TINY, half) == 1
+    return half, mm, V
+
+
+def test_overlap_pairs_follow_the_fences():
+    """Which commands may run together: an indep VECTOR with every MATMUL since the last
+    fencing VECTOR, an indep MATMUL with the last VECTOR if no fencing MATMUL lies between."""
+    from models.tensor_core import overlap_pairs
+    half, mm, V = _overlap_fixture()
+    m0 = mm(src=0, w=0, dst=0, m=8)
+    prog = [m0,                                               # 0
+            V(VecOp.COPY, src=half, dst=half + 8, count=4, indep=1),   # 1: with 0
+            dataclasses.replace(m0, indep=1),                 # 2: with 1
+            m0,                                               # 3: fence (waits for 1)
+            V(VecOp.COPY, src=half, dst=half, count=4, indep=1),       # 4: with 0, 2, 3
+            V(VecOp.COPY, src=half, dst=half, count=4),       # 5: fence
+            dataclasses.replace(m0, indep=1),                 # 6: with 5
+            V(VecOp.COPY, src=half, dst=half, count=4, indep=1)]       # 7: with 6 only
+    assert overlap_pairs(prog) == [(0, 1), (1, 2), (0, 4), (2, 4), (3, 4), (5, 6), (6, 7)]
+    assert overlap_pairs([dataclasses.replace(c, indep=0) for c in prog]) == []
+
+
+def test_overlap_errors_bank_and_race():
+    """Disjoint banks and activation rows: no issue; a shared bank is reported as a stall
+    ("bank"), a P write into rows an overlapping MATMUL reads as a "race"; illegal
+    commands end the analysis (the core discards what follows)."""
+    from models.tensor_core import acc_banks, overlap_errors
+    half, mm, V = _overlap_fixture()
+    a = mm(src=0, w=0, dst=0, m=8)                         # bank 0, act rows 0..7
+    v_ok = V(VecOp.EXP, src=half, dst=64, count=4, dst_act=1, out_fmt=OutFmt.E4M3, indep=1)
+    assert acc_banks(TINY, v_ok) == {1}
+    assert acc_banks(TINY, mm(src=0, w=0, dst=half - 2, m=4)) == {0, 1}
+    assert overlap_errors(TINY, [a, v_ok]) == []
+    bank = overlap_errors(TINY, [a, dataclasses.replace(v_ok, src=4)])
+    assert [(e.index, e.other, e.kind) for e in bank] == [(1, 0, "bank")]
+    race = overlap_errors(TINY, [a, dataclasses.replace(v_ok, dst=6)])
+    assert [(e.index, e.other, e.kind) for e in race] == [(1, 0, "race")]
+    assert "rows 6..7" in race[0].what
+    # the other direction: an indep MATMUL reading the P rows the running EXP writes
+    m_rd = mm(src=64, w=0, dst=8, m=4)
+    back = overlap_errors(TINY, [v_ok, dataclasses.replace(m_rd, indep=1)])
+    assert [(e.index, e.other, e.kind) for e in back] == [(1, 0, "race")]
+    assert overlap_errors(TINY, [v_ok, m_rd]) == []          # fenced: no overlap
+    bad = TensorCmd.matmul(src=0, w=0, dst=0, m=0)           # ZERO_COUNT
+    assert overlap_errors(TINY, [a, bad, dataclasses.replace(v_ok, dst=6)]) == []
+
+
+def test_overlap_model_results_are_in_order():
+    """The golden model ignores indep (executes in program order): same SRAMs either way."""
+    half, mm, V = _overlap_fixture()
+    rng = np.random.default_rng(5)
+    prog = [mm(src=0, w=0, dst=0, m=8), V(VecOp.COPY, src=half, dst=half + 8, count=8, indep=1),
+            dataclasses.replace(mm(src=8, w=4, dst=16, m=8), indep=1)]
+    outs = []
+    for p in (prog, [dataclasses.replace(c, indep=0) for c in prog]):
+        m = TensorCoreModel(TINY)
+        m.write(MEM_ACT, 0, rng.integers(0, 256, (16, 4)).astype(np.uint8))
+        m.write(MEM_WEIGHT, 0, rng.integers(0, 256, (8, 4)).astype(np.uint8))
+        m.write(MEM_ACC, half, rng.integers(0, 1 << 32, (8, 4)).astype(np.uint32))
+        assert m.execute(p) == ErrCode.NONE
+        outs.append(m.acc.copy())
+        rng = np.random.default_rng(5)
+    assert np.array_equal(outs[0], outs[1])
