@@ -1,5 +1,23 @@
 """Host compiler: attention heads (``models.attention``) as a chip command stream.
 
+Two schedules (``plan_attention(..., schedule=)``):
+
+``"stream"`` (default; ``models.attention_stream``): every head's query blocks, in units
+of one or two blocks (ping-pong), are spread over all tiles (largest unit first to the
+least loaded tile, so causal heads' long and short units balance out). A tile streams
+the key groups a unit needs from HBM into two weight-SRAM slots; per tile the key groups
+of all its units form one sequence of *steps*: the load of step s (K^T and V of the
+group, plus the unit's Q at its first group) waits C2L when s >= 2 (its slot, and the
+Q slot of two units back, are free) and signals L2C with its last piece; the first
+tensor command reading group s waits L2C, the last one signals C2L. Loads are emitted
+two steps ahead (as soon as the C2L they wait for has been emitted). The first command
+writing a unit's O waits S2C (the previous unit's O was stored), the unit's last NORM
+signals C2S, its O stores (one per query block) wait C2S / signal S2C. Tiles' streams are
+merged command by command. HBM: per head Q blocks then K/V groups, then every head's O
+blocks (``nd x mq x T`` binary32 words each), then the ring.
+
+``"whole"``: each head runs whole on one tile, as below.
+
 Each head runs whole on one tile: its Q, K^T and V SRAM images
 (``models.attention.sram_images``) are packed into HBM and DMA-loaded into the tile's
 activation / weight SRAMs, the head's tensor-core program (``models.attention.program``)
@@ -20,13 +38,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from models import attention as att
+from models import attention_stream as ast
 from models.compiler import IRQ_DONE, FitError
 from models.config import JalapenoConfig
 from models.dma import Descriptor, DmaDir
 from models.isa import CMD_BYTES, Command, Queue, Sram
 
-__all__ = ["HeadPlacement", "AttentionJob", "plan_attention", "attention_program",
-           "pack_heads", "read_outputs"]
+__all__ = ["HeadPlacement", "StreamedHead", "AttentionJob", "plan_attention",
+           "attention_program", "pack_heads", "read_outputs", "SCHEDULES"]
+
+SCHEDULES = ("stream", "whole")
 
 _ALIGN = 256
 
@@ -47,21 +68,41 @@ class HeadPlacement:
 
 
 @dataclass(frozen=True)
+class StreamedHead:
+    """One streamed head: its plan, the tile of every unit and where its images live."""
+
+    plan: ast.StreamPlan
+    head: att.QuantizedHead
+    unit_tiles: tuple               # tile of each of plan.units
+    q_addr: int                     # Q blocks, q_block_bytes apart
+    kv_addr: int                    # K/V groups, kv_group_bytes apart
+    o_addr: int                     # O blocks, o_block_bytes apart
+
+
+@dataclass(frozen=True)
 class AttentionJob:
     heads: tuple
-    programs: tuple                 # the tensor commands of each head
+    programs: tuple                 # the tensor commands of each head ("whole")
     ring_addr: int
     commands: list
+    schedule: str = "whole"
 
     @property
     def hbm_bytes(self) -> int:
         return self.ring_addr + (len(self.commands) + 1) * CMD_BYTES
 
 
-def plan_attention(config: JalapenoConfig, heads) -> AttentionJob:
+def plan_attention(config: JalapenoConfig, heads, *, schedule: str = "stream",
+                   **stream_kw) -> AttentionJob:
     """Place quantized heads (``models.attention.QuantizedHead``) on the chip and emit the
-    program; :class:`models.compiler.FitError` names what does not fit."""
+    program; :class:`models.compiler.FitError` names what does not fit. ``stream_kw``
+    (``mq``, ``g``, ``nb``, ``indep``) force choices of ``models.attention_stream``."""
     config.check_chip()
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "stream":
+        from models.compiler_attention_stream import plan_streamed
+        return plan_streamed(config, heads, **stream_kw)
     addr, placed, programs = 0, [], []
     for h, head in enumerate(heads):
         try:
@@ -157,6 +198,12 @@ def attention_program(config: JalapenoConfig, job: AttentionJob) -> list[Command
 
 def pack_heads(job: AttentionJob, hbm: np.ndarray) -> None:
     """Write every head's SRAM images into the HBM image."""
+    if job.schedule == "stream":
+        for sh in job.heads:
+            for addr, img in ((sh.q_addr, ast.q_images(sh.plan, sh.head)),
+                              (sh.kv_addr, ast.kv_images(sh.plan, sh.head))):
+                hbm[addr:addr + img.size] = img.reshape(-1)
+        return
     for hp in job.heads:
         for (_, _, rows), a in zip(hp.images, hp.image_addrs):
             hbm[a:a + rows.size] = rows.reshape(-1)
@@ -164,6 +211,8 @@ def pack_heads(job: AttentionJob, hbm: np.ndarray) -> None:
 
 def read_outputs(job: AttentionJob, hbm: np.ndarray) -> list[np.ndarray]:
     """O (Sq x d float32) of every head out of an HBM image."""
+    if job.schedule == "stream":
+        return [_streamed_output(sh, hbm) for sh in job.heads]
     out = []
     for hp in job.heads:
         _, n = att.output_rows(hp.plan)
@@ -171,3 +220,11 @@ def read_outputs(job: AttentionJob, hbm: np.ndarray) -> list[np.ndarray]:
         words = np.ascontiguousarray(hbm[hp.o_addr:hp.o_addr + nb]).view("<u4")
         out.append(att.output(hp.plan, words.reshape(n, hp.plan.tile)))
     return out
+
+
+def _streamed_output(sh: StreamedHead, hbm: np.ndarray) -> np.ndarray:
+    sp = sh.plan
+    n = sp.nqb * sp.o_block_bytes
+    words = np.ascontiguousarray(hbm[sh.o_addr:sh.o_addr + n]).view("<u4")
+    blocks = [ast.block_output(sp, w) for w in words.reshape(sp.nqb, -1)]
+    return np.concatenate(blocks)[:sp.problem.seq_q]

@@ -26,8 +26,10 @@ the raw result is returned (int32 / float32); float inputs are quantized per ten
 s_b``). ``scales=(s_a, s_b)`` dequantizes the result of already-quantized inputs.
 
 :func:`attention` runs heads of ``softmax(Q K^T * scale + mask) V`` (float inputs,
-quantized per tensor and head by ``models.attention.quantize_head``), one head per tile
-at a time (``models.compiler_attention``). The tensor core masks future keys (causal)
+quantized per tensor and head by ``models.attention.quantize_head``): by default every
+head's query blocks are spread over all tiles and K / V stream from HBM by key group
+(``schedule="stream"``, ``models.compiler_attention``); ``schedule="whole"`` runs one
+head per tile with K and V resident. The tensor core masks future keys (causal)
 and keys past ``kv_len`` (padding on the right); key padding elsewhere (any key masked
 for every query) is moved to the right by reordering the keys; :func:`mask_params`
 recognizes the rest among boolean masks and rejects any other mask (e.g. causal with
@@ -384,9 +386,12 @@ class PreparedAttention(_Prepared):
 
 
 def prepare_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
-                      scale: float | None = None) -> PreparedAttention:
+                      scale: float | None = None, schedule: str = "stream",
+                      **stream_kw) -> PreparedAttention:
     """Check and quantize the heads, place them and build the HBM image; every error
-    :func:`attention` documents is raised here, before any backend."""
+    :func:`attention` documents is raised here, before any backend. ``schedule`` and
+    ``stream_kw`` (``mq``, ``g``, ``nb``, ``indep``) go to
+    ``models.compiler_attention.plan_attention``."""
     cfg = resolve_config(config)
     q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
     single = q.ndim == 2
@@ -406,7 +411,7 @@ def prepare_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
         prob = _att.AttentionProblem(sq, sk, d, path=path, causal=causal, kv_len=kv_len,
                                      scale=scale)
         heads.append(_att.quantize_head(prob, q[h], kh, vh))
-    job = _ca.plan_attention(cfg, heads)
+    job = _ca.plan_attention(cfg, heads, schedule=schedule, **stream_kw)
     hbm = np.zeros(cfg.hbm.total_bytes, np.uint8)
     _ca.pack_heads(job, hbm)
     entries = write_ring(hbm, job.ring_addr, job.commands) + 1
@@ -431,17 +436,21 @@ def _keys_first(mask, k: np.ndarray, v: np.ndarray):
 
 def run_attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
                   scale: float | None = None, backend: str = "model", policy: str = "oldest",
-                  seed: int | None = None, sim: str = "verilator") -> AttentionRun:
+                  seed: int | None = None, sim: str = "verilator", schedule: str = "stream",
+                  **stream_kw) -> AttentionRun:
     """:func:`attention` with everything it produced; ``sim`` and ``seed`` are the RTL
-    backend's (as :func:`run_gemm`)."""
+    backend's (as :func:`run_gemm`), ``schedule`` and ``stream_kw`` as
+    :func:`prepare_attention`."""
     _check_backend(backend, sim)
-    p = prepare_attention(q, k, v, mask, config=config, path=path, scale=scale)
+    p = prepare_attention(q, k, v, mask, config=config, path=path, scale=scale,
+                          schedule=schedule, **stream_kw)
     return p.run(backend, policy=policy, seed=seed, sim=sim)
 
 
 def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
               scale: float | None = None, backend: str = "model", policy: str = "oldest",
-              seed: int | None = None, sim: str = "verilator") -> np.ndarray:
+              seed: int | None = None, sim: str = "verilator",
+              schedule: str = "stream") -> np.ndarray:
     """``softmax(Q K^T * scale + mask) V`` on the chip, per head.
 
     Parameters
@@ -458,8 +467,13 @@ def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
         Softmax scale (default ``1/sqrt(d)``).
     backend, sim, policy, seed
         As :func:`gemm`.
+    schedule : str
+        ``"stream"`` (default: query blocks over all tiles, K and V streamed from HBM by
+        key group, so any length whose operands, O and ring fit HBM) or ``"whole"``
+        (one head per tile, K and V resident: short heads only).
 
     Returns float32 O like q. Fully masked rows are 0. Errors as :func:`gemm`.
     """
     return run_attention(q, k, v, mask, config=config, path=path, scale=scale,
-                         backend=backend, policy=policy, seed=seed, sim=sim).o
+                         backend=backend, policy=policy, seed=seed, sim=sim,
+                         schedule=schedule).o

@@ -34,24 +34,36 @@ def _qkv(rng, h, sq, sk, d):
     ("default", 5, 40, 70, 32, "causal", "int8"),
 ])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_heads_match_single_tile_model(preset, h, sq, sk, d, mask, path, seed):
+@pytest.mark.parametrize("schedule", ["stream", "whole"])
+def test_heads_match_single_tile_model(preset, h, sq, sk, d, mask, path, seed, schedule):
     cfg = get_preset(preset)
     rng = np.random.default_rng(seed)
     q, k, v = _qkv(rng, h, sq, sk, d)
     if mask == "pad7":
         mask = np.zeros((sq, sk), bool)
         mask[:, 7:] = True
-    run = run_attention(q, k, v, mask, config=preset, path=path, policy="random", seed=seed)
+    run = run_attention(q, k, v, mask, config=preset, path=path, policy="random", seed=seed,
+                        schedule=schedule)
     assert run.o.shape == (h, sq, d) and run.o.dtype == np.float32
     assert run.result.completed == len(run.job.commands) and not run.result.tokens.any()
     for i, head in enumerate(run.heads):
-        alone, _, _, _ = att.run_model(cfg, head)
+        alone, _, _, _ = att.run_model(cfg, head, mq=_mq(run.job, i))
         assert np.array_equal(alone.view(np.uint32), run.o[i].view(np.uint32)), \
             f"head {i}, seed {seed}"
         acc = att.accuracy(run.o[i], att.reference(head), head)
         assert acc["nan"] == 0 and acc["rms_rel"] < 0.01 and acc["max_rel"] < 0.05, acc
-    tiles = {hp.tile for hp in run.job.heads}
-    assert tiles == set(range(min(h, cfg.soc.tiles)))
+    if schedule == "whole":
+        tiles = {hp.tile for hp in run.job.heads}
+        assert tiles == set(range(min(h, cfg.soc.tiles)))
+    else:
+        units = sum(len(sh.plan.units) for sh in run.job.heads)
+        tiles = {t for sh in run.job.heads for t in sh.unit_tiles}
+        assert tiles == set(range(min(units, cfg.soc.tiles)))
+
+
+def _mq(job, i):
+    """Query block rows of head i (the grid the single-tile program must use)."""
+    return min(job.heads[i].plan.mq, job.heads[i].plan.problem.seq_q)
 
 
 def test_single_head_and_fully_masked():
@@ -127,7 +139,17 @@ def test_attention_errors_before_running():
     with pytest.raises(FitError, match="head_dim 6 must be a multiple of the array size 4"):
         attention(np.zeros((4, 6)), np.zeros((4, 6)), np.zeros((4, 6)), config="tiny")
     with pytest.raises(FitError, match=r"K and V need \d+ weight rows, the weight SRAM has 1024"):
+        attention(np.zeros((4, 64)), np.zeros((600, 64)), np.zeros((600, 64)), config="tiny",
+                  schedule="whole")
+    with pytest.raises(FitError, match=r"1 attention heads do not fit preset 'tiny': they need "
+                                       r"\d+ bytes of HBM \(operands, outputs and a ring of "
+                                       r"\d+ commands\), hbm.total_bytes is 32768"):
         attention(np.zeros((4, 64)), np.zeros((600, 64)), np.zeros((600, 64)), config="tiny")
+    with pytest.raises(FitError, match=r"two key groups of one key block need 1040 weight rows, "
+                                       r"the weight SRAM has 1024 \(d 260\)"):
+        attention(np.zeros((4, 260)), np.zeros((4, 260)), np.zeros((4, 260)), config="tiny")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        attention(q, k, v, config="tiny", schedule="fast")
     big = np.zeros((12, 64, 32))
     with pytest.raises(FitError, match="12 attention heads do not fit preset 'tiny': .*"
                                        "hbm.total_bytes is 32768"):

@@ -1,0 +1,280 @@
+"""Streamed attention: one head's query blocks on any tile, K and V streamed by key group.
+
+The same per-row arithmetic as :func:`models.attention.program` (every query row sees
+the same key blocks in the same order, so O is bit-exact to
+``models.attention.run_model(config_with_room, head, mq=plan.mq)``), cut so that K
+and V never need to be resident:
+
+* **Query blocks** of ``mq`` rows (the same grid as ``models.attention``); a *unit* is
+  ``nb`` (1 or 2) query blocks of one head that run together on one tile
+  (:attr:`StreamPlan.units`: adjacent blocks, so a causal pair sees nearly the same
+  keys). Units go to tiles by the compiler (``models.compiler_attention``).
+* **Key groups** of ``g`` key blocks (``g * C`` keys): the K^T and V tiles of a group are
+  one contiguous HBM image (:func:`kv_images`) loaded by one DMA into one of two
+  weight-SRAM slots (double buffering). A unit loads only the groups its last query
+  block sees (causal: later groups are never loaded).
+* **Ping-pong** (:func:`unit_commands`): each query block is a chain of phases that
+  alternate between the array and the vector unit, ``S(j)`` (MATMUL x nd), ``SM(j)``
+  (ROWMAX, EXP), ``PV(j)`` (MATMUL x nd), ``RS(j)`` (COPY/RESCALE x nd); block B runs
+  one phase behind block A, so every *slot* pairs a matmul phase of one block with a
+  vector phase of the other, and no phase depends on the other phase of its slot.
+  Slot k is emitted as its matmul phase then its vector phase; with ``indep`` (one
+  switch, :data:`INDEP`) the commands carry the tensor core's ``indep`` flag.
+
+SRAM layout per tile (words; T = R = C, nd = d / T, b = block of the unit, s = slot)::
+
+    act:    Q slot s, block b: (s * nb + b) * nd * mq + c * mq + i  | P of block b
+    weight: slot s: K^T tiles (jl * nd + c) * T, then V tiles (g * nd + jl * nd + c) * T
+    acc:    block b: S (mq) | PV (nd * mq) | O (nd * mq: c * mq + i)
+
+numpy only; reads the same config object as the RTL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from models import attention as att
+from models.config import JalapenoConfig
+from models.tensor_cmd import OutFmt, TensorCmd, VecOp
+
+__all__ = ["StreamPlan", "stream_plan", "q_images", "kv_images", "unit_commands",
+           "block_output", "INDEP", "Phase"]
+
+#: Whether the ping-pong's commands carry the tensor core's ``indep`` flag.
+INDEP = False
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """Block sizes and per-tile SRAM layout of one streamed head (module docstring)."""
+
+    problem: att.AttentionProblem
+    tile: int           # T = R = C
+    nd: int             # d / T
+    nkb: int            # key blocks
+    mq: int             # query block rows
+    g: int              # key blocks per key group (one weight slot)
+    nb: int             # query blocks per unit (2: ping-pong)
+    indep: bool = INDEP
+
+    @property
+    def nqb(self) -> int:
+        return -(-self.problem.seq_q // self.mq)
+
+    @property
+    def ngroups(self) -> int:
+        return -(-self.nkb // self.g)
+
+    def block(self, qb: int) -> tuple[int, int]:
+        """``(q0, rows)`` of query block ``qb``."""
+        q0 = qb * self.mq
+        return q0, min(self.mq, self.problem.seq_q - q0)
+
+    def key_blocks(self, qb: int) -> int:
+        """Key blocks query block ``qb`` sees (``models.attention.program``'s causal
+        skip: blocks wholly in the future of every row are left out)."""
+        if not self.problem.causal:
+            return self.nkb
+        q0, rows = self.block(qb)
+        return min(self.nkb, (q0 + rows - 1) // self.tile + 1)
+
+    @cached_property
+    def units(self) -> tuple[tuple[int, ...], ...]:
+        """Query blocks of every unit: ``nb`` adjacent blocks."""
+        return tuple(tuple(range(u, min(u + self.nb, self.nqb)))
+                     for u in range(0, self.nqb, self.nb))
+
+    def unit_groups(self, unit) -> int:
+        """Key groups a unit loads (those its blocks see)."""
+        return -(-max(self.key_blocks(qb) for qb in unit) // self.g)
+
+    def unit_work(self, unit) -> int:
+        """Array cycles of a unit's matmuls (``max(rows, R)`` per MATMUL)."""
+        return sum(2 * self.nd * self.key_blocks(qb) * max(self.block(qb)[1], self.tile)
+                   for qb in unit)
+
+    # SRAM word addresses
+    def q_act(self, s: int, b: int) -> int:
+        return (s * self.nb + b) * self.nd * self.mq
+
+    def p_act(self, b: int) -> int:
+        return (2 * self.nb * self.nd + b) * self.mq
+
+    def w_slot(self, s: int) -> int:
+        return s * 2 * self.g * self.nd * self.tile
+
+    def s_acc(self, b: int) -> int:
+        return b * (1 + 2 * self.nd) * self.mq
+
+    def pv_acc(self, b: int) -> int:
+        return self.s_acc(b) + self.mq
+
+    def o_acc(self, b: int) -> int:
+        return self.s_acc(b) + (1 + self.nd) * self.mq
+
+    # image sizes (bytes)
+    @property
+    def q_block_bytes(self) -> int:
+        return self.nd * self.mq * self.tile
+
+    @property
+    def kv_group_bytes(self) -> int:
+        return 2 * self.g * self.nd * self.tile * self.tile
+
+    @property
+    def o_block_bytes(self) -> int:
+        return self.nd * self.mq * self.tile * 4
+
+
+def _row_align(config: JalapenoConfig) -> int:
+    from models.compiler import _row_align as ra
+    return ra(config)
+
+
+def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
+                mq: int | None = None, g: int | None = None, nb: int | None = None,
+                indep: bool = INDEP) -> StreamPlan:
+    """Choose ``mq``, ``g`` and ``nb`` (or check forced ones); ``ValueError`` names the
+    SRAM that is too small.
+
+    Defaults: ``nb = 2`` when the head has more than one query block; ``mq`` the largest
+    multiple of the DMA row alignment whose unit fits the activation and accumulator
+    SRAMs (``(1 + 2 nd) * nb * mq`` rows each) and the state; ``g`` the most key blocks
+    two weight slots hold (``4 * g * nd * T <= weight_rows``), at most ``nkb``.
+    """
+    sa, tc = config.systolic, config.tensor
+    if sa.rows != sa.cols:
+        raise ValueError(f"attention needs a square array (P rows become activation "
+                         f"vectors), got {sa.rows}x{sa.cols}")
+    if problem.path == "fp8" and not sa.fp8:
+        raise ValueError(f"preset {config.name!r} has no FP8 datapath (systolic.fp8=False)")
+    t = sa.rows
+    if problem.head_dim % t:
+        raise ValueError(f"head_dim {problem.head_dim} must be a multiple of the array size {t}")
+    nd = problem.head_dim // t
+    nkb = -(-problem.seq_k // t)
+    gmax = tc.weight_rows // (4 * nd * t)
+    if gmax < 1:
+        raise ValueError(f"two key groups of one key block need {4 * nd * t} weight rows, "
+                         f"the weight SRAM has {tc.weight_rows} (d {problem.head_dim})")
+    g = min(gmax, nkb) if g is None else g
+    if not 1 <= g <= gmax:
+        raise ValueError(f"key group of {g} blocks: 1 .. {gmax} fit the weight SRAM")
+    ra = _row_align(config)
+    per = 1 + 2 * nd                       # act: 2 Q slots + P; acc: S + PV + O
+    room = min(tc.act_rows, tc.acc_rows)
+    if nb is None:
+        nb = 2 if problem.seq_q > (mq or room // per // ra * ra) else 1
+    if mq is None:
+        mq = min(room // (per * nb) // ra * ra, -(-problem.seq_q // ra) * ra)
+    if mq < 1 or per * nb * mq > room or mq % ra:
+        raise ValueError(f"no query block fits: {nb} block(s) of {mq} rows need "
+                         f"{per * nb * mq} activation and accumulator rows "
+                         f"({tc.act_rows}/{tc.acc_rows}); rows a multiple of {ra}")
+    return StreamPlan(problem, t, nd, nkb, mq, g, nb, indep)
+
+
+def q_images(sp: StreamPlan, head: att.QuantizedHead) -> np.ndarray:
+    """Q per query block (``nqb x q_block_bytes`` uint8): row ``c * mq + i`` of block
+    ``qb`` is Q[qb * mq + i, chunk c]; rows past the head are zero."""
+    p, t, nd = sp.problem, sp.tile, sp.nd
+    q = np.zeros((sp.nqb * sp.mq, p.head_dim), np.uint8)
+    q[:p.seq_q] = head.q
+    return np.ascontiguousarray(q.reshape(sp.nqb, sp.mq, nd, t).transpose(0, 2, 1, 3)
+                                .reshape(sp.nqb, sp.q_block_bytes))
+
+
+def kv_images(sp: StreamPlan, head: att.QuantizedHead) -> np.ndarray:
+    """K^T then V tiles per key group (``ngroups x kv_group_bytes`` uint8), laid out as
+    a weight slot; padding keys are zero codes."""
+    p, t, nd, g = sp.problem, sp.tile, sp.nd, sp.g
+    n = sp.ngroups * g * t
+    k = np.zeros((n, p.head_dim), np.uint8)
+    v = np.zeros((n, p.head_dim), np.uint8)
+    k[:p.seq_k], v[:p.seq_k] = head.k, head.v
+    # K^T tile (j, c) row r: K[j*T + col, c*T + r]; V tile (j, c) row r: V[j*T + r, c*T + col]
+    kt = k.reshape(sp.ngroups, g, t, nd, t).transpose(0, 1, 3, 4, 2)
+    vt = v.reshape(sp.ngroups, g, t, nd, t).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(np.concatenate(
+        [kt.reshape(sp.ngroups, -1), vt.reshape(sp.ngroups, -1)], axis=1))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a query block: its commands, the unit (0 array, 1 vector) and the
+    key group whose weight slot it reads (-1: none)."""
+
+    cmds: tuple
+    unit: int
+    group: int
+    writes_o: bool = False
+
+
+def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: int,
+                  g0: int) -> list[Phase]:
+    """The phases of query block ``qb`` (block ``b`` of its unit, Q in slot ``qs``; the
+    unit's first key group is the tile's group ``g0``, slots alternate by group)."""
+    p, t, nd = sp.problem, sp.tile, sp.nd
+    fp8 = p.path == "fp8"
+    s_score = float(np.float32(head.s_q) * np.float32(head.s_k) * np.float32(p.softmax_scale))
+    q0, mq = sp.block(qb)
+    masks = dict(causal=int(p.causal), pad=int(p.valid_keys < sp.nkb * t), q_base=q0,
+                 kv_len=p.valid_keys)
+    V = TensorCmd.vector
+    ph = [Phase((V(VecOp.STATE_INIT, count=mq, state=b * sp.mq),), 1, -1)]
+    for j in range(sp.key_blocks(qb)):
+        gi, jl = divmod(j, sp.g)
+        w = sp.w_slot((g0 + gi) % 2)
+        kw, vw = w + jl * nd * t, w + (sp.g + jl) * nd * t
+        ph.append(Phase(tuple(TensorCmd.matmul(
+            src=sp.q_act(qs, b) + c * sp.mq, w=kw + c * t, dst=sp.s_acc(b), m=mq,
+            accumulate=c > 0, fp8=fp8) for c in range(nd)), 0, gi))
+        score = dict(src=sp.s_acc(b), count=mq, state=b * sp.mq, in_int=int(not fp8),
+                     imm=s_score, k_base=j * t, bscale=1, **masks)
+        ph.append(Phase((V(VecOp.ROWMAX, **score),
+                         V(VecOp.EXP, dst=sp.p_act(b), dst_act=1,
+                           out_fmt=OutFmt.E4M3 if fp8 else OutFmt.INT8,
+                           imm2=att.P_SCALE[p.path], **score)), 1, -1))
+        ph.append(Phase(tuple(TensorCmd.matmul(
+            src=sp.p_act(b), w=vw + c * t, dst=sp.pv_acc(b) + c * sp.mq, m=mq, fp8=fp8)
+            for c in range(nd)), 0, gi))
+        rs = []
+        for c in range(nd):
+            o = sp.o_acc(b) + c * sp.mq
+            pv = dict(src=sp.pv_acc(b) + c * sp.mq, dst=o, count=mq, in_int=int(not fp8),
+                      imm=head.s_v)
+            rs.append(V(VecOp.COPY, **pv) if j == 0 else
+                      V(VecOp.RESCALE, src2=o, state=b * sp.mq, bscale=1, **pv))
+        ph.append(Phase(tuple(rs), 1, -1, writes_o=True))
+    ph.append(Phase(tuple(V(VecOp.NORM, src=sp.o_acc(b) + c * sp.mq,
+                            dst=sp.o_acc(b) + c * sp.mq, count=mq, state=b * sp.mq)
+                          for c in range(nd)), 1, -1, writes_o=True))
+    return ph
+
+
+def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit, qs: int,
+                  g0: int) -> list[tuple[TensorCmd, int, bool]]:
+    """The ping-pong command list of a unit: ``(command, key group it reads or -1,
+    writes O)`` in stream order. Block ``b`` runs ``b`` phases behind block 0; slot k
+    emits the array phase, then the vector phase (``indep`` on every command after the
+    first of the unit when the plan says so)."""
+    chains = [_block_phases(sp, head, qb, b, qs, g0) for b, qb in enumerate(unit)]
+    slots = max(len(ch) + b for b, ch in enumerate(chains))
+    out = []
+    for k in range(slots):
+        here = [ch[k - b] for b, ch in enumerate(chains) if 0 <= k - b < len(ch)]
+        for ph in sorted(here, key=lambda ph: ph.unit):
+            for c in ph.cmds:
+                if sp.indep and out:
+                    c = replace(c, indep=1)
+                out.append((c, ph.group, ph.writes_o))
+    return out
+
+
+def block_output(sp: StreamPlan, words: np.ndarray) -> np.ndarray:
+    """O rows of one stored block (uint32 words, ``nd * mq x T``) as ``mq x d`` float32."""
+    o = np.ascontiguousarray(words, np.uint32).view(np.float32)
+    return o.reshape(sp.nd, sp.mq, sp.tile).transpose(1, 0, 2).reshape(sp.mq, -1)

@@ -1,0 +1,201 @@
+"""The ``"stream"`` schedule of ``models.compiler_attention`` (its module docstring has
+the tokens and the HBM layout; ``models.attention_stream`` the per-tile program)."""
+from __future__ import annotations
+
+from models import attention_stream as ast
+from models.compiler import IRQ_DONE, FitError, _row_align
+from models.compiler_attention import (AttentionJob, StreamedHead, _align, _chunks,
+                                       _round_robin)
+from models.config import JalapenoConfig
+from models.dma import Descriptor, DmaDir
+from models.isa import Command, Queue, Sram
+
+__all__ = ["plan_streamed", "estimate"]
+
+
+#: Cycles the estimate charges per command (dispatch and queue turnaround).
+_CMD_CYCLES = 8
+
+
+def estimate(config: JalapenoConfig, plans) -> tuple[float, int]:
+    """``(cycles, commands)`` of a set of head plans, for choosing the blocking: the
+    busiest tile's array work (``unit_work``), its vector rows added (or overlapped,
+    ``indep``), plus :data:`_CMD_CYCLES` per command; commands counted exactly for the
+    tensor core, approximately for DMA."""
+    tiles = _assign(config.soc.tiles, plans)
+    busy = [0.0] * config.soc.tiles
+    ncmd = 0
+    for sp, ut in zip(plans, tiles):
+        for u, t in zip(sp.units, ut):
+            vec = sum(sp.key_blocks(qb) * (2 + sp.nd) * sp.block(qb)[1] for qb in u)
+            n = sum(sp.key_blocks(qb) * (3 * sp.nd + 2) + sp.nd + 1 for qb in u) + \
+                sp.unit_groups(u) + 2 * len(u)
+            mm = sp.unit_work(u)
+            busy[t] += (max(mm, vec) if sp.indep else mm + vec) + _CMD_CYCLES * n
+            ncmd += n
+    return max(busy), ncmd
+
+
+def _choose(config: JalapenoConfig, heads, kw) -> list:
+    """Plans of the heads: the same (mq, nb) for all, the fastest by :func:`estimate`
+    whose HBM image (operands, O, ring) fits."""
+    big = [ast.stream_plan(config, h.problem, **kw) for h in heads]
+    ra = _row_align(config)
+    top = max(sp.mq for sp in big)
+    best = None
+    for mq in range(top, 0, -ra):
+        if mq < config.systolic.rows and best is not None:
+            break
+        for nb in ((kw["nb"],) if kw["nb"] else (2, 1)):
+            try:
+                plans = [ast.stream_plan(config, h.problem, **{**kw, "mq": mq, "nb": nb})
+                         for h in heads]
+            except ValueError:
+                continue
+            cyc, n = estimate(config, plans)
+            data = sum(sp.nqb * (sp.q_block_bytes + sp.o_block_bytes) +
+                       sp.ngroups * sp.kv_group_bytes for sp in plans)
+            if data + 64 * (n + 2 * len(heads) + 16) > config.hbm.total_bytes:
+                continue
+            if best is None or cyc < best[0]:
+                best = (cyc, plans)
+    return best[1] if best else big
+
+
+def plan_streamed(config: JalapenoConfig, heads, *, mq: int | None = None,
+                  g: int | None = None, nb: int | None = None,
+                  indep: bool | None = None) -> AttentionJob:
+    """Plan, place and compile the heads (module docstring); FitError names the limit."""
+    kw = dict(g=g, nb=nb, indep=ast.INDEP if indep is None else indep)
+    try:
+        plans = [ast.stream_plan(config, h.problem, mq=mq, **kw) for h in heads] \
+            if mq is not None else _choose(config, heads, kw)
+    except ValueError as e:
+        h = next(i for i, hd in enumerate(heads) if _fails(config, hd.problem, mq, kw))
+        raise FitError(f"attention head {h} does not fit preset {config.name!r}: {e}") \
+            from None
+    tiles = _assign(config.soc.tiles, plans)
+    addr, placed = 0, []
+    for sp in plans:
+        q = addr
+        kv = _align(q + sp.nqb * sp.q_block_bytes)
+        addr = _align(kv + sp.ngroups * sp.kv_group_bytes)
+        placed.append((q, kv))
+    heads_out = []
+    for sp, head, ut, (q, kv) in zip(plans, heads, tiles, placed):
+        heads_out.append(StreamedHead(sp, head, ut, q, kv, addr))
+        addr = _align(addr + sp.nqb * sp.o_block_bytes)
+    job = AttentionJob(tuple(heads_out), (), addr, [], "stream")
+    job.commands.extend(_program(config, job))
+    if job.hbm_bytes > config.hbm.total_bytes:
+        raise FitError(f"{len(heads)} attention heads do not fit preset {config.name!r}: "
+                       f"they need {job.hbm_bytes} bytes of HBM (operands, outputs and a "
+                       f"ring of {len(job.commands)} commands), hbm.total_bytes is "
+                       f"{config.hbm.total_bytes}")
+    return job
+
+
+def _fails(config, problem, mq, kw) -> bool:
+    try:
+        ast.stream_plan(config, problem, mq=mq, **kw)
+    except ValueError:
+        return True
+    return False
+
+
+def _assign(ntiles: int, plans) -> list[tuple[int, ...]]:
+    """Tile of every unit of every head: the unit with the most array work first, each to
+    the least loaded tile (lowest index on ties)."""
+    units = [(sp.unit_work(u), h, i) for h, sp in enumerate(plans)
+             for i, u in enumerate(sp.units)]
+    load = [0] * ntiles
+    where = {}
+    for work, h, i in sorted(units, key=lambda x: (-x[0], x[1], x[2])):
+        t = min(range(ntiles), key=lambda k: (load[k], k))
+        load[t] += work
+        where[h, i] = t
+    return [tuple(where[h, i] for i in range(len(sp.units))) for h, sp in enumerate(plans)]
+
+
+def _program(config: JalapenoConfig, job: AttentionJob) -> list[Command]:
+    per_tile = {}
+    for h, sh in enumerate(job.heads):
+        for i, t in enumerate(sh.unit_tiles):
+            per_tile.setdefault(t, []).append((sh, i))
+    # each tile's units in assignment order (largest first) keep the head order among equals
+    streams = [_tile_stream(config, t, units) for t, units in sorted(per_tile.items())]
+    cmds = _round_robin(streams)
+    for t in sorted(per_tile):
+        cmds += [Command.sync(t, Queue.LOAD, wait_next=1)] * min(2, _steps(per_tile[t]))
+        cmds.append(Command.sync(t, Queue.COMPUTE, wait_next=1))
+    cmds.append(Command.irq(IRQ_DONE))
+    return cmds
+
+
+def _steps(units) -> int:
+    return sum(sh.plan.unit_groups(sh.plan.units[i]) for sh, i in units)
+
+
+def _loads(config, t: int, sh: StreamedHead, unit, qs: int, gi: int, step: int,
+           slot: int) -> list[Command]:
+    """Load step ``step``: the unit's Q (at its first group), then K/V group ``gi`` into
+    weight slot ``slot``; the first piece waits C2L from step 2 on, the last signals L2C."""
+    sp = sh.plan
+    R, C = config.systolic.rows, config.systolic.cols
+    descs = []
+    if gi == 0:
+        for b, qb in enumerate(unit):
+            src = sh.q_addr + qb * sp.q_block_bytes
+            descs += [(Sram.ACT, Descriptor(DmaDir.LOAD, src + o, sp.q_act(qs, b) * R + o, n))
+                      for o, n in _chunks(config, sp.q_block_bytes)]
+    src = sh.kv_addr + gi * sp.kv_group_bytes
+    descs += [(Sram.WEIGHT, Descriptor(DmaDir.LOAD, src + o, sp.w_slot(slot) * C + o, n))
+              for o, n in _chunks(config, sp.kv_group_bytes)]
+    return [Command.load(t, mem, d, wait_next=int(k == 0 and step >= 2),
+                         signal_next=int(k == len(descs) - 1))
+            for k, (mem, d) in enumerate(descs)]
+
+
+def _stores(config, t: int, sh: StreamedHead, unit) -> list[Command]:
+    sp = sh.plan
+    row = sp.tile * 4
+    pieces = [(b, qb, o, n) for b, qb in enumerate(unit)
+              for o, n in _chunks(config, sp.o_block_bytes)]
+    return [Command.store(t, Sram.ACC, Descriptor(
+        DmaDir.STORE, sp.o_acc(b) * row + o, sh.o_addr + qb * sp.o_block_bytes + o, n),
+        wait_prev=int(k == 0), signal_prev=int(k == len(pieces) - 1))
+        for k, (b, qb, o, n) in enumerate(pieces)]
+
+
+def _tile_stream(config, t: int, units) -> list[Command]:
+    """One tile's commands in order: loads two steps ahead of the compute that needs
+    them (emitted once the C2L they wait for is), stores after each unit."""
+    loads, step = [], 0
+    for ui, (sh, i) in enumerate(units):
+        unit = sh.plan.units[i]
+        for gi in range(sh.plan.unit_groups(unit)):
+            loads.append(_loads(config, t, sh, unit, ui % 2, gi, step, step % 2))
+            step += 1
+    out = [c for ld in loads[:2] for c in ld]
+    step = 0
+    for ui, (sh, i) in enumerate(units):
+        unit = sh.plan.units[i]
+        tcs = ast.unit_commands(sh.plan, sh.head, unit, ui % 2, step)
+        first = {}
+        last = {}
+        for k, (_, grp, _) in enumerate(tcs):
+            if grp >= 0:
+                first.setdefault(grp, k)
+                last[grp] = k
+        o_first = next(k for k, (_, _, wo) in enumerate(tcs) if wo)
+        for k, (tc, grp, _) in enumerate(tcs):
+            done = grp >= 0 and last[grp] == k
+            out.append(Command.compute(
+                t, tc, wait_prev=int(grp >= 0 and first[grp] == k),
+                signal_prev=int(done), wait_next=int(ui > 0 and k == o_first),
+                signal_next=int(k == len(tcs) - 1)))
+            if done and step + grp + 2 < len(loads):
+                out += loads[step + grp + 2]
+        step += len(first)
+        out += _stores(config, t, sh, unit)
+    return out
