@@ -41,10 +41,10 @@ from models.config import JalapenoConfig
 from models.tensor_cmd import OutFmt, TensorCmd, VecOp
 
 __all__ = ["StreamPlan", "stream_plan", "q_images", "kv_images", "unit_commands",
-           "block_output", "INDEP", "Phase"]
+           "block_output", "INDEP", "Phase", "overlap_races"]
 
 #: Whether the ping-pong's commands carry the tensor core's ``indep`` flag.
-INDEP = False
+INDEP = True
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class StreamPlan:
     mq: int             # query block rows
     g: int              # key blocks per key group (one weight slot)
     nb: int             # query blocks per unit (2: ping-pong)
+    bank_rows: int      # accumulator rows per bank (block b's rows are in bank b)
     indep: bool = INDEP
 
     @property
@@ -107,7 +108,7 @@ class StreamPlan:
         return s * 2 * self.g * self.nd * self.tile
 
     def s_acc(self, b: int) -> int:
-        return b * (1 + 2 * self.nd) * self.mq
+        return b * self.bank_rows
 
     def pv_acc(self, b: int) -> int:
         return self.s_acc(b) + self.mq
@@ -164,7 +165,7 @@ def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
     if not 1 <= g <= gmax:
         raise ValueError(f"key group of {g} blocks: 1 .. {gmax} fit the weight SRAM")
     ra = _row_align(config)
-    per = 1 + 2 * nd                       # act: 2 Q slots + P; acc: S + PV + O
+    per = 1 + 2 * nd                       # act: 2 Q slots + P; acc: S + PV + O per bank
     room = min(tc.act_rows, tc.acc_rows)
     if nb is None:
         nb = 2 if problem.seq_q > (mq or room // per // ra * ra) else 1
@@ -174,7 +175,7 @@ def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
         raise ValueError(f"no query block fits: {nb} block(s) of {mq} rows need "
                          f"{per * nb * mq} activation and accumulator rows "
                          f"({tc.act_rows}/{tc.acc_rows}); rows a multiple of {ra}")
-    return StreamPlan(problem, t, nd, nkb, mq, g, nb, indep)
+    return StreamPlan(problem, t, nd, nkb, mq, g, nb, tc.acc_rows // 2, indep)
 
 
 def q_images(sp: StreamPlan, head: att.QuantizedHead) -> np.ndarray:
@@ -204,13 +205,15 @@ def kv_images(sp: StreamPlan, head: att.QuantizedHead) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase of a query block: its commands, the unit (0 array, 1 vector) and the
-    key group whose weight slot it reads (-1: none)."""
+    """One phase of a query block: its commands, the unit (0 array, 1 vector), the key
+    group whose weight slot it reads (-1: none), whether it writes O, whether its
+    commands may carry ``indep``."""
 
     cmds: tuple
     unit: int
     group: int
     writes_o: bool = False
+    indep: bool = True
 
 
 def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: int,
@@ -240,7 +243,7 @@ def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: 
                            imm2=att.P_SCALE[p.path], **score)), 1, -1))
         ph.append(Phase(tuple(TensorCmd.matmul(
             src=sp.p_act(b), w=vw + c * t, dst=sp.pv_acc(b) + c * sp.mq, m=mq, fp8=fp8)
-            for c in range(nd)), 0, gi))
+            for c in range(nd)), 0, gi, indep=False))
         rs = []
         for c in range(nd):
             o = sp.o_acc(b) + c * sp.mq
@@ -259,8 +262,15 @@ def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit, qs: int,
                   g0: int) -> list[tuple[TensorCmd, int, bool]]:
     """The ping-pong command list of a unit: ``(command, key group it reads or -1,
     writes O)`` in stream order. Block ``b`` runs ``b`` phases behind block 0; slot k
-    emits the array phase, then the vector phase (``indep`` on every command after the
-    first of the unit when the plan says so)."""
+    emits the array phase, then the vector phase, which overlaps it.
+
+    ``indep`` (docs/tensor_core.md "Overlap") goes on every VECTOR (it overlaps the other
+    block's matmuls, which use the other accumulator bank; a matmul of its own block
+    makes the hardware wait for the bank) and on the S matmuls (they may start beside the
+    last VECTOR before them, which never writes their Q rows). Not on a P V matmul: the
+    VECTOR before it is the EXP that wrote its P rows, and the activation SRAM has no
+    hazard check, so it waits for the vector unit to be idle; that EXP is short and has
+    already run beside the other block's S matmuls."""
     chains = [_block_phases(sp, head, qb, b, qs, g0) for b, qb in enumerate(unit)]
     slots = max(len(ch) + b for b, ch in enumerate(chains))
     out = []
@@ -268,7 +278,7 @@ def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit, qs: int,
         here = [ch[k - b] for b, ch in enumerate(chains) if 0 <= k - b < len(ch)]
         for ph in sorted(here, key=lambda ph: ph.unit):
             for c in ph.cmds:
-                if sp.indep and out:
+                if sp.indep and len(unit) > 1 and ph.indep:
                     c = replace(c, indep=1)
                 out.append((c, ph.group, ph.writes_o))
     return out
@@ -278,3 +288,31 @@ def block_output(sp: StreamPlan, words: np.ndarray) -> np.ndarray:
     """O rows of one stored block (uint32 words, ``nd * mq x T``) as ``mq x d`` float32."""
     o = np.ascontiguousarray(words, np.uint32).view(np.float32)
     return o.reshape(sp.nd, sp.mq, sp.tile).transpose(1, 0, 2).reshape(sp.mq, -1)
+
+
+def overlap_races(config: JalapenoConfig, cmds: list[TensorCmd]) -> list:
+    """``models.tensor_core.overlap_errors``' ``"race"`` issues that can happen.
+
+    The checker lists every pair the dispatch rules let overlap; the hardware's bank
+    waits order some of them anyway: a MATMUL ``i`` has finished before a later VECTOR
+    ``j`` starts when a VECTOR ``k`` (``i < k <= j``, run in order before ``j``) shares an
+    accumulator bank with ``i`` or has no ``indep`` (it waited for ``i``), and an ``indep``
+    MATMUL does not start beside a VECTOR of its bank. (EXP of a block's key block j
+    writes the P rows that the block's previous P V matmul read; its ROWMAX, reading S in
+    the same bank, waited for that matmul.)
+    """
+    from models.tensor_core import acc_banks, overlap_errors
+    out = []
+    for e in overlap_errors(config, cmds):
+        if e.kind != "race":
+            continue
+        i, j = e.other, e.index
+        if cmds[j].unit == 1:
+            if any(cmds[k].unit == 1 and (not cmds[k].indep or
+                                          acc_banks(config, cmds[k]) & acc_banks(config, cmds[i]))
+                   for k in range(i + 1, j + 1)):
+                continue
+        elif acc_banks(config, cmds[i]) & acc_banks(config, cmds[j]):
+            continue
+        out.append(e)
+    return out
