@@ -118,7 +118,8 @@ __all__ = [
     "EXP_LUT", "RECIP_LUT", "LOG2E_F32", "GELU_K_F32", "EXP_FRAC_BITS", "EXP_IDX_BITS",
     "RECIP_IDX_BITS", "EXP_T_MIN", "BF16_MAX_BITS", "BF16_INF_BITS", "BF16_NAN_BITS",
     "INT32_MIN", "INT32_MAX",
-    "K_MAX", "pow2", "block_scale_k", "VECTOR_LANE_LATENCY", "VECTOR_SUM_LEVEL_LATENCY", "vector_write_delay",
+    "K_MAX", "pow2", "block_scale_k", "VECTOR_LANE_LATENCY", "VECTOR_SUM_LEVEL_LATENCY", "VECTOR_BETA_LATENCY",
+    "vector_write_delay",
     "vector_latency",
 ]
 
@@ -153,6 +154,9 @@ VECTOR_LANE_LATENCY = 61
 #: Cycles per level of the row-sum tree (a 4-stage FP32 adder and a register); also the
 #: final ``l`` add of EXP / ROWSUM.
 VECTOR_SUM_LEVEL_LATENCY = 5
+#: Cycles of the row sum's multiply by ``beta`` before the final ``l`` add (EXP with
+#: ``bscale``; a 5-stage FP32 multiplier and a register, passed by every op).
+VECTOR_BETA_LATENCY = 6
 
 
 def vector_write_delay() -> int:
@@ -166,13 +170,14 @@ def vector_latency(lanes: int) -> int:
 
     Accepted in cycle ``c``, the unit is idle (``o_idle``, ready for the next command)
     again in cycle ``c + count + vector_latency(lanes)``: the last row's state update
-    (after the row-sum tree of ``ceil(log2(lanes))`` levels) is the last event.
+    (after the row-sum tree of ``ceil(log2(lanes))`` levels, the multiply by ``beta``
+    and the ``l`` add) is the last event.
     """
     if lanes < 1:
         raise ValueError(f"lanes must be >= 1, got {lanes}")
     levels = (lanes - 1).bit_length()
     return (vector_write_delay() + VECTOR_SUM_LEVEL_LATENCY * levels
-            + VECTOR_SUM_LEVEL_LATENCY)
+            + VECTOR_BETA_LATENCY + VECTOR_SUM_LEVEL_LATENCY)
 
 
 def _exp_table() -> np.ndarray:

@@ -11,7 +11,6 @@ from rtl.formats import tensor_cmd_layout
 __all__ = ["CmdCheck"]
 
 
-
 def _ops(ops) -> tuple[int, ...]:
     return tuple(sorted(int(o) for o in ops))
 
@@ -20,7 +19,8 @@ class CmdCheck(wiring.Component):
     """The :class:`models.tensor_cmd.ErrCode` of a command, combinationally.
 
     The rules, their order and the codes are those of ``models.tensor_cmd.check`` (the
-    golden model): count, op, format, then ranges (MATMUL: activation, weight,
+    golden model): count, op, format (incl. REQUANT INT8 only, STATE_STORE FP32 to the
+    accumulator only), then ranges (MATMUL: activation, weight,
     accumulator, FP8; VECTOR: src, src2, dst, state). The op sets (which ops read
     ``src2``, write, use the softmax state) are read from that module, so the two cannot
     drift apart. Range sums are computed in 17 bits (no wrap-around).
@@ -81,6 +81,9 @@ class CmdCheck(wiring.Component):
             with m.Elif(writes & c.dst_act & (~fmt_8bit | (0 if sa.rows == sa.cols else 1))):
                 m.d.comb += code.eq(int(ErrCode.BAD_FMT))
             with m.Elif((op == int(VecOp.REQUANT)) & (c.out_fmt != int(OutFmt.INT8))):
+                m.d.comb += code.eq(int(ErrCode.BAD_FMT))
+            with m.Elif((op == int(VecOp.STATE_STORE))
+                        & ((c.out_fmt != int(OutFmt.FP32)) | c.dst_act)):
                 m.d.comb += code.eq(int(ErrCode.BAD_FMT))
             with m.Elif(reads_src & over(c.src, n, tc.acc_rows)):
                 m.d.comb += code.eq(int(ErrCode.ACC_RANGE))

@@ -34,17 +34,20 @@ class LaneCompute(wiring.Component):
     ``a = i_masked ? -inf : fmul(i_in_int ? i2f(i_x) : i_x, i_imm)``, then ``y`` by
     ``i_op`` (``models.vector`` module docstring). REQUANT ignores stage A: ``y`` is the
     int8 result sign-extended to 32 bits (``i_imm`` = multiplier, ``i_imm2`` = shift).
+    With ``i_bscale``: EXP gives ``e * 2**i_k`` (``i_k`` added to the exponent field of
+    a normal ``e``: ``e`` is ``+0``, NaN or normal <= 1, so this is exact), RESCALE
+    ``b * alpha + a * beta``.
 
-    Units: 4 FP32Multiplier (imm, z / b*alpha, e*r, a*s), 2 FP32Adder, one ExpApprox,
+    Units: 5 FP32Multiplier (imm, z / b*alpha, a*beta, e*r, a*s), 2 FP32Adder, one ExpApprox,
     one RecipApprox, one Int2F32, one Requant, all pipelined; operands are shared between
     ops by multiplexers. Every op goes down the same pipeline (GELU's chain is the
     longest: 3 multiplies, exp, add, reciprocal); each unit's output is registered and
     operands from earlier stages are delayed to meet it, so ``o_y`` has one latency for
     every op. One row per cycle, no enable: the pipeline advances every cycle.
 
-    Per-row inputs (``i_x``, ``i_b``, ``i_masked``, ``i_m``, ``i_l``, ``i_alpha``) are
-    taken in stage 0; the command inputs (``i_op``, ``i_in_int``, ``i_bias``,
-    ``i_imm``, ``i_imm2``) must hold still while rows are in flight (the unit changes
+    Per-row inputs (``i_x``, ``i_b``, ``i_masked``, ``i_m``, ``i_l``, ``i_alpha``,
+    ``i_beta``, ``i_k``) are taken in stage 0; the command inputs (``i_op``,
+    ``i_in_int``, ``i_bias``, ``i_bscale``, ``i_imm``, ``i_imm2``) must hold still while rows are in flight (the unit changes
     them only when idle).
 
     Latency: ``o_a`` :attr:`A_LATENCY` cycles, ``o_y`` :attr:`Y_LATENCY` cycles.
@@ -54,10 +57,12 @@ class LaneCompute(wiring.Component):
     i_x, i_b : In(32)
         The lane's words of the ``src`` and ``src2`` rows.
     i_op : In(4)
-    i_in_int, i_bias, i_masked : In(1)
+    i_in_int, i_bias, i_masked, i_bscale : In(1)
     i_imm, i_imm2 : In(32)
-    i_m, i_l, i_alpha : In(32)
+    i_m, i_l, i_alpha, i_beta : In(32)
         The row's state (binary32).
+    i_k : In(5)
+        The row's block-scale exponent.
     o_a : Out(32)
         Stage A result (input of the row max): the mask mux after a register.
     o_y : Out(32)
@@ -72,16 +77,17 @@ class LaneCompute(wiring.Component):
         super().__init__({
             "i_x": In(32), "i_b": In(32), "i_op": In(4), "i_in_int": In(1),
             "i_bias": In(1), "i_masked": In(1), "i_imm": In(32), "i_imm2": In(32),
-            "i_m": In(32), "i_l": In(32), "i_alpha": In(32),
-            "o_a": Out(32), "o_y": Out(32),
+            "i_m": In(32), "i_l": In(32), "i_alpha": In(32), "i_beta": In(32),
+            "i_k": In(5), "i_bscale": In(1), "o_a": Out(32), "o_y": Out(32),
         })
 
     def elaborate(self, platform):
         m = Module()
         op = self.i_op
         t = Timeline(m, "lc")
-        x, b, masked, sm, sl, salpha = (t.put(v, 0) for v in (
-            self.i_x, self.i_b, self.i_masked, self.i_m, self.i_l, self.i_alpha))
+        x, b, masked, sm, sl, salpha, sbeta, sk = (t.put(v, 0) for v in (
+            self.i_x, self.i_b, self.i_masked, self.i_m, self.i_l, self.i_alpha,
+            self.i_beta, self.i_k))
 
         def is_op(*ops):
             return Cat(*(op == int(o) for o in ops)).any()
@@ -116,15 +122,17 @@ class LaneCompute(wiring.Component):
         z = unit("mul_a", FP32Multiplier(_MUL), {
             "i_a": mux(gelu, a, b), "i_b": mux(gelu, t.const(Const(_GELU_K, 32)), salpha)},
             "o_product")
-        # EXP: a + (-m); RESCALE: b * alpha + a; BIAS: a + b
+        # RESCALE with bscale: a * beta (beside b * alpha)
+        ab = unit("mul_beta", FP32Multiplier(_MUL), {"i_a": a, "i_b": sbeta}, "o_product")
+        # EXP: a + (-m); RESCALE: b * alpha + a (bscale: + a * beta); BIAS: a + b
         add_in_a, add_in_b = Signal(32, name="add_a_in_a"), Signal(32, name="add_a_in_b")
-        s = t.latest(z, a, b, sm)
-        a_s, z_s, b_s, m_s = (t.at(v, s) for v in (a, z, b, sm))
+        s = t.latest(z, a, b, sm, ab)
+        a_s, z_s, b_s, m_s, ab_s = (t.at(v, s) for v in (a, z, b, sm, ab))
         with m.Switch(op):
             with m.Case(VecOp.EXP):
                 m.d.comb += [add_in_a.eq(a_s), add_in_b.eq(m_s ^ SIGN_BIT)]
             with m.Case(VecOp.RESCALE):
-                m.d.comb += [add_in_a.eq(z_s), add_in_b.eq(a_s)]
+                m.d.comb += [add_in_a.eq(z_s), add_in_b.eq(Mux(self.i_bscale, ab_s, a_s))]
             with m.Default():
                 m.d.comb += [add_in_a.eq(a_s), add_in_b.eq(b_s)]
         add_a = unit("add_a", FP32Adder(_ADD), {"i_a": t.put(add_in_a, s),
@@ -171,11 +179,12 @@ class LaneCompute(wiring.Component):
         # (every delay chain is built here, outside the Switch: they load every cycle)
         a_y, e_y, add_y, r_y, q_y = (t.at(v, ys) for v in (a, e, add_a, r, q))
         l_zero = t.at(t.put(magnitude(sl) == 0, 0), ys)
+        e_scaled = _scale_pow2(e_y, Mux(self.i_bscale, t.at(sk, ys), 0))
         y = Signal(32)
         m.d.sync += self.o_y.eq(y)
         with m.Switch(op):
             with m.Case(VecOp.EXP):
-                m.d.comb += y.eq(Mux(a_y == NEG_INF_BITS, 0, e_y))
+                m.d.comb += y.eq(Mux(a_y == NEG_INF_BITS, 0, e_scaled))
             with m.Case(VecOp.RESCALE, VecOp.BIAS):
                 m.d.comb += y.eq(add_y)
             with m.Case(VecOp.NORM):
@@ -193,6 +202,14 @@ class LaneCompute(wiring.Component):
         assert ys + 1 == self.Y_LATENCY, ys + 1
         t.close()
         return m
+
+
+def _scale_pow2(e, k):
+    """``e * 2**k`` for ``e`` = ``+0``, NaN or a normal binary32 <= 1 and ``k <= 31``:
+    ``k`` added to the exponent field of a normal ``e`` (exact: no overflow)."""
+    exp = e[23:31]
+    normal = (exp != 0) & (exp != 0xFF)
+    return Mux(normal, e + (k << 23), e)
 
 
 class _IntAdd(wiring.Component):

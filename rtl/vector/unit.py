@@ -20,15 +20,20 @@ from rtl.fp.fp32_add import FP32Adder
 from rtl.fp.fp32_mul import FP32Multiplier
 from rtl.lib.shared import shared_instance
 from rtl.vector.exp import ExpApprox
-from models.vector import VECTOR_LANE_LATENCY, vector_latency
+from models.vector import K_MAX, VECTOR_LANE_LATENCY, vector_latency
 from rtl.vector.lane import LaneCompute, LaneOutput
 from rtl.lib.pipe import Timeline
 from rtl.vector.reduce import FMax, RowMax, RowSum
 
 __all__ = ["VectorUnit"]
 
-#: A state row after STATE_INIT (and at power-up): m = -inf, l = +0, alpha = 1.0.
-_STATE_INIT_WORD = NEG_INF_BITS | (0 << 32) | (ONE_BITS << 64)    # m | l | alpha
+#: A state row after STATE_INIT (and at power-up): m = -inf, l = +0, alpha = 1.0,
+#: beta = 1.0, k = 0. Fields of 32 bits (the write granularity): m | l | alpha | beta | k.
+_STATE_INIT_WORD = NEG_INF_BITS | (0 << 32) | (ONE_BITS << 64) | (ONE_BITS << 96)
+_STATE_BITS = 5 * 32
+#: State write enables (one bit per 32-bit field).
+_EN_M, _EN_L, _EN_ALPHA, _EN_BETA, _EN_K = 1, 2, 4, 8, 16
+_K_BITS = K_MAX.bit_length()
 _MUL = 5            # FP32Multiplier stages of the state update
 _ADD = 4            # FP32Adder stages of the state update
 
@@ -133,18 +138,20 @@ class VectorUnit(wiring.Component):
         assert lanes_ok, "rtl/vector/lane.py and models.vector.VECTOR_LANE_LATENCY disagree"
         cmd = Signal(tensor_cmd_layout())
         m.submodules.state_mem = state_mem = memory.Memory(
-            shape=96, depth=self.state_rows, init=[_STATE_INIT_WORD] * self.state_rows)
+            shape=_STATE_BITS, depth=self.state_rows,
+            init=[_STATE_INIT_WORD] * self.state_rows)
         st_rd = state_mem.read_port(domain="sync")
-        st_wr = state_mem.write_port(granularity=32)           # en: m, l, alpha
+        st_wr = state_mem.write_port(granularity=32)   # en: m, l, alpha, beta, k
         t = Timeline(m, "vu")
+        n_wr = Signal(SRAM_ADDR_BITS, name="n_written")  # rows written by this command
         busy, row = self._control(m, cmd)
-        s0 = self._reads(m, cmd, busy, row, st_rd, t)
+        s0 = self._reads(m, cmd, busy, row, n_wr, st_rd, t)
         a, y = self._compute(m, cmd, s0, st_rd, t)
         words, sums = self._output(m, cmd, y, t)
-        self._write(m, cmd, s0, words, t)
+        self._write(m, cmd, s0, n_wr, words, st_rd, t)
         self._state(m, cmd, s0, a, sums, st_rd, st_wr, t)
         # o_idle: no row issued or in flight (the row valid bits of every stage clear)
-        t_end = max(VECTOR_LANE_LATENCY, self._st_stage)
+        t_end = max(VECTOR_LANE_LATENCY, self._st_stage, self._merge_stage)
         assert 2 + t_end == vector_latency(L), (t_end, vector_latency(L))
         chain = [t.at(s0.v, k) for k in range(t_end + 1)]   # row valid bits, stage k
         m.d.comb += [self.o_idle.eq(~busy & ~Cat(*chain).any()),
@@ -171,22 +178,32 @@ class VectorUnit(wiring.Component):
                 m.d.sync += busy.eq(0)
         return busy, row
 
-    def _reads(self, m: Module, cmd, busy, row, st_rd, t):
+    def _reads(self, m: Module, cmd, busy, row, n_wr, st_rd, t):
         """Issue the reads of ``acc[src+i]``, ``acc[src2+i]`` and ``state[state+i]``;
-        returns the row's stage-0 registers (valid, index)."""
+        returns the row's stage-0 registers (valid, index).
+
+        STATE_STORE reads no row; its state read is issued one cycle before the row's
+        write (stage ``VECTOR_LANE_LATENCY - 1``; the row's index is the count of rows
+        written, ``n_wr``, plus one if a row is written in this cycle), so that the
+        words written need no delay registers."""
         is_op = self._is_op
-        reads_a = ~is_op(cmd, VecOp.STATE_INIT)
+        store = is_op(cmd, VecOp.STATE_STORE)
+        reads_a = ~is_op(cmd, VecOp.STATE_INIT, VecOp.STATE_STORE)
         reads_b = is_op(cmd, *VECTOR_READS_SRC2) | (is_op(cmd, VecOp.REQUANT) & cmd.bias)
         uses_state = is_op(cmd, VecOp.ROWMAX, VecOp.EXP, VecOp.RESCALE, VecOp.NORM,
-                           VecOp.ROWSUM)
-        m.d.comb += [
-            self.m_acc_rd_a.addr.eq(cmd.src + row), self.m_acc_rd_a.en.eq(busy & reads_a),
-            self.m_acc_rd_b.addr.eq(cmd.src2 + row), self.m_acc_rd_b.en.eq(busy & reads_b),
-            st_rd.addr.eq(cmd.state + row), st_rd.en.eq(busy & uses_state),
-        ]
+                           VecOp.ROWSUM, VecOp.STATE_MERGE)
         s0 = SimpleNamespace(v=Signal(name="v0"), i=Signal(SRAM_ADDR_BITS, name="i0"))
         m.d.sync += [s0.v.eq(busy), s0.i.eq(row)]
         t.put(s0.v, 0)
+        v_store_rd = t.at(s0.v, VECTOR_LANE_LATENCY - 1)
+        # the row in stage L-1 is n_wr, or n_wr + 1 while the row before it is written
+        store_row = n_wr + t.at(s0.v, VECTOR_LANE_LATENCY)
+        m.d.comb += [
+            self.m_acc_rd_a.addr.eq(cmd.src + row), self.m_acc_rd_a.en.eq(busy & reads_a),
+            self.m_acc_rd_b.addr.eq(cmd.src2 + row), self.m_acc_rd_b.en.eq(busy & reads_b),
+            st_rd.addr.eq(Mux(store, cmd.state + store_row, cmd.state + row)),
+            st_rd.en.eq(Mux(store, v_store_rd, busy & uses_state)),
+        ]
         return s0
 
     def _compute(self, m: Module, cmd, s0, st_rd, t):
@@ -206,6 +223,8 @@ class VectorUnit(wiring.Component):
                 lane.i_masked.eq(causal | pad), lane.i_imm.eq(cmd.imm),
                 lane.i_imm2.eq(cmd.imm2),
                 lane.i_m.eq(m1), lane.i_l.eq(l1), lane.i_alpha.eq(alpha1),
+                lane.i_beta.eq(st_rd.data[96:128]), lane.i_k.eq(st_rd.data[128:128 + _K_BITS]),
+                lane.i_bscale.eq(cmd.bscale),
             ]
             a.append(t.put(lane.o_a, LaneCompute.A_LATENCY))
             y.append(t.put(lane.o_y, LaneCompute.Y_LATENCY))
@@ -226,68 +245,125 @@ class VectorUnit(wiring.Component):
             sums.append(t.put(Mux(is_exp, out.o_deq, t.at(y[j], s)), s))
         return words, sums
 
-    def _write(self, m: Module, cmd, s0, words, t):
+    def _write(self, m: Module, cmd, s0, n, words, st_rd, t):
         """Drive ``m_acc_wr`` / ``m_act_wr`` from the lanes' word registers (lane j's
-        low byte is activation code j); the address counts the command's writes."""
+        low byte is activation code j; STATE_STORE: ``[m, l, +0, ...]`` from the state
+        read issued a cycle earlier); the address ``n`` counts the command's writes."""
         w = t.stage(words[0])
+        assert w == VECTOR_LANE_LATENCY, w
         v = t.at(s0.v, w)
-        n = Signal(SRAM_ADDR_BITS, name="n_written")
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += n.eq(0)
         with m.Elif(v):
             m.d.sync += n.eq(n + 1)
         writes = self._is_op(cmd, *VECTOR_WRITES)
+        L = self.lanes
         act_codes = [wd[:8] for wd in words[:self.act_lanes]]
         act_codes += [Const(0, 8)] * (self.act_lanes - len(act_codes))
         m.d.comb += [
             self.m_acc_wr.en.eq(v & writes & ~cmd.dst_act),
             self.m_act_wr.en.eq(v & writes & cmd.dst_act),
             self.m_acc_wr.addr.eq(cmd.dst + n), self.m_act_wr.addr.eq(cmd.dst + n),
-            self.m_acc_wr.data.eq(Cat(*words)), self.m_act_wr.data.eq(Cat(*act_codes)),
+            self.m_acc_wr.data.eq(Mux(self._is_op(cmd, VecOp.STATE_STORE),
+                                      Cat(st_rd.data[:64], Const(0, 32 * L))[:32 * L],
+                                      Cat(*words))),
+            self.m_act_wr.data.eq(Cat(*act_codes)),
         ]
+
 
     def _state(self, m: Module, cmd, s0, a, sums, st_rd, st_wr, t):
         """Row max, row sum and the softmax state update, written back to the state
-        memory in stage ``self._st_stage``."""
-        L = self.lanes
-        m1 = t.put(st_rd.data[:32], 0)
-        l1 = t.put(st_rd.data[32:64], 0)
-        alpha1 = t.put(st_rd.data[64:96], 0)
-        # m_new = max(m, row max of a)
-        m.submodules.row_max = row_max = RowMax(L, pipelined=True)
+        memory (each op in its own stage, see :meth:`_state_write`)."""
+        is_merge = self._is_op(cmd, VecOp.STATE_MERGE)
+        m1, l1, alpha1, beta1 = (t.put(st_rd.data[32 * f:32 * f + 32], 0) for f in range(4))
+        # mb: the block's max (ROWMAX) or the stored partial's m_s (STATE_MERGE, lane 0)
+        m.submodules.row_max = row_max = RowMax(self.lanes, pipelined=True)
         m.d.comb += row_max.i_a.eq(Cat(*t.align(*a)))
         rmax = t.put(row_max.o_result, t.latest(*a) + row_max.latency)
+        s = t.stage(rmax)
+        mb = t.put(Mux(is_merge, t.at(a[0], s), rmax), s)
+        # m_new = max(m, mb)
         m.submodules.max_m = max_m = FMax()
-        m.d.comb += [max_m.i_a.eq(t.at(m1, t.stage(rmax))), max_m.i_b.eq(rmax)]
-        m_new = t.reg(t.put(max_m.o_result, t.stage(rmax)), name="m_new")
-        # alpha' = exp(m_old - m_new) (1.0 if m_new = -inf)
-        m.submodules.add_m = add_m = FP32Adder(_ADD)
+        m.d.comb += [max_m.i_a.eq(t.at(m1, s)), max_m.i_b.eq(mb)]
+        m_new = t.reg(t.put(max_m.o_result, s), name="m_new")
+        # alpha' = exp(m_old - m_new), g = exp(mb - m_new) (1.0 if m_new = -inf)
+        e_m = self._exp_diff(m, "m", m1, m_new, t)
+        e_g = self._exp_diff(m, "g", mb, m_new, t)
+        s = t.stage(e_m)
+        m_new_inf = t.at(m_new, s) == NEG_INF_BITS
+        alpha_new = t.put(Mux(m_new_inf, ONE_BITS, e_m), s)
+        # ROWMAX: k = clamp(126 - E(g), 0, K_MAX) with bscale (else 0), beta = 2**-k;
+        # STATE_MERGE: beta = the merge factor of m_s, k = 0
+        k_new = t.put(Mux(cmd.bscale & ~is_merge, _block_scale_k(e_g), 0), s)
+        beta_new = t.put(Mux(is_merge, Mux(m_new_inf, ONE_BITS, e_g),
+                             Cat(Const(0, 23), (127 - k_new)[:8])), s)
+        l_merge = self._merge_l(m, l1, a[1] if self.lanes > 1 else a[0],
+                                alpha_new, beta_new, t)
+        l_new = self._exp_l(m, cmd, l1, alpha1, beta1, sums, t)
+        self._state_write(m, cmd, s0, st_wr, t, dict(
+            m_new=m_new, alpha=alpha_new, beta=beta_new, k=k_new, l_new=l_new,
+            l_merge=l_merge))
+
+    @staticmethod
+    def _exp_diff(m: Module, name: str, x, m_new, t):
+        """``exp_approx(fadd(x, -m_new))`` (FP32Adder, register, ExpApprox, register)."""
+        m.submodules[f"add_{name}"] = add = FP32Adder(_ADD)
         s = t.stage(m_new)
-        m.d.comb += [add_m.i_a.eq(t.at(m1, s)), add_m.i_b.eq(m_new ^ SIGN_BIT)]
-        dm = t.reg(t.put(add_m.o_result, s + _ADD), name="dm")
-        m.submodules.exp_m = exp_m = ExpApprox(ExpApprox.PIPELINED)
-        m.d.comb += exp_m.i_a.eq(dm)
-        e_m = t.reg(t.put(exp_m.o_result, t.stage(dm) + exp_m.stages), name="exp_m")
-        m_new_e = t.at(m_new, t.stage(e_m))
-        alpha_new = t.put(Mux(m_new_e == NEG_INF_BITS, ONE_BITS, e_m), t.stage(e_m))
-        # l' = l * alpha + row sum
-        m.submodules.mul_l = mul_l = FP32Multiplier(_MUL)
-        m.d.comb += [mul_l.i_a.eq(l1), mul_l.i_b.eq(alpha1)]
-        l_alpha = t.reg(t.put(mul_l.o_product, _MUL), name="l_alpha")
-        m.submodules.row_sum = row_sum = RowSum(L, pipelined=True)
+        m.d.comb += [add.i_a.eq(t.at(x, s)), add.i_b.eq(m_new ^ SIGN_BIT)]
+        d = t.reg(t.put(add.o_result, s + _ADD), name=f"d{name}")
+        m.submodules[f"exp_{name}"] = ex = ExpApprox(ExpApprox.PIPELINED)
+        m.d.comb += ex.i_a.eq(d)
+        return t.reg(t.put(ex.o_result, t.stage(d) + ex.stages), name=f"exp_{name}")
+
+    @staticmethod
+    def _mul(m: Module, name: str, x, y, t):
+        """``fmul(x, y)`` (FP32Multiplier, register), tagged with its stage."""
+        m.submodules[name] = mul = FP32Multiplier(_MUL)
+        s = t.latest(x, y)
+        m.d.comb += [mul.i_a.eq(t.at(x, s)), mul.i_b.eq(t.at(y, s))]
+        return t.reg(t.put(mul.o_product, s + _MUL), name=name)
+
+    @staticmethod
+    def _add(m: Module, name: str, x, y, t):
+        """``fadd(x, y)`` (FP32Adder, register), tagged with its stage."""
+        m.submodules[name] = add = FP32Adder(_ADD)
+        s = t.latest(x, y)
+        m.d.comb += [add.i_a.eq(t.at(x, s)), add.i_b.eq(t.at(y, s))]
+        return t.reg(t.put(add.o_result, s + _ADD), name=name)
+
+    def _merge_l(self, m: Module, l1, l_s, alpha_new, beta_new, t):
+        """STATE_MERGE: ``l = fadd(fmul(l, alpha), fmul(l_s, beta))`` (new alpha, beta)."""
+        la = self._mul(m, "mul_l_merge", l1, alpha_new, t)
+        lb = self._mul(m, "mul_ls_merge", l_s, beta_new, t)
+        return self._add(m, "add_l_merge", la, lb, t)
+
+    def _exp_l(self, m: Module, cmd, l1, alpha1, beta1, sums, t):
+        """EXP / ROWSUM: ``l = fadd(fmul(l, alpha), s)`` with ``s`` the row sum (EXP
+        with bscale: ``fmul(s, beta)``)."""
+        l_alpha = self._mul(m, "l_alpha", l1, alpha1, t)
+        m.submodules.row_sum = row_sum = RowSum(self.lanes, pipelined=True)
         m.d.comb += row_sum.i_a.eq(Cat(*t.align(*sums)))
         rsum = t.put(row_sum.o_result, t.latest(*sums) + row_sum.latency)
-        m.submodules.add_l = add_l = FP32Adder(_ADD)
-        s = t.latest(rsum, l_alpha)
-        m.d.comb += [add_l.i_a.eq(t.at(l_alpha, s)), add_l.i_b.eq(t.at(rsum, s))]
-        l_new = t.reg(t.put(add_l.o_result, s + _ADD), name="l_new")
+        s_beta = self._mul(m, "sum_beta", rsum, beta1, t)
+        s = t.stage(s_beta)
+        scaled = cmd.bscale & self._is_op(cmd, VecOp.EXP)
+        term = t.put(Mux(scaled, s_beta, t.at(rsum, s)), s)
+        return self._add(m, "l_new", l_alpha, term, t)
 
-        # Each op writes only the fields it changes (32-bit write granularity), as soon as
-        # they are ready: ROWMAX m and alpha, EXP / ROWSUM l (the last stage), STATE_INIT
-        # all three in stage 0. Nothing else waits for the row sum.
-        st = self._st_stage = t.stage(l_new)
-        v_max, v_l, v_init = (t.at(s0.v, k) for k in (t.stage(alpha_new), st, 0))
-        m_new_w = t.at(m_new, t.stage(alpha_new))
+    def _state_write(self, m: Module, cmd, s0, st_wr, t, f: dict):
+        """Write the fields each op changes (32-bit write granularity) as soon as they
+        are ready: ROWMAX m, alpha, beta, k; STATE_MERGE all five (when its ``l`` is
+        ready); EXP / ROWSUM l (the last stage); STATE_INIT all five in stage 0.
+        Commands do not overlap, so the ops' different stages never collide."""
+        st = self._st_stage = t.stage(f["l_new"])
+        sm = self._merge_stage = t.stage(f["l_merge"])
+        sa = t.stage(f["alpha"])
+        v_max, v_merge, v_l, v_init = (t.at(s0.v, k) for k in (sa, sm, st, 0))
+        k_max = Cat(t.at(f["k"], sa), Const(0, 32 - _K_BITS))
+        max_word = Cat(t.at(f["m_new"], sa), Const(0, 32), f["alpha"], f["beta"], k_max)
+        merge_word = Cat(t.at(f["m_new"], sm), f["l_merge"], t.at(f["alpha"], sm),
+                         t.at(f["beta"], sm), Const(0, 32))
+        l_word = Cat(Const(0, 32), f["l_new"], Const(0, 96))
         v = Signal(name="v_state")
         n = Signal(SRAM_ADDR_BITS, name="n_state")
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
@@ -295,15 +371,21 @@ class VectorUnit(wiring.Component):
         with m.Elif(v):
             m.d.sync += n.eq(n + 1)
         m.d.comb += st_wr.addr.eq(cmd.state + n)
+        cases = [((VecOp.ROWMAX,), v_max, max_word, _EN_M | _EN_ALPHA | _EN_BETA | _EN_K),
+                 ((VecOp.STATE_MERGE,), v_merge, merge_word, 0b11111),
+                 ((VecOp.EXP, VecOp.ROWSUM), v_l, l_word, _EN_L),
+                 ((VecOp.STATE_INIT,), v_init, _STATE_INIT_WORD, 0b11111)]
         with m.Switch(cmd.op):
-            with m.Case(VecOp.ROWMAX):
-                m.d.comb += [v.eq(v_max), st_wr.data.eq(Cat(m_new_w, Const(0, 32), alpha_new)),
-                             st_wr.en.eq(Mux(v_max, 0b101, 0))]
-            with m.Case(VecOp.EXP, VecOp.ROWSUM):
-                m.d.comb += [v.eq(v_l), st_wr.data.eq(Cat(Const(0, 32), l_new, Const(0, 32))),
-                             st_wr.en.eq(Mux(v_l, 0b010, 0))]
-            with m.Case(VecOp.STATE_INIT):
-                m.d.comb += [v.eq(v_init), st_wr.data.eq(_STATE_INIT_WORD),
-                             st_wr.en.eq(Mux(v_init, 0b111, 0))]
+            for ops, valid, word, en in cases:
+                with m.Case(*ops):
+                    m.d.comb += [v.eq(valid), st_wr.data.eq(word),
+                                 st_wr.en.eq(Mux(valid, en, 0))]
             with m.Default():
                 m.d.comb += [v.eq(0), st_wr.en.eq(0), st_wr.data.eq(0)]
+
+
+def _block_scale_k(g):
+    """``clamp(126 - E(g), 0, K_MAX)``, ``E`` the biased exponent field of ``g``'s bits
+    (``models.vector.block_scale_k``)."""
+    e = g[23:31]
+    return Mux(e >= 126, 0, Mux(e <= 126 - K_MAX, K_MAX, (126 - e)[:_K_BITS]))

@@ -7,10 +7,12 @@ Covergroup ``vector_unit`` (same style as tb/dma/uvm.py's):
     was sent under (``gaps`` or ``back-to-back``).
 ``op_x_fmt_x_stall``
     Every op with every output format under both stall settings (REQUANT writes INT8
-    only: its other formats are ignored bins), 112 bins.
+    only, STATE_STORE FP32 only: their other formats are ignored bins), 124 bins.
 ``special``, ``op_x_special``
     Special binary32 values in the rows a command reads (``src``, and ``src2`` when the
     op reads it): NaN, +-inf, -0, subnormal; crossed with every op that reads rows.
+``op_x_bscale``
+    The ops that use the block scale (ROWMAX, EXP, RESCALE) with ``bscale`` 0 and 1.
 
 :func:`VectorCoverage.holes` lists the empty bins, which the closure test steers
 toward; :meth:`VectorCoverage.export` writes ``coverage-<name>.yml`` in the run
@@ -23,7 +25,7 @@ from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 
 from models.tensor_cmd import VECTOR_READS_SRC, VECTOR_READS_SRC2, OutFmt, TensorCmd, VecOp
 
-__all__ = ["VectorCoverage", "STALLS", "SPECIAL_CLASSES", "SPECIAL_WORDS",
+__all__ = ["VectorCoverage", "STALLS", "BSCALE_OPS", "SPECIAL_CLASSES", "SPECIAL_WORDS",
            "special_classes", "coverage"]
 
 #: i_cmd stall settings: name -> (gap probability, longest gap)
@@ -33,6 +35,8 @@ SPECIAL_CLASSES = ["nan", "inf", "neg_zero", "subnormal"]
 SPECIAL_WORDS = {"nan": 0xFFC1_2345, "inf": 0x7F80_0000, "neg_zero": 0x8000_0000,
                  "subnormal": 0x0000_0123}
 _READERS = [op.name for op in VecOp if op in VECTOR_READS_SRC]
+#: The ops that use ``bscale``.
+BSCALE_OPS = [VecOp.ROWMAX.name, VecOp.EXP.name, VecOp.RESCALE.name]
 
 
 def special_classes(words: np.ndarray) -> set[str]:
@@ -54,12 +58,14 @@ def special_classes(words: np.ndarray) -> set[str]:
 class VectorCoverage:
     """The vector unit's covergroup (names prefixed by ``tag``)."""
 
-    NAMES = ("op", "fmt", "stall", "op_x_fmt_x_stall", "special", "op_x_special")
+    NAMES = ("op", "fmt", "stall", "op_x_fmt_x_stall", "special", "op_x_special",
+             "op_x_bscale")
 
     def __init__(self, tag: str = "vector_unit"):
         self.tag = tag
         ops, fmts = [op.name for op in VecOp], [f.name for f in OutFmt]
         ign = [(VecOp.REQUANT.name, f, None) for f in fmts if f != OutFmt.INT8.name]
+        ign += [(VecOp.STATE_STORE.name, f, None) for f in fmts if f != OutFmt.FP32.name]
         points = [CoverPoint(f"{tag}.{name}", xf=xf, bins=bins)
                   for name, xf, bins in (("op", lambda c: c[0], ops),
                                          ("fmt", lambda c: c[1], fmts),
@@ -74,12 +80,18 @@ class VectorCoverage:
         sp = CoverPoint(f"{tag}.special", xf=lambda s: s[1], bins=SPECIAL_CLASSES)
         spx = CoverCross(f"{tag}.op_x_special", items=[f"{tag}.rd_op", f"{tag}.special"])
         self._sample_special = sp(rd(spx(lambda s: None)))
+        bo = CoverPoint(f"{tag}.bscale_op", xf=lambda s: s[0], bins=BSCALE_OPS)
+        bs = CoverPoint(f"{tag}.bscale", xf=lambda s: s[1], bins=[0, 1])
+        bx = CoverCross(f"{tag}.op_x_bscale", items=[f"{tag}.bscale_op", f"{tag}.bscale"])
+        self._sample_bscale = bs(bo(bx(lambda s: None)))
 
     def sample(self, cmd: TensorCmd, acc: np.ndarray, stall: str) -> None:
         """Sample one command sent under ``stall``; ``acc`` is the accumulator as the
         command will read it (the model's copy when it is queued)."""
         op = VecOp(cmd.op)
         self._sample_cmd((op.name, OutFmt(cmd.out_fmt).name, stall))
+        if op.name in BSCALE_OPS:
+            self._sample_bscale((op.name, int(cmd.bscale)))
         if op not in VECTOR_READS_SRC:
             return
         rows = [acc[cmd.src:cmd.src + cmd.count]]

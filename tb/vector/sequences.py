@@ -44,11 +44,14 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
     """A random legal VECTOR command touching accumulator rows ``0 .. rows + max_count``
     and state rows ``0 .. state_rows + max_count``; never a partial overlap of a
     source and the destination (``src < dst < src + count``). ``fmt`` fixes the output
-    format (ignored for REQUANT, which writes INT8 only)."""
+    format (ignored for REQUANT, which writes INT8 only, and STATE_STORE, FP32 to the
+    accumulator only). ``bscale`` is set on half the commands (ROWMAX, EXP and
+    RESCALE use it, the other ops ignore it)."""
     ops = list(VecOp) if ops is None else list(ops)
     op = ops[rng.integers(0, len(ops))]
     count = int(rng.integers(1, max_count + 1))
-    kw = dict(count=count, state=int(rng.integers(0, state_rows)))
+    kw = dict(count=count, state=int(rng.integers(0, state_rows)),
+              bscale=int(rng.random() < 0.5))
     src = int(rng.integers(0, rows))
     src2 = int(rng.integers(0, rows))
     while True:
@@ -67,6 +70,8 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
         kw.update(imm=mult, imm2=shift & 0xFFFF_FFFF)
         return TensorCmd.vector(op, **kw)
     fmt = OutFmt(int(rng.integers(0, len(OutFmt)))) if fmt is None else OutFmt(fmt)
+    if op == VecOp.STATE_STORE:
+        fmt = OutFmt.FP32
     dst_act = (op in VECTOR_WRITES and fmt in eight_bit and rng.random() < 0.4
                and config.systolic.rows == config.systolic.cols)
     kw.update(out_fmt=int(fmt), dst_act=int(dst_act), in_int=int(rng.random() < 0.2),

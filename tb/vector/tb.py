@@ -11,16 +11,16 @@ idle gaps from its pacer). The golden model (``models.vector.vector_execute``) r
 each command on its own copy of the memories and state *when it is queued*; every
 row the DUT writes is compared in order with the row the model wrote (scoreboard),
 and :meth:`VectorTB.finish` compares both memories in full. The unit's internal state
-is checked through the commands that read it (EXP, RESCALE, NORM) and by
-:meth:`VectorTB.dump_state`, which exposes ``alpha``, ``l`` and ``m`` of a range of
-state rows through RESCALE, NORM and EXP.
+is checked through the commands that read it (EXP, RESCALE, NORM, STATE_STORE) and by
+:meth:`VectorTB.dump_state`, which exposes every field (``m``, ``l``, ``alpha``,
+``beta``, ``k``) of a range of state rows through written rows.
 """
 from __future__ import annotations
 
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from models.tensor_cmd import ErrCode, TensorCmd, VecOp, check
+from models.tensor_cmd import VECTOR_WRITES, ErrCode, TensorCmd, VecOp, check
 from models.vector import VectorState, vector_execute
 from rtl.formats import tensor_cmd_layout
 from tb.common.clocked import ClockedTB
@@ -152,7 +152,7 @@ class VectorTB(ClockedTB):
         vector_execute(self.config, cmd, self.m_acc, self.m_act, self.m_state)
         op = VecOp(cmd.op)
         self.op_counts[op.name] = self.op_counts.get(op.name, 0) + 1
-        if op not in (VecOp.ROWMAX, VecOp.STATE_INIT, VecOp.ROWSUM):
+        if op in VECTOR_WRITES:
             mem, kind = (self.m_act, "act") if cmd.dst_act else (self.m_acc, "acc")
             for i in range(cmd.count):
                 self.sb.expect(dict(mem=kind, addr=cmd.dst + i, data=mem[cmd.dst + i].copy()),
@@ -182,9 +182,12 @@ class VectorTB(ClockedTB):
         """Expose state rows ``state .. state+count-1`` through written rows.
 
         Uses accumulator rows ``scratch .. scratch + 4*count - 1``: a row of ones and a
-        row of zeros per state row, then RESCALE (``1 * alpha + 0 = alpha``), NORM of
-        the ones (``recip(l)``) and EXP of the zeros (``exp(-m)``, which also updates
-        ``l``) — all compared bit-exactly by the scoreboard.
+        row of zeros per state row, then RESCALE (``1 * alpha + 0 = alpha``), RESCALE
+        with bscale of the ones and zeros swapped (``0 * alpha + 1 * beta = beta``
+        unless alpha is NaN), NORM of the ones
+        (``recip(l)``), STATE_STORE (``m``, ``l`` bit for bit), EXP of the zeros with
+        bscale (``exp(-m) * 2**k``) and without (``exp(-m)``; both also update ``l``)
+        — all compared bit-exactly by the scoreboard.
         """
         n = count
         ones = np.full((n, self.lanes), 0x3F80_0000, np.uint32)
@@ -193,7 +196,12 @@ class VectorTB(ClockedTB):
         V = TensorCmd.vector
         self.send(V(VecOp.RESCALE, src=scratch + n, src2=scratch, dst=scratch + 2 * n,
                     count=n, state=state))
+        self.send(V(VecOp.RESCALE, src=scratch, src2=scratch + n, dst=scratch + 2 * n,
+                    count=n, state=state, bscale=1))
         self.send(V(VecOp.NORM, src=scratch, dst=scratch + 3 * n, count=n, state=state))
+        self.send(V(VecOp.STATE_STORE, dst=scratch + 3 * n, count=n, state=state))
+        self.send(V(VecOp.EXP, src=scratch + n, dst=scratch + 2 * n, count=n, state=state,
+                    bscale=1))
         self.send(V(VecOp.EXP, src=scratch + n, dst=scratch + 2 * n, count=n, state=state))
 
     def finish(self) -> None:

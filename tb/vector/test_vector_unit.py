@@ -8,12 +8,14 @@ the tier. Run by tests/sim/test_vector_sim.py on Icarus and Verilator.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
 from models.tensor_cmd import VECTOR_WRITES, OutFmt, TensorCmd, VecOp, f32_bits
-from models.vector import vector_latency, vector_write_delay
+from models.vector import K_MAX, vector_latency, vector_write_delay
 from tb.common.clocked import trials
 from tb.common.stream import signal_int
 from tb.vector.coverage import SPECIAL_WORDS, STALLS, coverage
@@ -66,7 +68,8 @@ async def test_random_commands_back_to_back(dut):
 
 @cocotb.test()
 async def test_every_op_and_format(dut):
-    """Each op with each legal output format and destination at least once."""
+    """Each op with each legal output format and destination at least once (ROWMAX,
+    EXP and RESCALE also with bscale, FP32 and INT8 to the accumulator)."""
     tb = await _start(dut)
     rng = np.random.default_rng(tb.seed)
     tb.load_acc(0, random_rows(rng, 64, tb.lanes, kind="float"))
@@ -78,10 +81,16 @@ async def test_every_op_and_format(dut):
                           out_fmt=OutFmt.INT8, imm=0x5000_0000, imm2=(-6) & 0xFFFF_FFFF))
             continue
         for fmt in OutFmt:
+            if op == VecOp.STATE_STORE and fmt != OutFmt.FP32:
+                continue
             dst_acts = (0, 1) if fmt in (OutFmt.INT8, OutFmt.E4M3, OutFmt.E5M2) else (0,)
             for dst_act in dst_acts:
-                tb.send(V(op, src=8, src2=24, dst=120, count=3, state=4, out_fmt=int(fmt),
-                          dst_act=dst_act, imm=0.75, imm2=3.0))
+                scaled = (op in (VecOp.ROWMAX, VecOp.EXP, VecOp.RESCALE) and not dst_act
+                          and fmt in (OutFmt.FP32, OutFmt.INT8))
+                for bscale in ((0, 1) if scaled else (0,)):
+                    tb.send(V(op, src=8, src2=24, dst=120, count=3, state=4,
+                              out_fmt=int(fmt), dst_act=dst_act, imm=0.75, imm2=3.0,
+                              bscale=bscale))
     tb.send(V(VecOp.COPY, src=64, dst=130, count=8, in_int=1, imm=2.0**-20))
     tb.dump_state(0, 12, scratch=200)
     await tb.drain()
@@ -298,6 +307,157 @@ async def test_reset_mid_traffic(dut):
     tb.finish()
 
 
+def _beta_probe(tb: VectorTB, state: int, n: int, scratch: int) -> None:
+    """Write each state row's ``beta`` (RESCALE bscale of ones with a zero ``b``:
+    ``0 * alpha + 1 * beta``) to rows ``scratch + 2n ..`` (uses ``scratch .. + 3n``)."""
+    tb.load_acc(scratch, np.full((n, tb.lanes), f32_bits(1.0), np.uint32))
+    tb.load_acc(scratch + n, np.zeros((n, tb.lanes), np.uint32))
+    tb.send(V(VecOp.RESCALE, src=scratch, src2=scratch + n, dst=scratch + 2 * n, count=n,
+              state=state, bscale=1))
+
+
+@cocotb.test()
+async def test_block_scale_k_clamps(dut):
+    """ROWMAX with bscale: a first block (m = -inf before it) gives g = 1.0 and k = 0;
+    a later fully masked block (m finite, block max -inf) gives g = +0 and k = K_MAX
+    (31, beta = 2**-31); blocks a few units below the running max give k in between.
+    beta (exposed by a RESCALE with bscale), the EXP outputs e * 2**k and l are read
+    from the DUT's writes and compared with the model and with 2**-k."""
+    tb = await _start(dut)
+    rng = np.random.default_rng(tb.seed)
+    rows, L = 8, tb.lanes
+    s = (rng.standard_normal((rows, L)) * 2).astype(np.float32)
+    tb.load_acc(0, s.view(np.uint32))
+    # second block: rows 0-3 fully masked (pad, kv_len 0), rows 4-7 d below the max
+    d = np.float32([0, 0, 0, 0, 3, 9, 14, 60])[:, None]
+    tb.load_acc(100, (s.max(axis=1, keepdims=True) - d - np.abs(s)).astype(np.float32)
+                .view(np.uint32))
+    tb.send(V(VecOp.STATE_INIT, count=rows))
+    tb.send(V(VecOp.ROWMAX, src=0, count=rows, bscale=1))
+    assert np.all(tb.m_state.k[:rows] == 0)
+    _beta_probe(tb, 0, rows, scratch=300)
+    tb.send(V(VecOp.EXP, src=0, dst=400, count=rows, bscale=1, out_fmt=OutFmt.INT8, imm2=127.0))
+    await tb.drain()
+    assert np.all(tb.acc[300 + 2 * rows:300 + 3 * rows] == f32_bits(1.0)), "beta != 1 (k = 0)"
+    for half, kw in ((slice(0, 4), dict(pad=1, kv_len=0)), (slice(4, 8), {})):
+        n = half.stop - half.start
+        tb.send(V(VecOp.ROWMAX, src=100 + half.start, count=n, state=half.start, bscale=1,
+                  **kw))
+    k = tb.m_state.k[:rows].copy()
+    assert np.all(k[:4] == K_MAX), k
+    assert np.all(k[4:] > 0) and k[7] == K_MAX and np.all(np.diff(k[4:]) >= 0), k
+    _beta_probe(tb, 0, rows, scratch=300)
+    for half, kw in ((slice(0, 4), dict(pad=1, kv_len=0)), (slice(4, 8), {})):
+        n = half.stop - half.start
+        tb.send(V(VecOp.EXP, src=100 + half.start, dst=500 + half.start, count=n,
+                  state=half.start, bscale=1, out_fmt=OutFmt.INT8, imm2=127.0, **kw))
+    await tb.drain()
+    beta = _f32(tb.acc[300 + 2 * rows:300 + 3 * rows, 0]).astype(np.float64)
+    assert beta.tolist() == (2.0 ** -k.astype(np.float64)).tolist(), (beta, k)
+    q = tb.acc[500:500 + rows].view(np.int32)
+    assert np.all(q[:4] == 0), q                  # masked keys: e = 0
+    # unmasked rows 4..6: the block's largest probability scaled into [0.5, 1] * 127
+    assert np.all(q[4:7].max(axis=1) >= 63), q
+    tb.log.info("k per row %s, beta %s (seed %d)", k.tolist(), beta.tolist(), tb.seed)
+    tb.dump_state(0, rows, scratch=200)
+    await tb.drain()
+    tb.finish()
+
+
+@cocotb.test()
+async def test_block_scale_with_nan_scores(dut):
+    """A NaN score in a block makes m NaN, g NaN and k = 0 (beta = 1.0 in the model),
+    also on the next block; EXP with bscale writes the canonical NaN for that row and
+    its beta probe (RESCALE: ``0 * alpha`` is NaN) too - a NaN row's beta and k are not
+    visible at the ports, every op that reads them also reads its NaN m or alpha; the
+    other rows' beta is exactly 2**-k (k = 0 on the first block, > 0 on the second)."""
+    tb = await _start(dut)
+    rng = np.random.default_rng(tb.seed)
+    rows = 4
+    s = (rng.standard_normal((rows, tb.lanes)) * 3).astype(np.float32)
+    w = s.view(np.uint32).copy()
+    w[2, 1] = 0xFFC1_2345
+    tb.load_acc(0, w)
+    tb.load_acc(100, (s - 12).astype(np.float32).view(np.uint32))
+    tb.send(V(VecOp.STATE_INIT, count=rows))
+    for blk in (0, 100):
+        tb.send(V(VecOp.ROWMAX, src=blk, count=rows, bscale=1))
+        _beta_probe(tb, 0, rows, scratch=300)
+        tb.send(V(VecOp.EXP, src=blk, dst=400 + blk, count=rows, bscale=1))
+        await tb.drain()
+        beta = tb.acc[300 + 2 * rows:300 + 3 * rows, 0]
+        k = tb.m_state.k[:rows]
+        assert k[2] == 0 and tb.m_state.beta[2] == 1.0, (k, tb.m_state.beta[:rows])
+        assert beta[2] == 0x7FC0_0000, hex(beta[2])
+        want = (2.0 ** -k[[0, 1, 3]].astype(np.float64)).astype(np.float32).view(np.uint32)
+        assert beta[[0, 1, 3]].tolist() == want.tolist(), (beta, k)
+        assert np.all(tb.acc[400 + blk + 2] == 0x7FC0_0000)
+    assert tb.m_state.k[2] == 0 and tb.m_state.k[0] > 0, tb.m_state.k[:rows]
+    assert np.isnan(tb.m_state.l[2]) and not np.isnan(tb.m_state.l[[0, 1, 3]]).any()
+    tb.dump_state(0, rows, scratch=200)
+    await tb.drain()
+    tb.finish()
+
+
+async def _partial_softmax(tb: VectorTB, *, state: int, rows: int, blocks, o: int,
+                           fmt=OutFmt.FP32, imm2=1.0) -> None:
+    """Online softmax with bscale over score blocks at acc rows ``blocks``; the
+    unnormalized output O (as if V = I: the lanes' probabilities summed over blocks)
+    accumulates at rows ``o .. o + rows`` by RESCALE with bscale (O = O alpha + P beta;
+    INT8 P converted back by COPY in_int, so O and l are both in units of ``1/imm2``)."""
+    tb.load_acc(o, np.zeros((rows, tb.lanes), np.uint32))
+    tb.send(V(VecOp.STATE_INIT, count=rows, state=state))
+    for j, src in enumerate(blocks):
+        p = 700 + 20 * j
+        tb.send(V(VecOp.ROWMAX, src=src, count=rows, state=state, bscale=1))
+        tb.send(V(VecOp.EXP, src=src, dst=p, count=rows, state=state, bscale=1,
+                  out_fmt=int(fmt), imm2=imm2))
+        if fmt == OutFmt.INT8:
+            tb.send(V(VecOp.COPY, src=p, dst=p, count=rows, in_int=1))   # O, l: x imm2
+        tb.send(V(VecOp.RESCALE, src=p, src2=o, dst=o, count=rows, state=state, bscale=1))
+
+
+@cocotb.test()
+async def test_state_store_merge_round_trip(dut):
+    """Flash-decoding's combine: the keys split in two halves, each an online softmax
+    with bscale in its own state rows (INT8 P); STATE_STORE writes half B's [m, l, 0..]
+    (checked word for word against the model's state), STATE_MERGE merges it into half
+    A's state, RESCALE with bscale merges B's O into A's, NORM: bit-exact with the
+    model and close to float64 softmax over all keys."""
+    tb = await _start(dut)
+    rng = np.random.default_rng(tb.seed)
+    rows, L = 6, tb.lanes
+    s = (rng.standard_normal((rows, 4 * L)) * 3).astype(np.float32)
+    s[1, :2 * L] -= 30                             # half A far below half B on row 1
+    s[2, 2 * L:] -= 30                             # and the other way on row 2
+    for j in range(4):
+        tb.load_acc(100 + 20 * j, s[:, L * j:L * (j + 1)].copy().view(np.uint32))
+    await _partial_softmax(tb, state=0, rows=rows, blocks=(100, 120), o=40,
+                           fmt=OutFmt.INT8, imm2=127.0)
+    await _partial_softmax(tb, state=20, rows=rows, blocks=(140, 160), o=60,
+                           fmt=OutFmt.INT8, imm2=127.0)
+    tb.send(V(VecOp.STATE_STORE, dst=80, count=rows, state=20))
+    await tb.drain()
+    want = np.zeros((rows, L), np.uint32)
+    want[:, 0] = tb.m_state.m[20:20 + rows].view(np.uint32)
+    want[:, 1] = tb.m_state.l[20:20 + rows].view(np.uint32)
+    assert np.array_equal(tb.acc[80:80 + rows], want), (tb.acc[80:80 + rows], want)
+    tb.send(V(VecOp.STATE_MERGE, src=80, count=rows, state=0))
+    tb.send(V(VecOp.RESCALE, src=60, src2=40, dst=40, count=rows, state=0, bscale=1))
+    tb.send(V(VecOp.NORM, src=40, dst=90, count=rows, state=0))
+    await tb.drain()
+    got = _f32(tb.acc[90:90 + rows]).astype(np.float64)
+    ref = _ref_softmax(s, 1.0, np.zeros(s.shape, bool)).reshape(rows, 4, L).sum(axis=1)
+    err = np.abs(got - ref).max()
+    tb.log.info("split softmax merged by STATE_STORE / STATE_MERGE: max abs error %.3e "
+                "(INT8 P, seed %d)", err, tb.seed)
+    assert err < 0.03, err
+    tb.dump_state(0, rows, scratch=200)
+    tb.dump_state(20, rows, scratch=200)
+    await tb.drain()
+    tb.finish()
+
+
 @cocotb.test()
 async def test_coverage_closure(dut):
     """Runs last: the covergroup (tb/vector/coverage.py) has sampled every command of
@@ -314,6 +474,10 @@ async def test_coverage_closure(dut):
             if stall == mode:
                 tb.send(random_cmd(rng, tb.config, ops=[VecOp[op]], fmt=OutFmt[fmt]))
         await tb.drain()
+    for op, bscale in cov.holes("op_x_bscale"):
+        tb.send(dataclasses.replace(random_cmd(rng, tb.config, ops=[VecOp[op]]),
+                                    bscale=bscale))
+    await tb.drain()
     for op, cls in cov.holes("op_x_special"):
         cmd = random_cmd(rng, tb.config, ops=[VecOp[op]])
         row = random_rows(rng, 1, tb.lanes, kind="float")
