@@ -200,11 +200,12 @@ def gather(cache: PagedKVCache, b: int, whole_blocks: bool = False
 
 def build_cache(k_seqs, v_seqs, *, tile: int, page_tokens: int, fmt: str = "int8",
                 num_pages: int | None = None, rng: np.random.Generator | None = None,
-                spare_pages: int = 0) -> PagedKVCache:
+                spare_pages: int = 0, order=None) -> PagedKVCache:
     """A cache holding float K/V sequences (``len_b x d`` each), quantized per tensor
     over all their tokens; pages are taken from the pool in a shuffled order (``rng``,
     default seed 0) so tables are out of order. ``num_pages`` defaults to the pages the
-    sequences need after one more token each, plus ``spare_pages``."""
+    sequences need after one more token each, plus ``spare_pages``; ``order`` (a
+    permutation of the pool) replaces the shuffle."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     if page_tokens % tile:
@@ -223,7 +224,9 @@ def build_cache(k_seqs, v_seqs, *, tile: int, page_tokens: int, fmt: str = "int8
     need = sum(-(-(len(k) + 1) // page_tokens) for k in ks) + spare_pages
     num_pages = need if num_pages is None else num_pages
     rng = np.random.default_rng(0) if rng is None else rng
-    order = [int(p) for p in rng.permutation(num_pages)]
+    order = [int(p) for p in (rng.permutation(num_pages) if order is None else order)]
+    if sorted(order) != list(range(num_pages)):
+        raise ValueError(f"order must be a permutation of range({num_pages})")
     pb = page_tokens * d
     cache = PagedKVCache(fmt, d, page_tokens, tile, np.zeros((num_pages, pb), np.uint8),
                          np.zeros((num_pages, pb), np.uint8), [[] for _ in ks],
