@@ -46,7 +46,8 @@ __all__ = ["MEM_ACT", "MEM_WEIGHT", "MEM_ACC", "TensorCoreModel", "matmul_bound_
            "matmul_cycles", "PIPELINE_CYCLES", "ACC_ADD_STAGES", "acc_add_stages",
            "GemmLayout", "gemm_layout", "gemm_commands",
            "gemm_images", "gemm_result", "useful_macs", "OverlapIssue", "acc_bank",
-           "acc_ranges", "acc_banks", "overlap_pairs", "overlap_errors"]
+           "acc_ranges", "acc_banks", "overlap_pairs", "overlap_errors", "CmdTiming",
+           "program_schedule", "program_cycles", "MM_START_CYCLES", "FEEDER_QUEUE_DEPTH"]
 
 MEM_ACT, MEM_WEIGHT, MEM_ACC = 0, 1, 2
 _FMT = (E4M3, E5M2)
@@ -360,9 +361,11 @@ class OverlapIssue:
         The earlier command, of the other unit.
     kind : str
         ``"race"``: activation rows one writes and the other reads (the result may differ
-        from in-order execution: the program breaks the overlap rules); ``"bank"``: their
-        accumulator rows share a bank (legal: the hardware waits for ``other`` to finish
-        before dispatching ``index``, the overlap is lost, the result is in-order).
+        from in-order execution: the program breaks the overlap rules); ``"wait"``: they
+        use common accumulator rows (a data dependency: the hardware waits for ``other``
+        to finish before dispatching ``index``, in-order result); ``"bank"``: their
+        accumulator rows share a bank but no row (legal, in-order result, but the
+        hardware waits as for ``"wait"``: a needless loss of overlap).
     what : str
         Human-readable detail (rows, bank).
     """
@@ -457,10 +460,11 @@ def overlap_errors(config: JalapenoConfig, cmds: list[TensorCmd]) -> list[Overla
     commands, which the core discards, are skipped; so is everything after the first
     one, which the core discards too): ``"race"`` when one writes activation rows the
     other reads (a VECTOR with ``dst_act`` and a MATMUL's ``src`` rows; in-order results
-    are not guaranteed), ``"bank"`` when their accumulator rows share a bank (the
-    hardware dispatches the later one only after the earlier one finished: correct, not
-    overlapped). An empty list: the program overlaps as written and its results equal
-    in-order execution. Issues are ordered by the later command, then the earlier.
+    are not guaranteed), ``"wait"`` when they share accumulator rows (a dependency the
+    hardware honours by waiting), ``"bank"`` when their accumulator rows share a bank
+    but no row (the hardware waits too: correct, not overlapped). No ``"race"``: the
+    results equal in-order execution; no issue at all: every pair overlaps. Issues are
+    ordered by the later command, then the earlier.
     """
     legal, index = [], []
     for k, c in enumerate(cmds):
@@ -481,7 +485,131 @@ def overlap_errors(config: JalapenoConfig, cmds: list[TensorCmd]) -> list[Overla
                                         f"by one, read by the other"))
                 break
         shared = acc_banks(config, a) & acc_banks(config, b)
-        if shared:
+        rows_a = {r for lo, n in acc_ranges(a) for r in range(lo, lo + n)}
+        common = rows_a & {r for lo, n in acc_ranges(b) for r in range(lo, lo + n)}
+        if common:
+            out.append(OverlapIssue(index[j], index[i], "wait",
+                                    f"accumulator rows {min(common)}..{max(common)} used by "
+                                    f"both (a dependency: the hardware waits)"))
+        elif shared:
             out.append(OverlapIssue(index[j], index[i], "bank",
-                                    f"accumulator bank {sorted(shared)} used by both"))
+                                    f"accumulator bank {sorted(shared)} used by both, no "
+                                    f"common row (the hardware waits anyway)"))
     return out
+
+
+# --- cycle model of a program (both units, fences and overlap) ------------------------------
+#: Commands the matmul controller's weight and activation feeders queue
+#: (``rtl.tensor.matmul.QUEUE_DEPTH``).
+FEEDER_QUEUE_DEPTH = 4
+
+#: Cycles from a MATMUL's dispatch to its first activation entering the array, beyond the
+#: R cycles of its weight load, when the array is free (the feeders' queue and read stage).
+MM_START_CYCLES = 2
+
+
+@dataclass
+class CmdTiming:
+    """When :func:`program_schedule` has a command run: ``dispatch`` (the cycle the
+    dispatcher hands it to its unit) and ``finish`` (MATMUL: the cycle its last row is
+    written; VECTOR: the first cycle the vector unit is idle again)."""
+
+    dispatch: int
+    finish: int
+
+
+class _MatmulTimeline:
+    """The matmul controller's timing: tile starts, read-after-write stalls, queue room."""
+
+    def __init__(self, config: JalapenoConfig):
+        self.R = config.systolic.rows
+        self.L = config.systolic.latency
+        self.P = acc_add_stages(config)
+        self.start = None           # nominal start of the previous tile
+        self.prev_count = 0
+        self.shift = 0              # read-after-write stall cycles so far
+        self.last_read: dict[int, int] = {}
+        self.pops: list[int] = []   # cycle each command left the activation feeder's queue
+
+    def room(self) -> int:
+        """First cycle the feeders' queues (QUEUE_DEPTH commands) can take another."""
+        q = FEEDER_QUEUE_DEPTH
+        return self.pops[-q] + 1 if len(self.pops) >= q else 0
+
+    def issue(self, cmd: TensorCmd, d: int) -> int:
+        """Dispatch ``cmd`` in cycle ``d``; returns the cycle its last row is written."""
+        R, P = self.R, self.P
+        n = d + R + MM_START_CYCLES - self.shift
+        first = self.start is None
+        if not first:
+            n = max(n, self.start + max(self.prev_count, R))
+        if cmd.count >= 2:
+            self.pops.append(n + self.shift + cmd.count - 2)
+        else:                       # the single row is read as soon as the stage is free
+            prev_last = (self.start + self.prev_count - 1 + self.shift) if not first else 0
+            self.pops.append(max(d + 1, prev_last))
+        t = n
+        for i in range(cmd.count):
+            u = t + i + self.shift
+            addr = cmd.dst + i
+            if P and cmd.accumulate and addr in self.last_read and u - self.last_read[addr] <= P:
+                w = max(u + 1, self.last_read[addr] + P + 1)
+                self.shift += w - u
+                u = w
+            self.last_read[addr] = u
+        self.start, self.prev_count = n, cmd.count
+        return n + cmd.count - 1 + self.shift + 1 + self.L + P + (2 - MM_START_CYCLES)
+
+
+def program_schedule(config: JalapenoConfig, cmds: list[TensorCmd]) -> list[CmdTiming]:
+    """Dispatch and finish cycles of every command of a legal program sent back to back
+    (no gaps on ``i_cmd``; cycle 0 = the first command accepted), as the RTL's dispatcher
+    runs it: in order, one command per cycle at most, a command entering the queue in
+    cycle t reaching its head in t + 1; the fences of docs/tensor_core.md "Ordering and
+    fences" and the ``indep`` rules of "Overlap" (an ``indep`` command waits only for the
+    other unit's in-flight commands that share an accumulator bank). VECTOR commands
+    occupy the unit ``count + models.vector.vector_latency(C)`` cycles.
+    """
+    from models.vector import vector_latency
+    depth = config.tensor.cmd_depth
+    VL = vector_latency(config.systolic.cols)
+    mm = _MatmulTimeline(config)
+    out: list[CmdTiming] = []
+    push: list[int] = []
+    vec_idle, vec_banks = 0, set()
+    inflight: list[tuple[int, set[int]]] = []       # (finish, banks) of MATMULs
+    for i, c in enumerate(cmds):
+        if check(c, config) != ErrCode.NONE:
+            raise ValueError(f"program_schedule: command {i} is illegal ({check(c, config).name})")
+        p = max(push[-1] + 1 if push else 0, out[i - depth].dispatch + 1 if i >= depth else 0)
+        push.append(p)
+        d = max(p + 1, out[-1].dispatch + 1 if out else 0)
+        banks = acc_banks(config, c)
+        if c.unit == Unit.MATMUL:
+            if not (c.indep and not banks & vec_banks):
+                d = max(d, vec_idle)
+            d = max(d, mm.room())
+            fin = mm.issue(c, d)
+            inflight.append((fin, banks))
+        else:
+            d = max(d, vec_idle)
+            for fin_k, b in inflight:
+                if not c.indep or b & banks:
+                    d = max(d, fin_k + 1)
+            fin = d + c.count + VL
+            vec_idle, vec_banks = fin, banks
+        out.append(CmdTiming(d, fin))
+    return out
+
+
+def program_cycles(config: JalapenoConfig, cmds: list[TensorCmd]) -> int:
+    """Cycles from the first command accepted on ``i_cmd`` to ``o_idle`` seen high for a
+    legal program of MATMULs and VECTORs sent back to back (:func:`program_schedule`):
+    equals :func:`matmul_cycles` for MATMULs only. Exact (the RTL tests compare) when
+    no MATMUL with ``count`` 1 is followed by more than ``QUEUE_DEPTH`` queued MATMULs
+    before a VECTOR (the weight feeder's queue, not modelled, would then bind)."""
+    if not cmds:
+        raise ValueError("program_cycles needs at least one command")
+    sched = program_schedule(config, cmds)
+    end = max(t.finish + (1 if c.unit == Unit.MATMUL else 0) for t, c in zip(sched, cmds))
+    return max(end, sched[-1].dispatch + 1)

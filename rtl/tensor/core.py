@@ -5,16 +5,18 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
-from models.tensor_cmd import ERR_CODE_BITS, Unit
+from models.tensor_cmd import (ERR_CODE_BITS, VECTOR_READS_SRC, VECTOR_READS_SRC2, VECTOR_WRITES,
+                               Unit, VecOp)
 from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.lib.stream import Queue
 from rtl.tensor.check import CmdCheck
-from rtl.tensor.matmul import MatmulController
+from models.tensor_core import acc_add_stages
+from rtl.tensor.matmul import MatmulController, result_queue_depth
 from rtl.vector.unit import VectorUnit
 
 __all__ = ["TensorCore", "MemSel", "host_data_bits", "host_wr_layout", "host_rd_layout",
            "host_rdata_layout", "perf_layout", "RD_BUFFER", "row_bytes", "dma_rd_ports",
-           "dma_wr_layout", "DMA_WAIT_MAX"]
+           "dma_wr_layout", "DMA_WAIT_MAX", "acc_bank_bit"]
 
 #: Read results the host port buffers (reads are accepted only while there is room).
 RD_BUFFER = 3
@@ -59,10 +61,11 @@ def perf_layout() -> data.StructLayout:
     (useful MACs = R x C x ``act``); ``vector``: cycles the vector unit was busy;
     ``cmds``: commands completed (a MATMUL when its last row is written, a VECTOR when
     the vector unit returns to idle after it); ``discarded``: commands dropped (illegal, or
-    after an error).
+    after an error); ``overlap``: cycles in which the matmul controller and the vector
+    unit were both busy (``indep`` commands, docs/tensor_core.md "Overlap").
     """
     return data.StructLayout({"busy": 32, "act": 32, "vector": 32, "cmds": 32,
-                              "discarded": 32})
+                              "discarded": 32, "overlap": 32})
 
 
 def row_bytes(config: JalapenoConfig, mem) -> int:
@@ -125,6 +128,61 @@ def _share_write_bytes(m: Module, port: memory.WritePort, clients: list, dma) ->
         mask = Mux(c.en, (1 << nb) - 1, mask)
         en = c.en | en
     m.d.comb += [port.addr.eq(addr), port.data.eq(data), port.en.eq(Mux(en, mask, 0))]
+
+
+def acc_bank_bit(config: JalapenoConfig) -> int:
+    """The accumulator row-address bit that selects its bank (``acc_rows / 2``: the top
+    bit; ``models.tensor_core.acc_bank``)."""
+    return config.tensor.acc_rows.bit_length() - 2
+
+
+def _range_banks(first, count, bit: int):
+    """2-bit bank mask of rows ``first .. first + count - 1`` (in range): bank 0 if the
+    first row is there, bank 1 if the last row is."""
+    return Cat(~first[bit], (first + count - 1)[bit])
+
+
+def _cmd_banks(m: Module, cmd, bit: int):
+    """Accumulator bank mask (bit b: bank b) of the rows a legal command touches
+    (``models.tensor_core.acc_banks``)."""
+    def op_in(ops):
+        return Cat(*[cmd.op == int(o) for o in ops]).any()
+
+    dst = _range_banks(cmd.dst, cmd.count, bit)
+    src = _range_banks(cmd.src, cmd.count, bit)
+    src2 = _range_banks(cmd.src2, cmd.count, bit)
+    reads2 = op_in(VECTOR_READS_SRC2) | ((cmd.op == int(VecOp.REQUANT)) & cmd.bias)
+    writes = op_in(VECTOR_WRITES) & ~cmd.dst_act
+    vec = (Mux(op_in(VECTOR_READS_SRC), src, 0) | Mux(reads2, src2, 0)
+           | Mux(writes, dst, 0))
+    mask = Signal(2)
+    m.d.comb += mask.eq(Mux(cmd.unit == int(Unit.MATMUL), dst, vec))
+    return mask
+
+
+def _share_read_banked(m: Module, ports: list, clients: list, bit: int) -> None:
+    """Read ports ``ports[b]`` of the two accumulator banks shared by ``clients``
+    (highest priority first, as :func:`_share_read`): each client's address bit ``bit``
+    picks the bank, the data comes from the bank it read last (held while ``en`` is low)."""
+    for b, port in enumerate(ports):
+        en = [c.en & (c.addr[bit] == b) for c in clients]
+        addr = clients[-1].addr
+        for c, e in zip(reversed(clients[:-1]), reversed(en[:-1])):
+            addr = Mux(e, c.addr, addr)
+        m.d.comb += [port.addr.eq(addr), port.en.eq(Cat(*en).any())]
+    for c in clients:
+        sel = Signal()
+        with m.If(c.en):
+            m.d.sync += sel.eq(c.addr[bit])
+        m.d.comb += c.data.eq(Mux(sel, ports[1].data, ports[0].data))
+
+
+def _bank_client(m: Module, c, bit: int, b: int, name: str):
+    """A copy of write initiator ``c`` enabled only for addresses in bank ``b``."""
+    g = _initiator(memory.WritePort.Signature(addr_width=SRAM_ADDR_BITS, shape=len(c.data)),
+                   name)
+    m.d.comb += [g.addr.eq(c.addr), g.data.eq(c.data), g.en.eq(c.en & (c.addr[bit] == b))]
+    return g
 
 
 class TensorCore(wiring.Component):
@@ -280,12 +338,20 @@ class TensorCore(wiring.Component):
         is_mm = head.payload.unit == int(Unit.MATMUL)
         go = head.valid & ~self.i_clear_err & ~error & legal & ~self._dma_hold
         discard = head.valid & ~self.i_clear_err & (error | ~legal)
+        # overlap (indep): accumulator banks of the head command, of the running VECTOR,
+        # and of every MATMUL dispatched and not finished (counted per bank)
+        banks = _cmd_banks(m, head.payload, acc_bank_bit(cfg))
+        vec_banks = Signal(2)
+        mm_busy_banks, mm_room = self._matmul_banks(m, banks)
+        indep = head.payload.indep
+        mm_ok = vu_quiet | (indep & ~(banks & vec_banks).any())
+        vu_ok = ~mm.o_busy | (indep & ~(banks & mm_busy_banks).any())
         m.d.comb += [
             chk.i_cmd.eq(head.payload),
             mm.i_cmd.payload.eq(head.payload),
-            mm.i_cmd.valid.eq(go & is_mm & vu_quiet),
+            mm.i_cmd.valid.eq(go & is_mm & mm_ok & mm_room),
             vu.i_cmd.payload.eq(head.payload),
-            vu.i_cmd.valid.eq(go & ~is_mm & ~mm.o_busy),
+            vu.i_cmd.valid.eq(go & ~is_mm & vu_ok),
             head.ready.eq(discard | (mm.i_cmd.valid & mm.i_cmd.ready)
                           | (vu.i_cmd.valid & vu.i_cmd.ready)),
             self.o_error.eq(error),
@@ -293,6 +359,10 @@ class TensorCore(wiring.Component):
         ]
         vec_fire = vu.i_cmd.valid & vu.i_cmd.ready
         m.d.sync += vec_sent.eq(vec_fire)
+        with m.If(vec_fire):
+            m.d.sync += vec_banks.eq(banks)
+        self._overlap = Signal()        # both units busy this cycle (coverage, docs)
+        m.d.comb += self._overlap.eq(mm.o_busy & ~vu_quiet)
         # the vector unit takes one command at a time: it completes when idle returns
         vu_idle_q = Signal(init=1)
         m.d.sync += vu_idle_q.eq(vu.o_idle)
@@ -304,6 +374,26 @@ class TensorCore(wiring.Component):
         idle = ~head.valid & ~mm.o_busy & vu_quiet
         m.d.comb += self.o_idle.eq(idle)
         return idle, discard, vec_done
+
+    def _matmul_banks(self, m: Module, banks):
+        """Per-bank count of the MATMULs dispatched and not finished (a queue of their
+        bank masks, pushed at dispatch, popped when the matmul controller reports a
+        command's last row written: they finish in order).
+
+        Returns ``(busy, room)``: the 2-bit mask of banks with a MATMUL in flight; the
+        mask queue can take the next MATMUL.
+        """
+        mm = self.matmul
+        depth = result_queue_depth(self._config) + acc_add_stages(self._config) + 2
+        m.submodules.mm_banks_q = q = Queue(2, depth)
+        push = mm.i_cmd.valid & mm.i_cmd.ready
+        m.d.comb += [q.i.valid.eq(push), q.i.payload.eq(banks), q.o.ready.eq(mm.o_done)]
+        busy = Signal(2)
+        for b in range(2):
+            cnt = Signal(range(depth + 1), name=f"mm_bank{b}_cmds")
+            m.d.sync += cnt.eq(cnt + (push & banks[b]) - (mm.o_done & q.o.payload[b]))
+            m.d.comb += busy[b].eq(cnt != 0)
+        return busy, q.i.ready
 
     def _host_port(self, m: Module, idle) -> dict:
         """Host writes and reads, served only while ``idle``.
@@ -366,40 +456,49 @@ class TensorCore(wiring.Component):
                                                        init=[])
         m.submodules.wgt_mem = wgt_mem = memory.Memory(shape=sa.cols * 8,
                                                        depth=tc.weight_rows, init=[])
-        m.submodules.acc_mem = acc_mem = memory.Memory(shape=sa.cols * 32, depth=tc.acc_rows,
-                                                       init=[])
+        # the accumulator: two banks by the top row bit (docs/tensor_core.md "Overlap")
+        bit = acc_bank_bit(self._config)
+        acc_mems = []
+        for b in range(2):
+            m.submodules[f"acc_mem{b}"] = am = memory.Memory(
+                shape=sa.cols * 32, depth=tc.acc_rows // 2, init=[])
+            acc_mems.append(am)
         g = {"granularity": 8} if self.dma_port else {}
         act_w, act_r = act_mem.write_port(**g), act_mem.read_port()
         wgt_w, wgt_r = wgt_mem.write_port(**g), wgt_mem.read_port()
-        acc_w = acc_mem.write_port(**g)
-        acc_ra = acc_mem.read_port(transparent_for=(acc_w,))
-        acc_rb = acc_mem.read_port(transparent_for=(acc_w,))
+        acc_w = [am.write_port(**g) for am in acc_mems]
+        acc_ra = [am.read_port(transparent_for=(w,)) for am, w in zip(acc_mems, acc_w)]
+        acc_rb = [am.read_port(transparent_for=(w,)) for am, w in zip(acc_mems, acc_w)]
         _share_read(m, act_r, [host["act_rd"], mm.m_act_rd])
         _share_read(m, wgt_r, [host["wgt_rd"], mm.m_wgt_rd])
-        _share_read(m, acc_ra, [vu.m_acc_rd_a, host["acc_rd"], mm.m_acc_rd])
-        _share_read(m, acc_rb, [vu.m_acc_rd_b])
-        writers = {MemSel.ACT: (act_w, [vu.m_act_wr, host["act_wr"]]),
-                   MemSel.WEIGHT: (wgt_w, [host["wgt_wr"]]),
-                   MemSel.ACC: (acc_w, [vu.m_acc_wr, mm.m_acc_wr, host["acc_wr"]])}
+        _share_read_banked(m, acc_ra, [vu.m_acc_rd_a, host["acc_rd"], mm.m_acc_rd], bit)
+        _share_read_banked(m, acc_rb, [vu.m_acc_rd_b], bit)
+        acc_clients = [vu.m_acc_wr, mm.m_acc_wr, host["acc_wr"]]
+        bank_clients = [[_bank_client(m, c, bit, b, f"acc{b}_wr{i}")
+                         for i, c in enumerate(acc_clients)] for b in range(2)]
+        writers = {"act": (act_w, [vu.m_act_wr, host["act_wr"]], MemSel.ACT),
+                   "wgt": (wgt_w, [host["wgt_wr"]], MemSel.WEIGHT),
+                   "acc0": (acc_w[0], bank_clients[0], MemSel.ACC),
+                   "acc1": (acc_w[1], bank_clients[1], MemSel.ACC)}
         if not self.dma_port:
-            for port, clients in writers.values():
+            for port, clients, _ in writers.values():
                 _share_write(m, port, clients)
             return
-        mems = {MemSel.ACT: act_mem, MemSel.WEIGHT: wgt_mem, MemSel.ACC: acc_mem}
-        names = {MemSel.ACT: "act", MemSel.WEIGHT: "wgt", MemSel.ACC: "acc"}
         dw = self.i_dma_wr
-        busy = Signal(3)
-        for sel, (port, clients) in writers.items():
-            m.d.comb += busy[sel.value].eq(Cat(*[c.en for c in clients]).any())
+        busy = {}
+        for name, (port, clients, sel) in writers.items():
+            busy[name] = Signal(name=f"{name}_wr_busy")
+            m.d.comb += busy[name].eq(Cat(*[c.en for c in clients]).any())
             mine = dw.valid & (dw.payload.mem == sel)
+            if sel == MemSel.ACC:
+                mine &= dw.payload.addr[bit] == int(name[-1])
             _share_write_bytes(m, port, clients, (mine, dw.payload.addr, dw.payload.data,
                                                   dw.payload.mask))
-            for i, dport in enumerate(getattr(self, f"s_dma_{names[sel]}_rd")):
-                rp = mems[sel].read_port()
-                m.d.comb += [rp.addr.eq(dport.addr), rp.en.eq(dport.en),
-                             dport.data.eq(rp.data)]
-        m.d.comb += dw.ready.eq(~Mux(dw.payload.mem == MemSel.ACT, busy[0],
-                                     Mux(dw.payload.mem == MemSel.WEIGHT, busy[1], busy[2])))
+        self._dma_reads(m, act_mem, wgt_mem, acc_mems, bit)
+        acc_busy = Mux(dw.payload.addr[bit], busy["acc1"], busy["acc0"])
+        m.d.comb += dw.ready.eq(~Mux(dw.payload.mem == MemSel.ACT, busy["act"],
+                                     Mux(dw.payload.mem == MemSel.WEIGHT, busy["wgt"],
+                                         acc_busy)))
         # starvation bound: after DMA_WAIT_MAX cycles of waiting, hold the dispatcher (the
         # units finish what they started, the SRAM frees up) until the DMA has written
         # DMA_WAIT_MAX rows or has nothing more to write; then the units run again
@@ -419,6 +518,23 @@ class TensorCore(wiring.Component):
             m.d.sync += hold.eq(1)
         m.d.comb += self._dma_hold.eq(hold)
 
+    def _dma_reads(self, m: Module, act_mem, wgt_mem, acc_mems, bit: int) -> None:
+        """The DMA's own read ports: one SRAM read port each (accumulator: one in each
+        bank, the data from the bank the address picked)."""
+        for name, mem in (("act", act_mem), ("wgt", wgt_mem)):
+            for dport in getattr(self, f"s_dma_{name}_rd"):
+                rp = mem.read_port()
+                m.d.comb += [rp.addr.eq(dport.addr), rp.en.eq(dport.en),
+                             dport.data.eq(rp.data)]
+        for dport in self.s_dma_acc_rd:
+            rps = [am.read_port() for am in acc_mems]
+            sel = Signal()
+            with m.If(dport.en):
+                m.d.sync += sel.eq(dport.addr[bit])
+            m.d.comb += [rp.addr.eq(dport.addr) for rp in rps]
+            m.d.comb += [rp.en.eq(dport.en & (dport.addr[bit] == b)) for b, rp in enumerate(rps)]
+            m.d.comb += dport.data.eq(Mux(sel, rps[1].data, rps[0].data))
+
     def _counters(self, m: Module, idle, discard, vec_done) -> None:
         """The performance counters (:func:`perf_layout`)."""
         mm, vu = self.matmul, self.vector
@@ -429,4 +545,5 @@ class TensorCore(wiring.Component):
             p.vector.eq(p.vector + ~vu.o_idle),
             p.cmds.eq(p.cmds + mm.o_done + vec_done),
             p.discarded.eq(p.discarded + discard),
+            p.overlap.eq(p.overlap + self._overlap),
         ]

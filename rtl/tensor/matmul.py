@@ -7,7 +7,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models.config import JalapenoConfig
-from models.tensor_core import ACC_ADD_STAGES, acc_add_stages
+from models.tensor_core import ACC_ADD_STAGES, FEEDER_QUEUE_DEPTH, acc_add_stages
 from rtl.formats import SRAM_ADDR_BITS, tensor_cmd_layout
 from rtl.fp.fp32_add import FP32Adder
 from rtl.lib.shared import shared_instance
@@ -16,8 +16,9 @@ from rtl.systolic.array import SystolicArray
 
 __all__ = ["MatmulController", "QUEUE_DEPTH", "ACC_ADD_STAGES", "result_queue_depth"]
 
-#: Commands the weight and activation feeders hold (the dispatcher runs this far ahead).
-QUEUE_DEPTH = 4
+#: Commands the weight and activation feeders hold (the dispatcher runs this far ahead;
+#: the cycle model ``models.tensor_core.program_schedule`` counts it).
+QUEUE_DEPTH = FEEDER_QUEUE_DEPTH
 
 
 

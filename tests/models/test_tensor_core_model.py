@@ -320,8 +320,10 @@ def test_overlap_errors_bank_and_race():
     assert acc_banks(TINY, v_ok) == {1}
     assert acc_banks(TINY, mm(src=0, w=0, dst=half - 2, m=4)) == {0, 1}
     assert overlap_errors(TINY, [a, v_ok]) == []
-    bank = overlap_errors(TINY, [a, dataclasses.replace(v_ok, src=4)])
+    bank = overlap_errors(TINY, [a, dataclasses.replace(v_ok, src=8)])
     assert [(e.index, e.other, e.kind) for e in bank] == [(1, 0, "bank")]
+    dep = overlap_errors(TINY, [a, dataclasses.replace(v_ok, src=4)])
+    assert [(e.index, e.other, e.kind) for e in dep] == [(1, 0, "wait")]
     race = overlap_errors(TINY, [a, dataclasses.replace(v_ok, dst=6)])
     assert [(e.index, e.other, e.kind) for e in race] == [(1, 0, "race")]
     assert "rows 6..7" in race[0].what

@@ -30,3 +30,11 @@ def test_tensor_core_faulty_writer_is_caught(sim, sim_run):
     from tb.tensor.faulty import faulty_tensor_core
     assert_passed(sim_run("tensor_core", "tiny", sim, "tb.tensor.test_faulty",
                           factory=faulty_tensor_core, variant="faulty"))
+
+
+@pytest.mark.smoke
+def test_tensor_core_overlap(sim, sim_run):
+    """indep commands: random ping-pong programs (values vs the in-order model, cycles
+    vs program_cycles), an attention-like two-block program faster than fenced, bank
+    conflicts stall, reset during overlapped traffic."""
+    assert_passed(sim_run("tensor_core", "tiny", sim, "tb.tensor.test_overlap"))
