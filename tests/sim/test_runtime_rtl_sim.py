@@ -31,15 +31,21 @@ def test_rtl_backend_rejects_unfit_shape_before_building(monkeypatch):
                  config="tiny", backend="rtl", sim="icarus")
 
 
-def test_rtl_backend_attention_matches_model():
-    """Two causal heads (one per tile) of seq 8, d 4 on the SoC RTL: O equals the chip
-    model's bit for bit and stays within 3x the INT8 quantization error seen for this seed (0.0097) of float64
-    attention."""
+def test_rtl_backend_attention_matches_model(sim):
+    """Two causal heads of seq 8, d 4 on the SoC RTL (Icarus and Verilator), streamed:
+    2-row query blocks (two per unit, two units per head, units of both heads on each
+    tile), key groups of one key block (K and V stream through the two weight slots),
+    ping-pong with indep. O equals the chip model's bit for bit (which equals the
+    single-tile program: tests/models/test_attention_stream.py) and stays within 3x the
+    INT8 quantization error seen for this seed (0.0097) of float64 attention."""
     from models.runtime import run_attention
     rng = np.random.default_rng(12)
     q, k, v = (rng.standard_normal((2, 8, 4)) for _ in range(3))
-    model = run_attention(q, k, v, "causal", config="tiny")
-    rtl = run_attention(q, k, v, "causal", config="tiny", backend="rtl", sim="icarus", seed=1)
+    kw = dict(config="tiny", mq=2, g=1, nb=2)
+    model = run_attention(q, k, v, "causal", **kw)
+    tiles = [t for sh in model.job.heads for t in sh.unit_tiles]
+    assert sorted(tiles) == [0, 0, 1, 1] and model.job.heads[0].plan.ngroups == 2
+    rtl = run_attention(q, k, v, "causal", backend="rtl", sim=sim, seed=1, **kw)
     assert rtl.backend == "rtl" and rtl.cycles and rtl.cycles > 0
     assert rtl.o.dtype == np.float32 and rtl.o.shape == q.shape
     assert np.array_equal(rtl.o.view(np.uint32), model.o.view(np.uint32))
@@ -48,3 +54,5 @@ def test_rtl_backend_attention_matches_model():
     p = np.exp(s - s.max(-1, keepdims=True))
     ref = (p / p.sum(-1, keepdims=True)) @ v
     assert np.max(np.abs(rtl.o - ref)) < 0.03, np.max(np.abs(rtl.o - ref))   # 0.0097 seen
+    print(f"streamed attention on {sim}: {len(rtl.job.commands)} commands, "
+          f"{rtl.cycles} cycles")
