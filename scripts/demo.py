@@ -10,6 +10,9 @@ mesh) the host runtime (``models.runtime``) compiles
    E4M3, and
 2. causal attention heads (one head per tile at a time), on the INT8 path and (with
    ``systolic.fp8``) on the FP8 path,
+3. one decode step (``models.runtime_decode``): a batch of sequences of different
+   context lengths against a paged INT8 KV cache in HBM (pages in shuffled pool order),
+   the new K/V appended by the chip's DMA, flash-decoding over the tiles and a combine,
 
 writes each program's inputs and command ring into HBM, rings the doorbell over
 AXI4-Lite, waits for the interrupt and reads the results back (one simulator run for
@@ -17,7 +20,8 @@ all of them, ``models.rtl_backend``). Every result is checked bit for bit agains
 golden chip model (``models.chip``) and against an independent reference: int64 numpy
 (INT8 GEMM), float64 products of the decoded FP8 operands within the binary32
 accumulation bound (FP8 GEMM), float64 attention of the dequantized inputs within the
-attention paths' error (attention). The report (printed, and written to
+attention paths' error (attention, decode; decode also checks the appended pages against
+the host's append and reports the memory-bandwidth utilization). The report (printed, and written to
 build/demo/report.md and report.json) gives cycles, utilization of every unit (array
 and DMA per tile, HBM, the tiles' NoC ports), the roofline bound and its limiter;
 build/demo/timeline.png plots unit activity over time from the perf counters sampled
@@ -39,7 +43,9 @@ from models.compiler import FitError
 from models.fp8 import E4M3, decode, encode
 from models.rtl_backend import run_rtl
 from models.chip_perf import stream_roofline
+from models import decode as _dec
 from models.runtime import prepare_attention, prepare_gemm
+from models.runtime_decode import prepare_decode
 from scripts.demo_report import plot_timeline, summarize, write_report
 from tb.runner import BUILD
 
@@ -55,7 +61,7 @@ class Program:
 
     key: str
     title: str
-    kind: str               # "gemm" or "attention"
+    kind: str               # "gemm", "attention" or "decode"
     prepared: object
     inputs: tuple
 
@@ -70,6 +76,10 @@ def _args(argv):
     ap.add_argument("--attn-seq", type=int, default=128, help="attention sequence length")
     ap.add_argument("--attn-dim", type=int, default=64, help="attention head dimension")
     ap.add_argument("--heads", type=int, default=0, help="attention heads (default: tiles)")
+    ap.add_argument("--decode-batch", type=int, default=8, help="decode: sequences")
+    ap.add_argument("--decode-dim", type=int, default=64, help="decode: head dimension")
+    ap.add_argument("--decode-context", type=int, default=512,
+                    help="decode: longest context (the batch spreads from 1/8 of it)")
     ap.add_argument("--no-fp8", action="store_true",
                     help="INT8 programs only (FP8 runs by default on presets with systolic.fp8)")
     ap.add_argument("--sim", default="verilator", choices=["verilator", "icarus"])
@@ -100,7 +110,22 @@ def _programs(args, cfg) -> list[Program]:
     if fp8:
         progs.append(Program("attention_fp8", f"Attention FP8 E4M3: {heads}", "attention",
                              prepare_attention(*qkv, "causal", config=cfg, path="fp8"), ()))
+    progs.append(_decode_program(args, cfg, rng))
     return progs
+
+
+def _decode_program(args, cfg, rng) -> Program:
+    """One INT8 decode step: contexts spread from 1/8 of ``--decode-context`` to it,
+    pages of two array widths."""
+    b, d, top = args.decode_batch, args.decode_dim, args.decode_context
+    ctx = [int(c) for c in np.linspace(max(1, top // 8), top, b)]
+    ks = [rng.standard_normal((c, d)) for c in ctx]
+    vs = [rng.standard_normal((c, d)) for c in ctx]
+    cache = _dec.build_cache(ks, vs, tile=cfg.systolic.rows, page_tokens=2 * cfg.systolic.rows,
+                             rng=rng)
+    q, kn, vn = (rng.standard_normal((b, d)) for _ in range(3))
+    return Program("decode", f"Decode INT8: batch {b}, d {d}, contexts {ctx[0]}..{ctx[-1]}",
+                   "decode", prepare_decode(q, kn, vn, cache, config=cfg), (cache, kn, vn))
 
 
 def main(argv=None) -> int:
@@ -110,7 +135,8 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"demo: {e}", file=sys.stderr)
         return 2
-    if min(args.m, args.k, args.n, args.attn_seq, args.attn_dim) < 1 or args.heads < 0:
+    if min(args.m, args.k, args.n, args.attn_seq, args.attn_dim, args.decode_batch,
+           args.decode_dim, args.decode_context) < 1 or args.heads < 0:
         print("demo: sizes must be >= 1", file=sys.stderr)
         return 2
     try:
@@ -153,6 +179,8 @@ def _check(p: Program, golden, run) -> list[dict]:
     an independent reference."""
     if p.kind == "attention":
         return _check_attention(p, golden, run)
+    if p.kind == "decode":
+        return _check_decode(p, golden, run)
     exact = {"what": f"{p.title}: C == golden chip model (every word of C)",
              "ok": bool(np.array_equal(run.raw, golden.raw)), "detail": f"{run.raw.size} words"}
     a, b = p.inputs
@@ -187,6 +215,31 @@ def _check_attention(p: Program, golden, run) -> list[dict]:
         {"what": f"{p.title}: O vs float64 attention of the dequantized inputs",
          "ok": rms < 0.01 and mx < 0.05 and not any(x["nan"] for x in acc),
          "detail": f"worst head: RMS {rms:.2e}, max {mx:.2e} of max |V|"},
+    ]
+
+
+def _check_decode(p: Program, golden, run) -> list[dict]:
+    """Bit-exact O, the chip's append equal to the host's, and O against float64
+    attention over the dequantized cache (cosine >= 0.9995, RMS < 1 %, max < 4 % of
+    max |V|: the decode model tests' bounds)."""
+    cache, kn, vn = p.inputs
+    want, _ = _dec.append(cache, kn, vn)
+    pre = p.prepared
+    qd = np.stack([_dec.dequantize(pre.qc[i], pre.plan.fmt, pre.s_q[i])
+                   for i in range(pre.plan.batch)])
+    acc = _dec.accuracy(run.o, _dec.reference(want, qd), want)
+    return [
+        {"what": f"{p.title}: O == golden chip model (bit-exact binary32)",
+         "ok": bool(np.array_equal(run.o.view(np.uint32), golden.o.view(np.uint32))),
+         "detail": f"{run.o.size} values"},
+        {"what": f"{p.title}: K/V pages after the chip's append == the host's append",
+         "ok": bool(np.array_equal(run.cache.k_pages, want.k_pages)
+                    and np.array_equal(run.cache.v_pages, want.v_pages)),
+         "detail": f"{want.num_pages} pages"},
+        {"what": f"{p.title}: O vs float64 attention over the dequantized cache",
+         "ok": acc["cosine"] >= 0.9995 and acc["rms_rel"] < 0.01 and acc["max_rel"] < 0.04,
+         "detail": f"cosine {acc['cosine']:.6f}, RMS {acc['rms_rel']:.2e}, max "
+                   f"{acc['max_rel']:.2e} of max |V|"},
     ]
 
 

@@ -1,4 +1,4 @@
-"""The `make demo` report: figures of one GEMM and one attention run on the SoC RTL.
+"""The `make demo` report: figures of the GEMM, attention and decode runs on the SoC RTL.
 
 Every cycle count and busy count is measured on the RTL (doorbell -> interrupt; the
 perf counters of docs/registers.md and the HBM ports); bounds come from
@@ -68,8 +68,9 @@ def summarize(cfg: JalapenoConfig, programs, checks, *, wall: float, sim: str) -
            "hbm_channels": cfg.hbm.channels, "sim": sim, "wall_s": round(wall, 1),
            "programs": [key for key, *_ in programs]}
     for key, title, kind, run in programs:
-        out[key] = {"title": title, "kind": kind} | (
-            _gemm_figures(cfg, run) if kind == "gemm" else _attention_figures(cfg, run))
+        figs = {"gemm": _gemm_figures, "attention": _attention_figures,
+                "decode": _decode_figures}[kind]
+        out[key] = {"title": title, "kind": kind} | figs(cfg, run)
     return out | {"checks": checks}
 
 
@@ -86,6 +87,33 @@ def _attention_figures(cfg: JalapenoConfig, run) -> dict:
     return summarize_program(cfg, run, cmds, run.roofline.macs) | {
         "heads": len(run.heads), "seq": hp.seq_q, "head_dim": hp.head_dim,
         "matmul_bound_cycles": mb, "cycles_over_matmul_bound": round(run.cycles / mb, 3)}
+
+
+def _decode_figures(cfg: JalapenoConfig, run) -> dict:
+    """A decode step: the program's figures plus kv_bytes (K/V bytes it loads) and the
+    memory-bandwidth utilization ``mbu = kv_bytes / (cycles x HBM peak)``."""
+    from models.compiler_decode import kv_bytes
+    p, cmds = run.plan, run.plan.commands
+    kvb, mb = kv_bytes(p), matmul_bound(cfg, cmds)
+    return summarize_program(cfg, run, cmds, run.roofline.macs) | {
+        "batch": p.batch, "context": [n - 1 for n in p.kv_len], "head_dim": p.d,
+        "splits": len(p.splits), "kv_bytes": kvb,
+        "mbu": round(kvb / (peaks(cfg).hbm_bytes_per_cycle * run.cycles), 4),
+        "matmul_bound_cycles": mb, "cycles_over_matmul_bound": round(run.cycles / mb, 3)}
+
+
+def _extra(prog: dict) -> list[str]:
+    if prog["kind"] == "attention":
+        return [f"- matmul bound (busiest tile, MATMULs only) {prog['matmul_bound_cycles']} "
+                f"cycles: measured = {prog['cycles_over_matmul_bound']:.2f}x (softmax runs "
+                f"between the matmuls on the vector unit; overlap is the next attention "
+                f"issue)"]
+    if prog["kind"] == "decode":
+        return [f"- KV bytes read {prog['kv_bytes']} ({prog['splits']} splits over the "
+                f"tiles): memory-bandwidth utilization **{prog['mbu']:.1%}**; matmul bound "
+                f"{prog['matmul_bound_cycles']} cycles (measured = "
+                f"{prog['cycles_over_matmul_bound']:.2f}x)"]
+    return []
 
 
 def _unit_table(prog: dict) -> list[str]:
@@ -125,11 +153,7 @@ def write_report(r: dict, path: Path) -> str:
     ]
     for key in r["programs"]:
         prog = r[key]
-        extra = [] if prog["kind"] == "gemm" else [
-            f"- matmul bound (busiest tile, MATMULs only) {prog['matmul_bound_cycles']} "
-            f"cycles: measured = {prog['cycles_over_matmul_bound']:.2f}x (softmax runs "
-            f"between the matmuls on the vector unit; overlap is the next attention issue)"]
-        lines += _program_text(prog["title"], prog, extra)
+        lines += _program_text(prog["title"], prog, _extra(prog))
     lines += ["## Checks", "",
               *(f"- {'PASS' if c['ok'] else 'FAIL'}: {c['what']}"
                 + (f" ({c['detail']})" if c["detail"] else "") for c in r["checks"]), ""]
