@@ -19,19 +19,23 @@ _CMD_CYCLES = 8
 
 def estimate(config: JalapenoConfig, plans) -> tuple[float, int]:
     """``(cycles, commands)`` of a set of head plans, for choosing the blocking: the
-    busiest tile's array work (``unit_work``), its vector rows added (or overlapped,
-    ``indep``), plus :data:`_CMD_CYCLES` per command; commands counted exactly for the
+    busiest tile's array work (``unit_work``), its vector time (rows plus the vector
+    latency per command) added, or overlapped with ``indep`` and two blocks per unit,
+    plus :data:`_CMD_CYCLES` per command; commands counted exactly for the
     tensor core, approximately for DMA."""
+    from models.vector import vector_latency
+    vl = vector_latency(config.systolic.cols)       # a VECTOR holds the unit count + vl
     tiles = _assign(config.soc.tiles, plans)
     busy = [0.0] * config.soc.tiles
     ncmd = 0
     for sp, ut in zip(plans, tiles):
         for u, t in zip(sp.units, ut):
-            vec = sum(sp.key_blocks(qb) * (2 + sp.nd) * sp.block(qb)[1] for qb in u)
+            vec = sum(sp.key_blocks(qb) * (2 + sp.nd) * (sp.block(qb)[1] + vl) for qb in u)
             n = sum(sp.key_blocks(qb) * (3 * sp.nd + 2) + sp.nd + 1 for qb in u) + \
                 sp.unit_groups(u) + 2 * len(u)
             mm = sp.unit_work(u)
-            busy[t] += (max(mm, vec) if sp.indep else mm + vec) + _CMD_CYCLES * n
+            both = sp.indep and len(u) > 1
+            busy[t] += (max(mm, vec) if both else mm + vec) + _CMD_CYCLES * n
             ncmd += n
     return max(busy), ncmd
 
@@ -41,7 +45,7 @@ def _choose(config: JalapenoConfig, heads, kw) -> list:
     whose HBM image (operands, O, ring) fits."""
     big = [ast.stream_plan(config, h.problem, **kw) for h in heads]
     ra = _row_align(config)
-    top = max(sp.mq for sp in big)
+    top = max(ast.stream_plan(config, h.problem, **{**kw, "nb": 1}).mq for h in heads)
     best = None
     for mq in range(top, 0, -ra):
         if mq < config.systolic.rows and best is not None:
