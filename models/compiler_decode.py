@@ -50,7 +50,7 @@ commands are merged by an estimate of when each tile reaches them.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -102,6 +102,7 @@ class DecodePlan:
     slots: tuple                 # (page, slot) of each sequence's new token
     nmax: int
     ns: int
+    overlap: bool = False
     splits: list = field(default_factory=list)
     addr: dict = field(default_factory=dict)
     commands: list = field(default_factory=list)
@@ -143,12 +144,18 @@ class DecodePlan:
     def p_act(self) -> int:
         return self.batch * self.nd * self.nd
 
-    @property
-    def scratch(self) -> int:
-        return self.nmax * self.nd
+    def base(self, k: int) -> int:
+        """First accumulator row of the tile's ``k``-th split: with ``overlap`` splits
+        alternate between the two accumulator banks."""
+        return (k % 2) * (self.cfg.tensor.acc_rows // 2) if self.overlap else 0
+
+    def scratch(self, k: int) -> int:
+        return self.base(k) + self.nmax * self.nd
 
     def out_slot(self, k: int) -> int:
-        return (self.nmax + -(-self.nmax // 2) + 2 * (k % 2)) * self.nd
+        """[m, l] rows then O rows of split ``k`` (two slots, alternating)."""
+        slot = 0 if self.overlap else 2 * (k % 2)
+        return self.base(k) + (self.nmax + -(-self.nmax // 2) + slot) * self.nd
 
     def part_addr(self, s: int) -> int:
         return self.addr["part"] + s * 2 * self.nd * self.batch * self.T * 4
@@ -159,16 +166,18 @@ def kv_bytes(plan: DecodePlan) -> int:
     return 2 * sum(s.blocks for s in plan.splits) * plan.T * plan.d
 
 
-def _sram_fit(cfg: JalapenoConfig, batch: int, nd: int, T: int, bpp: int
-              ) -> tuple[int, int]:
-    """(nmax, ns): the largest split (whole pages) and weight slots that fit."""
+def _sram_fit(cfg: JalapenoConfig, batch: int, nd: int, T: int, bpp: int,
+              overlap: bool = False) -> tuple[int, int]:
+    """(nmax, ns): the largest split (whole pages) and weight slots that fit (with
+    ``overlap`` a split's accumulator rows fit one bank)."""
     tc = cfg.tensor
     slot_rows = bpp * nd * T
     ns = min(_MAX_SLOTS, tc.weight_rows // slot_rows)
     if ns < 2:
         raise FitError(f"a page needs {slot_rows} weight SRAM rows, two of them do not fit "
                        f"the {tc.weight_rows} of preset {cfg.name!r}")
-    acc_fit = int((tc.acc_rows / nd - 4) / 1.5)
+    acc_fit = (int((tc.acc_rows // 2 / nd - 2) / 1.5) if overlap
+               else int((tc.acc_rows / nd - 4) / 1.5))
     act_fit = (tc.act_rows - batch * nd * nd) // nd
     nmax = min(acc_fit, act_fit, 0xFFFF // nd) // bpp * bpp
     if nmax < bpp:
@@ -203,10 +212,12 @@ def _make_splits(plan: DecodePlan) -> list[Split]:
 
 
 def plan_decode(cfg: JalapenoConfig, cache: dec.PagedKVCache, slots, *,
-                max_blocks: int | None = None) -> DecodePlan:
+                max_blocks: int | None = None, overlap: bool = False) -> DecodePlan:
     """Place a step over ``cache`` (after the host's append bookkeeping: tables and
-    lengths include the new token, ``slots`` = ``models.decode.append``'s positions)
-    and emit its program; :class:`models.compiler.FitError` names what does not fit."""
+    lengths include the new token, ``slots`` = ``models.decode.append``'s positions);
+    :class:`models.compiler.FitError` names what does not fit. ``overlap``: the S
+    matmuls of a tile's next split carry ``indep`` and run while the vector unit merges
+    the previous split (module docstring, "Overlap")."""
     cfg.check_chip()
     sa = cfg.systolic
     T = sa.rows
@@ -219,13 +230,13 @@ def plan_decode(cfg: JalapenoConfig, cache: dec.PagedKVCache, slots, *,
                        f"and head_dim {cache.head_dim} must match / be multiples of the "
                        f"array size {T}")
     batch, nd = len(cache.tables), cache.head_dim // T
-    nmax, ns = _sram_fit(cfg, batch, nd, T, cache.page_tokens // T)
+    nmax, ns = _sram_fit(cfg, batch, nd, T, cache.page_tokens // T, overlap)
     if max_blocks:
         nmax = max(cache.page_tokens // T, min(nmax, max_blocks) // (cache.page_tokens // T)
                    * (cache.page_tokens // T))
     plan = DecodePlan(cfg, cache.fmt, batch, cache.head_dim, cache.page_tokens,
                       cache.num_pages, tuple(cache.lengths),
-                      tuple(tuple(t) for t in cache.tables), tuple(slots), nmax, ns)
+                      tuple(tuple(t) for t in cache.tables), tuple(slots), nmax, ns, overlap)
     plan.splits = _make_splits(plan)
     _place(plan)
     tc = cfg.tensor
@@ -271,8 +282,8 @@ class _Tile:
         self.add(Command.compute(self.t, tc, **tokens))
 
 
-def _mm(plan, **kw) -> TensorCmd:
-    return TensorCmd.matmul(fp8=plan.fmt == "fp8", **kw)
+def _mm(plan, indep: int = 0, **kw) -> TensorCmd:
+    return replace(TensorCmd.matmul(fp8=plan.fmt == "fp8", **kw), indep=indep)
 
 
 def _split_body(plan: DecodePlan, sp: Split, k: int, imm: float, s_v: float,
@@ -283,7 +294,10 @@ def _split_body(plan: DecodePlan, sp: Split, k: int, imm: float, s_v: float,
     V = TensorCmd.vector
     fp8 = plan.fmt == "fp8"
     kv = plan.kv_len[sp.seq]
-    out = [(V(VecOp.STATE_INIT, count=n * nd, state=0), None, None)]
+    b0 = plan.base(k)
+    indep = int(plan.overlap and k > 0)
+    init = (V(VecOp.STATE_INIT, count=n * nd, state=0), None, None)
+    out = [] if plan.overlap else [init]
 
     def page_pass(kind):
         for p0 in range(0, n, bpp):
@@ -298,18 +312,21 @@ def _split_body(plan: DecodePlan, sp: Split, k: int, imm: float, s_v: float,
                 for c in range(nd):
                     w = slot_w + (jb * nd + c) * T
                     if kind == "k":
-                        cmds.append(_mm(plan, src=(sp.seq * nd + c) * nd, w=w, dst=j * nd,
-                                        m=nd, accumulate=c > 0))
+                        cmds.append(_mm(plan, src=(sp.seq * nd + c) * nd, w=w,
+                                        dst=b0 + j * nd, m=nd, accumulate=c > 0,
+                                        indep=indep))
                     else:
                         cmds.append(_mm(plan, src=plan.p_act + j * nd + c, w=w,
-                                        dst=j * nd + c, m=1))
+                                        dst=b0 + j * nd + c, m=1))
             out.extend((cm, u if i == 0 else None, u if i == len(cmds) - 1 else None)
                        for i, cm in enumerate(cmds))
 
     page_pass("k")
+    if plan.overlap:                    # after the S matmuls: they may overlap the
+        out.append(init)                # previous split's merge tree
     last_partial = (sp.first + n) * T > kv
     nfull = n - int(last_partial)
-    score = dict(src=0, state=0, in_int=int(not fp8), imm=imm, bscale=1)
+    score = dict(src=b0, state=0, in_int=int(not fp8), imm=imm, bscale=1)
     exp = dict(dst=plan.p_act, dst_act=1, out_fmt=OutFmt.E4M3 if fp8 else OutFmt.INT8,
                imm2=P_SCALE[plan.fmt])
     pad = dict(pad=1, k_base=(sp.first + n - 1) * T, kv_len=kv)
@@ -319,26 +336,27 @@ def _split_body(plan: DecodePlan, sp: Split, k: int, imm: float, s_v: float,
             out.append((V(op, count=nfull * nd, **score, **e), None, None))
         if last_partial:
             r = nfull * nd
-            s2 = dict(score, src=r, state=r)
+            s2 = dict(score, src=b0 + r, state=r)
             e2 = dict(e, dst=plan.p_act + r) if e else {}
             out.append((V(op, count=nd, **s2, **e2, **pad), None, None))
     page_pass("v")
     o_rows = plan.out_slot(k) + nd
     conv = dict(in_int=int(not fp8), imm=s_v)
     if n == 1:
-        out.append((V(VecOp.COPY, src=0, dst=o_rows, count=nd, **conv), None, None))
+        out.append((V(VecOp.COPY, src=b0, dst=o_rows, count=nd, **conv), None, None))
     else:
         h = -(-n // 2)
-        out.append((V(VecOp.COPY, src=0, dst=0, count=h * nd, **conv), None, None))
+        out.append((V(VecOp.COPY, src=b0, dst=b0, count=h * nd, **conv), None, None))
         cur, first = n, True
         while cur > 1:
             h = -(-cur // 2)
             m = cur - h
-            out.append((V(VecOp.STATE_STORE, dst=plan.scratch, state=h * nd, count=m * nd),
+            sc = plan.scratch(k)
+            out.append((V(VecOp.STATE_STORE, dst=sc, state=h * nd, count=m * nd),
                         None, None))
-            out.append((V(VecOp.STATE_MERGE, src=plan.scratch, state=0, count=m * nd),
-                        None, None))
-            out.append((V(VecOp.RESCALE, src=h * nd, src2=0, dst=o_rows if h == 1 else 0,
+            out.append((V(VecOp.STATE_MERGE, src=sc, state=0, count=m * nd), None, None))
+            out.append((V(VecOp.RESCALE, src=b0 + h * nd, src2=b0,
+                          dst=o_rows if h == 1 else b0,
                           state=0, count=m * nd, bscale=1,
                           **(conv if first else {})), None, None))
             cur, first = h, False

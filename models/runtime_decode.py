@@ -104,9 +104,10 @@ def _floats(name: str, x, shape) -> np.ndarray:
 
 def prepare_decode(q, k_new, v_new, cache: dec.PagedKVCache, *, config="tiny",
                    scale: float | None = None, max_blocks: int | None = None,
-                   read_cache: bool = True) -> PreparedDecode:
+                   read_cache: bool = True, overlap: bool = False) -> PreparedDecode:
     """Every check, the append's bookkeeping, the compile and the HBM image (module
-    docstring); ``max_blocks`` caps the key blocks of a split (tests)."""
+    docstring); ``max_blocks`` caps the key blocks of a split (tests); ``overlap``:
+    ``models.compiler_decode.plan_decode``'s (same results, ``indep`` commands)."""
     cfg = resolve_config(config)
     if not isinstance(cache, dec.PagedKVCache):
         raise TypeError(f"cache must be a models.decode.PagedKVCache, got {type(cache)}")
@@ -116,7 +117,7 @@ def prepare_decode(q, k_new, v_new, cache: dec.PagedKVCache, *, config="tiny",
     s_q = [dec.cache_scale(q[i], cache.fmt) for i in range(b)]
     qc = np.stack([dec.quantize(q[i], cache.fmt, s_q[i]) for i in range(b)])
     after, slots = dec.append(cache, kn, vn)
-    plan = cd.plan_decode(cfg, after, slots, max_blocks=max_blocks)
+    plan = cd.plan_decode(cfg, after, slots, max_blocks=max_blocks, overlap=overlap)
     sc = dec.DecodeProblem(1, d, (0,), cache.page_tokens, cache.fmt, scale).softmax_scale
     imms = [float(np.float32(s_q[i]) * np.float32(cache.s_k) * np.float32(sc))
             for i in range(b)]
@@ -136,11 +137,11 @@ def prepare_decode(q, k_new, v_new, cache: dec.PagedKVCache, *, config="tiny",
 
 def run_decode(q, k_new, v_new, cache, *, config="tiny", scale=None, backend: str = "model",
                policy: str = "oldest", seed: int | None = None, sim: str = "verilator",
-               max_blocks: int | None = None) -> DecodeRun:
+               max_blocks: int | None = None, overlap: bool = False) -> DecodeRun:
     """:func:`decode` with everything it produced."""
     _check_backend(backend, sim)
     p = prepare_decode(q, k_new, v_new, cache, config=config, scale=scale,
-                       max_blocks=max_blocks)
+                       max_blocks=max_blocks, overlap=overlap)
     return p.run(backend, policy=policy, seed=seed, sim=sim)
 
 
