@@ -42,6 +42,13 @@ two output slots (C2S to the store, S2C back when a slot is reused).
 ``nd * batch`` rows; O is stored. Sequences with fewer splits meet host-written empty
 partials (``m = -inf``, ``l = 0``, O = 0), which merge as no-ops.
 
+**Overlap** (``overlap=True``): a tile's splits alternate between the two accumulator
+banks (``models.tensor_core.acc_bank``; ``nmax`` then fits half the accumulator), each
+split's STATE_INIT moves after its S matmuls, and those carry ``indep``: the array
+computes the next split's scores while the vector unit still merges the previous split
+(different banks; no activation row written by one is read by the other). EXP (not
+``indep``) fences, so P is never read early. Results are those of in-order execution.
+
 HBM layout: K pool, V pool (``num_pages`` pages of ``P * d`` bytes), the repeated query
 rows, staging, partials, O (``[c][b]`` rows of ``T`` binary32), then the ring. Every
 token a command waits for comes from an earlier command of the same tile; tiles'
