@@ -78,7 +78,7 @@ def _args(argv):
     ap.add_argument("--heads", type=int, default=0, help="attention heads (default: tiles)")
     ap.add_argument("--decode-batch", type=int, default=8, help="decode: sequences")
     ap.add_argument("--decode-dim", type=int, default=64, help="decode: head dimension")
-    ap.add_argument("--decode-context", type=int, default=512,
+    ap.add_argument("--decode-context", type=int, default=256,
                     help="decode: longest context (the batch spreads from 1/8 of it)")
     ap.add_argument("--no-fp8", action="store_true",
                     help="INT8 programs only (FP8 runs by default on presets with systolic.fp8)")
