@@ -43,10 +43,12 @@ class VectorUnit(wiring.Component):
 
     ``L = config.systolic.cols`` lanes process one accumulator row (L x 32 bits) per
     cycle. The per-row softmax state (running max ``m``, sum ``l``, rescale factor
-    ``alpha``, binary32 each) is a memory of ``config.tensor.acc_rows`` entries
-    inside the unit, initialised to the STATE_INIT values (power-up only; reset does
-    not clear it), read with the row's SRAM reads; each op writes the fields it changes
-    when they are ready (ROWMAX ``m``, ``alpha``; EXP / ROWSUM ``l``, the last stage).
+    ``alpha``, scale ``beta``, binary32 each, and the block-scale exponent ``k``: five
+    32-bit fields) is a memory of ``config.tensor.acc_rows`` entries inside the unit,
+    initialised to the STATE_INIT values (power-up only; reset does not clear it), read
+    with the row's SRAM reads (STATE_STORE: just before the row's write); each op
+    writes the fields it changes when they are ready (ROWMAX ``m``, ``alpha``,
+    ``beta``, ``k``; STATE_MERGE all five; EXP / ROWSUM ``l``, the last stage).
 
     Golden model: ``models.vector.vector_execute`` (bit-exact), operations and
     numerics in its module docstring and docs/vector_unit.md.
@@ -55,13 +57,14 @@ class VectorUnit(wiring.Component):
     enable): the reads of row i are issued in cycle ``c+1+i``; stage 0 holds the read
     data; the lanes (:class:`LaneCompute`, then :class:`LaneOutput`) give the row's
     words in stage ``models.vector.VECTOR_LANE_LATENCY`` (61), which drive
-    ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 9), ``alpha``, the
-    row sum (5 cycles per tree level) and ``l`` follow, and the ``l`` write is the last
-    stage (``vector_latency(L) - 2``). Stage table in docs/vector_unit.md.
+    ``m_acc_wr`` / ``m_act_wr``; the row max (from stage A, stage 9), ``alpha`` and
+    ``g`` (block scale), the row sum (5 cycles per tree level), its product with
+    ``beta`` and ``l`` follow, and the ``l`` write is the last stage
+    (``vector_latency(L) - 2``). Stage table in docs/vector_unit.md.
 
     Latency: a command accepted in cycle ``c`` writes row ``i`` at the clock edge ending
     cycle ``c + models.vector.vector_write_delay() + i`` (``c+63+i``); ``o_idle`` rises
-    in cycle ``c + count + models.vector.vector_latency(L)`` (78 for L = 4). A new
+    in cycle ``c + count + models.vector.vector_latency(L)`` (84 for L = 4). A new
     command is accepted only when ``o_idle`` (no overlap: the next command sees every
     write and state update of the previous one, and the command fields hold still while
     rows are in flight), so a command occupies the unit for ``count +
