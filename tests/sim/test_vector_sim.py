@@ -17,7 +17,8 @@ def test_fp32_multiplier(sim, sim_run):
 
 @pytest.mark.smoke
 def test_vector_unit(sim, sim_run):
-    """Random commands of every op with and without gaps, directed softmax / online
-    softmax / masked rows / NaN, latency, scoreboard self-check, reset mid-traffic,
-    functional coverage closure (tiny preset)."""
+    """Random commands of every op (STATE_STORE / STATE_MERGE, bscale) with and without
+    gaps, directed softmax / online softmax / masked rows / NaN, block scale k clamps
+    and NaN, STATE_STORE / STATE_MERGE round trip, latency, scoreboard self-check,
+    reset mid-traffic, functional coverage closure (tiny preset)."""
     assert_passed(sim_run("vector_unit", "tiny", sim, "tb.vector.test_vector_unit"))
