@@ -13,56 +13,117 @@ from models.isa import Command, Queue, Sram
 __all__ = ["plan_streamed", "estimate"]
 
 
-#: Cycles the estimate charges per command (dispatch and queue turnaround).
-_CMD_CYCLES = 8
+#: Cycles the estimate charges per command beyond the tensor core's own timing (fetch
+#: and dispatch by the command processor).
+_CMD_CYCLES = 2
 
 
-def estimate(config: JalapenoConfig, plans) -> tuple[float, int]:
-    """``(cycles, commands)`` of a set of head plans, for choosing the blocking: the
-    busiest tile's array work (``unit_work``), its vector time (rows plus the vector
-    latency per command) added, or overlapped with ``indep`` and two blocks per unit,
-    plus :data:`_CMD_CYCLES` per command; commands counted exactly for the
-    tensor core, approximately for DMA."""
-    from models.vector import vector_latency
-    vl = vector_latency(config.systolic.cols)       # a VECTOR holds the unit count + vl
+def _unit_cycles(config: JalapenoConfig, sp: ast.StreamPlan, head, unit, cache) -> tuple:
+    """``(cycles, tensor commands)`` of a unit on its tensor core by the golden cycle model
+    (``models.tensor_core.program_cycles``: fences, ``indep`` overlap, bank waits),
+    extrapolated from the same unit over 2 and 4 key blocks (the cost per key block is
+    constant; a causal unit's later block runs its last key blocks alone)."""
+    ks = [sp.key_blocks(qb) for qb in unit]
+    lo, hi = min(ks), max(ks)
+    a, b = _per_key_block(config, sp, head, unit, cache)
+    cyc = a + b * lo
+    if hi > lo:
+        a1, b1 = _per_key_block(config, sp, head, unit[-1:], cache)
+        cyc += b1 * (hi - lo)
+    n = sum(k * (3 * sp.nd + 2) + sp.nd + 1 for k in ks)
+    return cyc, n
+
+
+def _per_key_block(config, sp: ast.StreamPlan, head, unit, cache) -> tuple[float, float]:
+    """``(a, b)``: cycles of ``unit`` over k key blocks (every block seeing all) = a + b k."""
+    from dataclasses import replace
+    from models.tensor_core import program_cycles
+    rows = tuple(sp.block(qb)[1] for qb in unit)
+    key = (sp.mq, sp.nd, sp.indep, rows)
+    if key not in cache:
+        c = []
+        for k in (2, 4):
+            prob = replace(sp.problem, seq_k=k * sp.tile, causal=False, kv_len=None)
+            sk = replace(sp, problem=prob, nkb=k, g=k)
+            c.append(program_cycles(config, [x for x, _, _ in
+                                             ast.unit_commands(sk, head, unit, 0, 0)]))
+        cache[key] = (2 * c[0] - c[1], (c[1] - c[0]) / 2)
+    return cache[key]
+
+
+def estimate(config: JalapenoConfig, plans, heads, cache=None) -> tuple[float, int]:
+    """``(cycles, commands)`` of a set of head plans, for choosing the blocking: per tile
+    the sum of its units' tensor-core cycles (:func:`_unit_cycles`) plus
+    :data:`_CMD_CYCLES` per command, the busiest tile's; loads are assumed hidden by the
+    double buffering. Commands counted exactly."""
+    cache = {} if cache is None else cache
     tiles = _assign(config.soc.tiles, plans)
     busy = [0.0] * config.soc.tiles
     ncmd = 0
-    for sp, ut in zip(plans, tiles):
+    for sp, head, ut in zip(plans, heads, tiles):
         for u, t in zip(sp.units, ut):
-            vec = sum(sp.key_blocks(qb) * (2 + sp.nd) * (sp.block(qb)[1] + vl) for qb in u)
-            n = sum(sp.key_blocks(qb) * (3 * sp.nd + 2) + sp.nd + 1 for qb in u) + \
-                sp.unit_groups(u) + 2 * len(u)
-            mm = sp.unit_work(u)
-            both = sp.indep and len(u) > 1
-            busy[t] += (max(mm, vec) if both else mm + vec) + _CMD_CYCLES * n
+            cyc, n = _unit_cycles(config, sp, head, u, cache)
+            n += sp.unit_groups(u) + 2 * len(u) + len(u) * -(-sp.o_block_bytes //
+                                                              config.dma.max_bytes)
+            busy[t] += cyc + _CMD_CYCLES * n
             ncmd += n
     return max(busy), ncmd
+
+
+def _commands(config: JalapenoConfig, sp: ast.StreamPlan) -> int:
+    """Commands of a head's units (tensor, loads, stores; not SYNC / IRQ)."""
+    n = 0
+    for u in sp.units:
+        n += sum(sp.key_blocks(qb) * (3 * sp.nd + 2) + sp.nd + 1 for qb in u)
+        n += sp.unit_groups(u) + 2 * len(u) + len(u) * -(-sp.o_block_bytes //
+                                                         config.dma.max_bytes)
+    return n
+
+
+def _candidates(config: JalapenoConfig, heads, top: int) -> list[int]:
+    """Query block rows worth trying: the smallest aligned ``mq`` for each number of query
+    blocks of the longest head, from ``top`` down to one array height."""
+    ra, t = _row_align(config), config.systolic.rows
+    sq = max(h.problem.seq_q for h in heads)
+    out = []
+    for nqb in range(1, sq + 1):
+        mq = -(-(-(-sq // nqb)) // ra) * ra
+        if mq <= top and mq not in out:
+            out.append(mq)
+        if mq <= t:
+            break
+    return out
 
 
 def _choose(config: JalapenoConfig, heads, kw) -> list:
     """Plans of the heads: the same (mq, nb) for all, the fastest by :func:`estimate`
     whose HBM image (operands, O, ring) fits."""
     big = [ast.stream_plan(config, h.problem, **kw) for h in heads]
-    ra = _row_align(config)
     top = max(ast.stream_plan(config, h.problem, **{**kw, "nb": 1}).mq for h in heads)
-    best = None
-    for mq in range(top, 0, -ra):
-        if mq < config.systolic.rows and best is not None:
-            break
+    best, least, cache = None, None, {}
+    for mq in _candidates(config, heads, top):
         for nb in ((kw["nb"],) if kw["nb"] else (2, 1)):
             try:
                 plans = [ast.stream_plan(config, h.problem, **{**kw, "mq": mq, "nb": nb})
                          for h in heads]
             except ValueError:
                 continue
-            cyc, n = estimate(config, plans)
+            n = sum(_commands(config, sp) for sp in plans)
             data = sum(sp.nqb * (sp.q_block_bytes + sp.o_block_bytes) +
                        sp.ngroups * sp.kv_group_bytes for sp in plans)
-            if data + 64 * (n + 2 * len(heads) + 16) > config.hbm.total_bytes:
+            need = data + 64 * (n + 2 * len(heads) + 16) + 256 * 3 * len(heads)
+            if least is None or need < least[0]:
+                least = (need, n)
+            if need > config.hbm.total_bytes:
                 continue
+            cyc, _ = estimate(config, plans, heads, cache)
             if best is None or cyc < best[0]:
                 best = (cyc, plans)
+    if best is None and least is not None:
+        raise FitError(f"{len(heads)} attention heads do not fit preset {config.name!r}: "
+                       f"they need {least[0]} bytes of HBM (operands, outputs and a ring "
+                       f"of {least[1]} commands), hbm.total_bytes is "
+                       f"{config.hbm.total_bytes}")
     return best[1] if best else big
 
 
@@ -74,6 +135,8 @@ def plan_streamed(config: JalapenoConfig, heads, *, mq: int | None = None,
     try:
         plans = [ast.stream_plan(config, h.problem, mq=mq, **kw) for h in heads] \
             if mq is not None else _choose(config, heads, kw)
+    except FitError:
+        raise
     except ValueError as e:
         h = next(i for i, hd in enumerate(heads) if _fails(config, hd.problem, mq, kw))
         raise FitError(f"attention head {h} does not fit preset {config.name!r}: {e}") \
