@@ -21,8 +21,9 @@ _CMD_CYCLES = 2
 def _unit_cycles(config: JalapenoConfig, sp: ast.StreamPlan, head, unit, cache) -> tuple:
     """``(cycles, tensor commands)`` of a unit on its tensor core by the golden cycle model
     (``models.tensor_core.program_cycles``: fences, ``indep`` overlap, bank waits),
-    extrapolated from the same unit over 2 and 4 key blocks (the cost per key block is
-    constant; a causal unit's later block runs its last key blocks alone)."""
+    extrapolated from the same unit over 1 and 2 key blocks (the cost per key block is
+    constant: exact for 8 key blocks on default; a causal unit's later block runs its
+    last key blocks alone)."""
     ks = [sp.key_blocks(qb) for qb in unit]
     lo, hi = min(ks), max(ks)
     a, b = _per_key_block(config, sp, head, unit, cache)
@@ -42,12 +43,12 @@ def _per_key_block(config, sp: ast.StreamPlan, head, unit, cache) -> tuple[float
     key = (sp.mq, sp.nd, sp.indep, rows)
     if key not in cache:
         c = []
-        for k in (2, 4):
+        for k in (1, 2):
             prob = replace(sp.problem, seq_k=k * sp.tile, causal=False, kv_len=None)
             sk = replace(sp, problem=prob, nkb=k, g=k)
             c.append(program_cycles(config, [x for x, _, _ in
                                              ast.unit_commands(sk, head, unit, 0, 0)]))
-        cache[key] = (2 * c[0] - c[1], (c[1] - c[0]) / 2)
+        cache[key] = (2 * c[0] - c[1], c[1] - c[0])
     return cache[key]
 
 

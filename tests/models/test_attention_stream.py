@@ -193,10 +193,11 @@ def test_causal_heads_balance_over_tiles():
 
 
 def test_default_d128_causal_bit_exact():
-    """seq 512, d 128, causal on default: K/V (256 KiB) stream through the weight SRAM
-    (64 KiB), query blocks on all four tiles; bit-exact to the single-tile program."""
+    """seq 256, d 128, causal on default: K and V (64 KiB) stream through the two weight
+    slots (32 KiB), query blocks on all four tiles; bit-exact to the single-tile
+    program."""
     cfg = get_preset("default")
-    head = att.random_head(att.AttentionProblem(512, 512, 128, causal=True),
+    head = att.random_head(att.AttentionProblem(256, 256, 128, causal=True),
                            np.random.default_rng(1))
     job, res, outs = _run(cfg, [head])
     assert {t for t in job.heads[0].unit_tiles} == set(range(cfg.soc.tiles))
