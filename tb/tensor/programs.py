@@ -45,7 +45,7 @@ def illegal_cases(cfg):
     yield ErrCode.ACC_RANGE, mm(src=0, w=0, dst=tc.acc_rows - 1, m=2)
     if not sa.fp8:
         yield ErrCode.NO_FP8, mm(src=0, w=0, dst=0, m=1, fp8=True)
-    yield ErrCode.BAD_OP, TensorCmd(unit=Unit.VECTOR, op=12, count=1)
+    yield ErrCode.BAD_OP, TensorCmd(unit=Unit.VECTOR, op=max(VecOp) + 1, count=1)
     yield ErrCode.BAD_FMT, V(VecOp.COPY, count=1, out_fmt=7)
     yield ErrCode.BAD_FMT, V(VecOp.COPY, count=1, dst_act=1, out_fmt=OutFmt.FP32)
     yield ErrCode.BAD_FMT, V(VecOp.REQUANT, count=1, out_fmt=OutFmt.E4M3)

@@ -295,13 +295,17 @@ class TensorCoreTB(ClockedTB):
         await self._until(lambda: self.cmd_src.idle)
         await RisingEdge(self.dut.clk)      # the edge that took the last command
         await ReadOnly()
-        if not signal_int(self.dut.o_idle):
+        # o_idle is combinational: a simulator may show a zero-time glitch to VPI (Icarus
+        # does, when the vector unit goes idle while a MATMUL waits for it), so a rising
+        # edge counts only if o_idle is still high once the time step has settled
+        while not signal_int(self.dut.o_idle):
             left = max(1, timeout - (self.cycle - start))
             try:
                 await with_timeout(RisingEdge(self.dut.o_idle), left * CLOCK_NS, "ns")
             except SimTimeoutError:
                 raise AssertionError(f"tensor core not idle after {timeout} cycles "
                                      f"(status {self.status()}, seed {self.seed})") from None
+            await ReadOnly()
         first = self.cmd_src.first_fire
         return self.cycle - (first if first is not None else start)
 

@@ -20,9 +20,9 @@ from tb.tensor.tb import STALL_MODES, TensorCoreTB
 from tb.tensor.test_tensor_core import _abort, _check_untouched, _owned_rows
 from tb.vector.sequences import random_cmd as random_vector_cmd
 
-#: Vector ops of the random programs (STATE_STORE / STATE_MERGE and bscale are the
-#: vector unit's new features, tested by its own bench; they add nothing to overlap).
-OPS = [op for op in VecOp if op not in (VecOp.STATE_STORE, VecOp.STATE_MERGE)]
+#: Vector ops of the random programs: all (bscale on half of them, as
+#: ``tb.vector.sequences.random_cmd`` draws it).
+OPS = list(VecOp)
 #: Accumulator rows used at the bottom of each bank; activation rows for vector writes
 #: start at ACT_V * R (matmuls read rows below).
 WINDOW = 64
@@ -65,8 +65,7 @@ def _vector(tb, vrng, bank: int, indep: bool) -> TensorCmd:
     c = random_vector_cmd(vrng, tb.config, rows=48, state_rows=16, max_count=8, ops=OPS)
     b = _base(tb, bank)
     dst = c.dst + (ACT_V * tb.R if c.dst_act else b)
-    return dataclasses.replace(c, src=c.src + b, src2=c.src2 + b, dst=dst, bscale=0,
-                               indep=int(indep))
+    return dataclasses.replace(c, src=c.src + b, src2=c.src2 + b, dst=dst, indep=int(indep))
 
 
 def _random_program(tb, vrng, rounds: int) -> list[TensorCmd]:

@@ -14,7 +14,8 @@ ProgramDriver      runs an item through TensorCoreTB (writes, commands, idle, re
 CoreScoreboard     its own TensorCoreModel executes every item; SRAM words and the
                    error code must match bit for bit
 CoreCoverage       cocotb-coverage: matmul count class x accumulate x mode, vector op,
-                   output format, destination SRAM, error code, unit switches, stalls
+                   output format, destination SRAM, error code, unit switches, stalls,
+                   both units busy in one cycle (indep overlap, perf counter)
 
 The bus models, clock and reset come from :class:`tb.tensor.tb.TensorCoreTB`, so the
 plain cocotb tests and this environment drive the DUT identically.
@@ -31,8 +32,8 @@ from pyuvm import (ConfigDB, uvm_analysis_port, uvm_driver, uvm_env,
 
 from models.tensor_cmd import (VECTOR_USES_STATE, VECTOR_WRITES, ErrCode, OutFmt, TensorCmd,
                                Unit, VecOp, f32_bits)
-from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, TensorCoreModel, gemm_commands,
-                                gemm_images, gemm_layout)
+from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, TensorCoreModel, acc_bank,
+                                gemm_commands, gemm_images, gemm_layout)
 from tb.common.clocked import trials
 from tb.tensor.programs import fp8_codes, illegal_cases
 from tb.tensor.tb import TensorCoreTB
@@ -56,6 +57,7 @@ class ProgramItem(uvm_sequence_item):
         self.checks: list = []       # (mem, addr, n)
         self.stall = "none"
         self.expect = expect
+        self.overlap = 0             # cycles both units were busy (set by the driver)
 
     def __str__(self):
         return (f"{self.get_name()}: {len(self.cmds)} cmds, stall={self.stall}, "
@@ -139,6 +141,8 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
                                                  for _ in range(R)], np.int8))]
     if dst_act is None:
         dst_act = R == C and op in VECTOR_WRITES and rng.random() < 0.4
+    if op == VecOp.STATE_STORE:      # [m, l] rows: binary32 to the accumulator only
+        dst_act, out_fmt = False, OutFmt.FP32
     if op == VecOp.REQUANT:
         out_fmt = OutFmt.INT8
     elif out_fmt is None:
@@ -155,8 +159,16 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
     uses_state = op in VECTOR_USES_STATE
     if uses_state or op == VecOp.STATE_INIT:
         item.cmds.append(V(VecOp.STATE_INIT, count=n, state=_S))
-    if op in (VecOp.EXP, VecOp.RESCALE, VecOp.ROWSUM, VecOp.ROWMAX):
+    if op in (VecOp.EXP, VecOp.RESCALE, VecOp.ROWSUM, VecOp.ROWMAX, VecOp.STATE_STORE,
+              VecOp.STATE_MERGE):
         item.cmds.append(V(VecOp.ROWMAX, **common))
+    if op in (VecOp.STATE_STORE, VecOp.STATE_MERGE):
+        item.cmds.append(V(VecOp.ROWSUM, **{**common, "src": _B, "in_int": 0}))
+    if op == VecOp.STATE_MERGE:     # merge a stored [m, l] row into a fresh state
+        item.cmds += [V(VecOp.STATE_STORE, dst=_E + R, count=n, state=_S),
+                      V(VecOp.STATE_INIT, count=n, state=_S),
+                      V(VecOp.ROWMAX, **{**common, "src": _B, "in_int": 0})]
+        common = {**common, "src": _E + R, "in_int": 0}
     if op == VecOp.RESCALE:    # a second max gives alpha != 1
         item.cmds.append(V(VecOp.ROWMAX, **{**common, "src": _B, "in_int": 0}))
     if op == VecOp.NORM:
@@ -175,6 +187,8 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
         item.cmds.append(V(VecOp.EXP, **{**common, "dst": _D}))
     if op in (VecOp.ROWSUM, VecOp.EXP):
         item.cmds.append(V(VecOp.NORM, src=_D, dst=_E, count=n, state=_S))
+    if op == VecOp.STATE_MERGE:
+        item.cmds.append(V(VecOp.STATE_STORE, dst=_E, count=n, state=_S))
     # vector -> matmul switch: a tile reading the rows just written
     item.cmds.append(TensorCmd.matmul(src=dst if dst_act else _ACT, w=_WGT, dst=_E + 2 * R, m=n,
                                       fp8=fp8_ok and dst_act and out_fmt != OutFmt.INT8,
@@ -182,6 +196,29 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
     item.checks += [(MEM_ACC, _A, span)]
     if dst_act:
         item.checks.append((MEM_ACT, dst, n))
+    return item
+
+
+def overlap_item(tb, rng, name="overlap") -> ProgramItem:
+    """MATMULs into the accumulator bank the vector regions (``_A`` ..) are not in and a
+    vector command on those regions, ``indep`` (docs/tensor_core.md "Overlap"): the
+    vector unit runs while the array does."""
+    R, C = tb.R, tb.C
+    base = (1 - acc_bank(tb.config, _A)) * (tb.config.tensor.acc_rows // 2) + 8
+    n, m = rng.randint(1, 2 * R), rng.randint(2 * R, 4 * R)
+    item = ProgramItem(name)
+    item.writes = [(MEM_ACC, _A, _rand_f32_rows(rng, _E + 4 * R - _A, C)),
+                   (MEM_ACC, base, np.array([[rng.getrandbits(32) for _ in range(C)]
+                                             for _ in range(2 * m)], np.uint32)),
+                   (MEM_ACT, _ACT, np.array([[rng.randint(-128, 127) for _ in range(R)]
+                                             for _ in range(m)], np.int8)),
+                   (MEM_WEIGHT, _WGT, np.array([[rng.randint(-128, 127) for _ in range(C)]
+                                                for _ in range(R)], np.int8))]
+    mm = [TensorCmd(unit=Unit.MATMUL, src=_ACT, src2=_WGT, dst=base + k * m, count=m,
+                    accumulate=rng.randint(0, 1), indep=k) for k in (0, 1)]
+    op = rng.choice([VecOp.RELU, VecOp.COPY, VecOp.GELU, VecOp.RECIP])
+    item.cmds = [mm[0], TensorCmd.vector(op, src=_A, dst=_D, count=n, indep=1), mm[1]]
+    item.checks = [(MEM_ACC, _A, _E + 4 * R - _A), (MEM_ACC, base, 2 * m)]
     return item
 
 
@@ -236,6 +273,8 @@ class CoverageSeq(uvm_sequence):
                                  name=f"gemm_{i}")
             elif kind == "op":
                 item = vector_item(tb, rng, op=arg, name=f"vector_{i}_{arg.name}")
+            elif kind == "overlap":
+                item = overlap_item(tb, rng, name=f"overlap_{i}")
             elif kind == "fmt":
                 item = vector_item(tb, rng, op=VecOp.COPY, out_fmt=arg, dst_act=False,
                                    name=f"vector_{i}_fmt{int(arg)}")
@@ -267,11 +306,13 @@ class ProgramDriver(uvm_driver):
         while True:
             item = await self.seq_item_port.get_next_item()
             tb.set_stalls(*STALLS[item.stall])
-            self.ap.write(item)
             for mem, addr, rows in item.writes:
                 await tb.write_rows(mem, addr, rows, model=False)
+            before = tb.perf()["overlap"]
             await tb.send(item.cmds, model=False)
             await tb.wait_idle(timeout=100_000)
+            item.overlap = tb.perf()["overlap"] - before     # cycles both units busy
+            self.ap.write(item)
             status = tb.status()
             rows = [await tb.read_rows(mem, addr, n) for mem, addr, n in item.checks]
             if status["error"]:
@@ -323,7 +364,7 @@ class CoreCoverage(uvm_subscriber):
     """Functional coverage of the programs the driver ran (cocotb-coverage)."""
 
     NAMES = ("mm_count", "mm_acc", "mm_mode", "mm_cross", "vec_op", "out_fmt", "vec_dst",
-             "err", "switch", "stall")
+             "err", "switch", "stall", "overlap")
 
     def build_phase(self):
         self.tag = tag = self.get_full_name()
@@ -342,6 +383,7 @@ class CoreCoverage(uvm_subscriber):
             ("err", lambda c: c.get("err"), self.codes),
             ("switch", lambda c: c.get("switch"), ["mm->vec", "vec->mm"]),
             ("stall", lambda c: c.get("stall"), list(STALLS)),
+            ("overlap", lambda c: c.get("overlap"), ["vector and matmul busy"]),
         ]]
         cross = CoverCross(f"{tag}.mm_cross", items=[f"{tag}.mm_count", f"{tag}.mm_acc",
                                                      f"{tag}.mm_mode"])
@@ -353,6 +395,8 @@ class CoreCoverage(uvm_subscriber):
     def write(self, item: ProgramItem):
         R = self.R
         self._sample({"stall": item.stall})
+        if item.overlap:
+            self._sample({"overlap": "vector and matmul busy"})
         if item.expect != ErrCode.NONE:
             self._sample({"err": item.expect})
         prev = None
@@ -381,7 +425,8 @@ class CoreCoverage(uvm_subscriber):
 
     def next_target(self, rng):
         """(kind, what) of a bin still empty: a matmul cross bin, a vector op, a format."""
-        for kind, name in (("mm", "mm_cross"), ("op", "vec_op"), ("fmt", "out_fmt")):
+        for kind, name in (("mm", "mm_cross"), ("op", "vec_op"), ("fmt", "out_fmt"),
+                           ("overlap", "overlap")):
             missing = self._missing(self._cov(name))
             if missing:
                 return kind, rng.choice(missing)

@@ -352,3 +352,32 @@ def test_overlap_model_results_are_in_order():
         outs.append(m.acc.copy())
         rng = np.random.default_rng(5)
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_program_cycles_of_matmuls_equal_matmul_cycles():
+    """program_cycles reduces to matmul_cycles for MATMUL-only programs (random counts,
+    rows, accumulate: hazards included), and a fenced VECTOR adds its full occupancy."""
+    import random
+
+    from models.tensor_core import program_cycles, program_schedule
+    from models.vector import vector_latency
+    for cfg in (TINY, DEFAULT):
+        R = cfg.systolic.rows
+        rng = random.Random(7)
+        for _ in range(200):
+            cmds = [TensorCmd.matmul(src=0, w=0, dst=rng.randrange(40),
+                                     m=rng.choice([1, 2, R - 1 or 1, R, R + 1, 3 * R]),
+                                     accumulate=rng.random() < 0.7)
+                    for _ in range(rng.randint(1, 12))]
+            assert program_cycles(cfg, cmds) == matmul_cycles(cfg, cmds)
+        mm = TensorCmd.matmul(src=0, w=0, dst=0, m=2 * R)
+        v = TensorCmd.vector(VecOp.RELU, src=0, dst=64, count=8)
+        sched = program_schedule(cfg, [mm, v])
+        assert sched[1].dispatch == sched[0].finish + 1          # the fence
+        assert program_cycles(cfg, [mm, v]) == sched[0].finish + 1 + 8 + vector_latency(
+            cfg.systolic.cols)
+        free = dataclasses.replace(v, src=cfg.tensor.acc_rows // 2,
+                                   dst=cfg.tensor.acc_rows // 2 + 8, indep=1)
+        assert program_schedule(cfg, [mm, free])[1].dispatch == 2   # overlaps
+        with pytest.raises(ValueError, match="illegal"):
+            program_schedule(cfg, [TensorCmd.matmul(src=0, w=0, dst=0, m=0)])
