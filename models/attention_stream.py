@@ -98,11 +98,11 @@ class StreamPlan:
                    for qb in unit)
 
     # SRAM word addresses
-    def q_act(self, s: int, b: int) -> int:
-        return (s * self.nb + b) * self.nd * self.mq
+    def q_act(self, b: int) -> int:
+        return b * self.nd * self.mq
 
     def p_act(self, b: int) -> int:
-        return (2 * self.nb * self.nd + b) * self.mq
+        return (self.nb * self.nd + b) * self.mq
 
     def w_slot(self, s: int) -> int:
         return s * 2 * self.g * self.nd * self.tile
@@ -111,10 +111,10 @@ class StreamPlan:
         return b * self.bank_rows
 
     def pv_acc(self, b: int) -> int:
-        return self.s_acc(b) + self.mq
+        return self.s_acc(b)            # S shares PV chunk 0 (module docstring)
 
     def o_acc(self, b: int) -> int:
-        return self.s_acc(b) + (1 + self.nd) * self.mq
+        return self.s_acc(b) + self.nd * self.mq
 
     # image sizes (bytes)
     @property
@@ -142,9 +142,9 @@ def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
     SRAM that is too small.
 
     Defaults: ``nb = 2`` when the head has more than one query block; ``mq`` the largest
-    multiple of the DMA row alignment whose unit fits the activation and accumulator
-    SRAMs (``(1 + 2 nd) * nb * mq`` rows each) and the state; ``g`` the most key blocks
-    two weight slots hold (``4 * g * nd * T <= weight_rows``), at most ``nkb``.
+    multiple of the DMA row alignment whose unit fits (``2 nd mq`` accumulator rows per
+    block in its bank, ``nb (nd + 1) mq`` activation rows); ``g`` the most key blocks two
+    weight slots hold (``4 * g * nd * T <= weight_rows``), at most ``nkb``.
     """
     sa, tc = config.systolic, config.tensor
     if sa.rows != sa.cols:
@@ -165,16 +165,21 @@ def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
     if not 1 <= g <= gmax:
         raise ValueError(f"key group of {g} blocks: 1 .. {gmax} fit the weight SRAM")
     ra = _row_align(config)
-    per = 1 + 2 * nd                       # act: 2 Q slots + P; acc: S + PV + O per bank
-    room = min(tc.act_rows, tc.acc_rows)
+
+    def most(nb_: int) -> int:
+        """Largest aligned mq: a block's PV and O (2 nd mq rows) in its accumulator bank
+        (the whole SRAM for one block per unit), Q and P (nb (nd + 1) mq rows) in the
+        activation SRAM."""
+        return min(tc.acc_rows // nb_ // (2 * nd), tc.act_rows // (nb_ * (nd + 1))) // ra * ra
     if nb is None:
-        nb = 2 if problem.seq_q > (mq or room // per // ra * ra) else 1
+        nb = 2 if problem.seq_q > (mq or most(1)) else 1
     if mq is None:
-        mq = min(room // (per * nb) // ra * ra, -(-problem.seq_q // ra) * ra)
-    if mq < 1 or per * nb * mq > room or mq % ra:
+        mq = min(most(nb), -(-problem.seq_q // ra) * ra)
+    if mq < 1 or mq > most(nb) or mq % ra:
         raise ValueError(f"no query block fits: {nb} block(s) of {mq} rows need "
-                         f"{per * nb * mq} activation and accumulator rows "
-                         f"({tc.act_rows}/{tc.acc_rows}); rows a multiple of {ra}")
+                         f"{2 * nd * mq} accumulator rows each (of {tc.acc_rows // nb} per "
+                         f"block) and {nb * (nd + 1) * mq} activation rows (of "
+                         f"{tc.act_rows}); rows a multiple of {ra}")
     return StreamPlan(problem, t, nd, nkb, mq, g, nb, tc.acc_rows // 2, indep)
 
 
@@ -216,10 +221,10 @@ class Phase:
     indep: bool = True
 
 
-def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: int,
+def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int,
                   g0: int) -> list[Phase]:
-    """The phases of query block ``qb`` (block ``b`` of its unit, Q in slot ``qs``; the
-    unit's first key group is the tile's group ``g0``, slots alternate by group)."""
+    """The phases of query block ``qb`` (block ``b`` of its unit; the unit's first key
+    group is the tile's group ``g0``, weight slots alternate by group)."""
     p, t, nd = sp.problem, sp.tile, sp.nd
     fp8 = p.path == "fp8"
     s_score = float(np.float32(head.s_q) * np.float32(head.s_k) * np.float32(p.softmax_scale))
@@ -233,7 +238,7 @@ def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: 
         w = sp.w_slot((g0 + gi) % 2)
         kw, vw = w + jl * nd * t, w + (sp.g + jl) * nd * t
         ph.append(Phase(tuple(TensorCmd.matmul(
-            src=sp.q_act(qs, b) + c * sp.mq, w=kw + c * t, dst=sp.s_acc(b), m=mq,
+            src=sp.q_act(b) + c * sp.mq, w=kw + c * t, dst=sp.s_acc(b), m=mq,
             accumulate=c > 0, fp8=fp8) for c in range(nd)), 0, gi))
         score = dict(src=sp.s_acc(b), count=mq, state=b * sp.mq, in_int=int(not fp8),
                      imm=s_score, k_base=j * t, bscale=1, **masks)
@@ -258,7 +263,7 @@ def _block_phases(sp: StreamPlan, head: att.QuantizedHead, qb: int, b: int, qs: 
     return ph
 
 
-def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit, qs: int,
+def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit,
                   g0: int) -> list[tuple[TensorCmd, int, bool]]:
     """The ping-pong command list of a unit: ``(command, key group it reads or -1,
     writes O)`` in stream order. Block ``b`` runs ``b`` phases behind block 0; slot k
@@ -271,7 +276,7 @@ def unit_commands(sp: StreamPlan, head: att.QuantizedHead, unit, qs: int,
     VECTOR before it is the EXP that wrote its P rows, and the activation SRAM has no
     hazard check, so it waits for the vector unit to be idle; that EXP is short and has
     already run beside the other block's S matmuls."""
-    chains = [_block_phases(sp, head, qb, b, qs, g0) for b, qb in enumerate(unit)]
+    chains = [_block_phases(sp, head, qb, b, g0) for b, qb in enumerate(unit)]
     slots = max(len(ch) + b for b, ch in enumerate(chains))
     out = []
     for k in range(slots):

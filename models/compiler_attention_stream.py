@@ -2,6 +2,8 @@
 the tokens and the HBM layout; ``models.attention_stream`` the per-tile program)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from models import attention_stream as ast
 from models.compiler import IRQ_DONE, FitError, _row_align
 from models.compiler_attention import (AttentionJob, StreamedHead, _align, _chunks,
@@ -47,7 +49,7 @@ def _per_key_block(config, sp: ast.StreamPlan, head, unit, cache) -> tuple[float
             prob = replace(sp.problem, seq_k=k * sp.tile, causal=False, kv_len=None)
             sk = replace(sp, problem=prob, nkb=k, g=k)
             c.append(program_cycles(config, [x for x, _, _ in
-                                             ast.unit_commands(sk, head, unit, 0, 0)]))
+                                             ast.unit_commands(sk, head, unit, 0)]))
         cache[key] = (2 * c[0] - c[1], c[1] - c[0])
     return cache[key]
 
@@ -194,7 +196,9 @@ def _program(config: JalapenoConfig, job: AttentionJob) -> list[Command]:
     streams = [_tile_stream(config, t, units) for t, units in sorted(per_tile.items())]
     cmds = _round_robin(streams)
     for t in sorted(per_tile):
-        cmds += [Command.sync(t, Queue.LOAD, wait_next=1)] * min(2, _steps(per_tile[t]))
+        # C2L left: one per step and one per unit signalled, one per step from the third
+        # and one per unit from the second taken
+        cmds += [Command.sync(t, Queue.LOAD, wait_next=1)] * (min(2, _steps(per_tile[t])) + 1)
         cmds.append(Command.sync(t, Queue.COMPUTE, wait_next=1))
     cmds.append(Command.irq(IRQ_DONE))
     return cmds
@@ -204,24 +208,28 @@ def _steps(units) -> int:
     return sum(sh.plan.unit_groups(sh.plan.units[i]) for sh, i in units)
 
 
-def _loads(config, t: int, sh: StreamedHead, unit, qs: int, gi: int, step: int,
-           slot: int) -> list[Command]:
-    """Load step ``step``: the unit's Q (at its first group), then K/V group ``gi`` into
-    weight slot ``slot``; the first piece waits C2L from step 2 on, the last signals L2C."""
-    sp = sh.plan
-    R, C = config.systolic.rows, config.systolic.cols
-    descs = []
-    if gi == 0:
-        for b, qb in enumerate(unit):
-            src = sh.q_addr + qb * sp.q_block_bytes
-            descs += [(Sram.ACT, Descriptor(DmaDir.LOAD, src + o, sp.q_act(qs, b) * R + o, n))
-                      for o, n in _chunks(config, sp.q_block_bytes)]
+def _kv_load(config, t: int, sh: StreamedHead, gi: int, step: int) -> list[Command]:
+    """K/V group ``gi`` into weight slot ``step % 2``; waits C2L from step 2 on (the
+    slot's previous group was read). It signals L2C unless the step also loads Q."""
+    sp, C = sh.plan, config.systolic.cols
     src = sh.kv_addr + gi * sp.kv_group_bytes
-    descs += [(Sram.WEIGHT, Descriptor(DmaDir.LOAD, src + o, sp.w_slot(slot) * C + o, n))
-              for o, n in _chunks(config, sp.kv_group_bytes)]
-    return [Command.load(t, mem, d, wait_next=int(k == 0 and step >= 2),
-                         signal_next=int(k == len(descs) - 1))
-            for k, (mem, d) in enumerate(descs)]
+    pieces = _chunks(config, sp.kv_group_bytes)
+    return [Command.load(t, Sram.WEIGHT, Descriptor(DmaDir.LOAD, src + o,
+                                                    sp.w_slot(step % 2) * C + o, n),
+                         wait_next=int(k == 0 and step >= 2))
+            for k, (o, n) in enumerate(pieces)]
+
+
+def _q_load(config, t: int, sh: StreamedHead, unit, after_unit: bool) -> list[Command]:
+    """The unit's Q blocks into the Q slot, after a SYNC that waits the C2L the previous
+    unit's last command signals (``after_unit``); the last piece signals L2C."""
+    sp, R = sh.plan, config.systolic.rows
+    descs = [Descriptor(DmaDir.LOAD, sh.q_addr + qb * sp.q_block_bytes + o,
+                        sp.q_act(b) * R + o, n)
+             for b, qb in enumerate(unit) for o, n in _chunks(config, sp.q_block_bytes)]
+    out = [Command.sync(t, Queue.LOAD, wait_next=1)] if after_unit else []
+    return out + [Command.load(t, Sram.ACT, d, signal_next=int(k == len(descs) - 1))
+                  for k, d in enumerate(descs)]
 
 
 def _stores(config, t: int, sh: StreamedHead, unit) -> list[Command]:
@@ -235,35 +243,58 @@ def _stores(config, t: int, sh: StreamedHead, unit) -> list[Command]:
         for k, (b, qb, o, n) in enumerate(pieces)]
 
 
+def _computes(t: int, sh: StreamedHead, unit, ui: int, step: int):
+    """The unit's tensor commands with their tokens, the index of the command that
+    signals C2L for each of its steps, and the number of steps."""
+    tcs = ast.unit_commands(sh.plan, sh.head, unit, step)
+    first, last = {}, {}
+    for k, (_, grp, _) in enumerate(tcs):
+        if grp >= 0:
+            first.setdefault(grp, k)
+            last[grp] = k
+    o_first = next(k for k, (_, _, wo) in enumerate(tcs) if wo)
+    n = len(tcs)
+    cmds = [Command.compute(
+        t, tc, wait_prev=int(grp >= 0 and first[grp] == k),
+        signal_prev=int((grp >= 0 and last[grp] == k) or k == n - 1),
+        wait_next=int(ui > 0 and k == o_first), signal_next=int(k == n - 1))
+        for k, (tc, grp, _) in enumerate(tcs)]
+    return cmds, [last[g] for g in sorted(last)], len(first)
+
+
 def _tile_stream(config, t: int, units) -> list[Command]:
-    """One tile's commands in order: loads two steps ahead of the compute that needs
-    them (emitted once the C2L they wait for is), stores after each unit."""
-    loads, step = [], 0
+    """One tile's commands in order (module docstring of ``models.compiler_attention``):
+    the compute commands of each unit, stores after each unit, and every load part
+    emitted, in load order, as soon as the token it waits for has been emitted (K/V of
+    step s: the C2L of step s - 2; Q of a unit: the previous unit's last command)."""
+    parts, comp, comp_c2l, step = [], [], [], 0     # parts: (emit after index, cmds)
     for ui, (sh, i) in enumerate(units):
         unit = sh.plan.units[i]
-        for gi in range(sh.plan.unit_groups(unit)):
-            loads.append(_loads(config, t, sh, unit, ui % 2, gi, step, step % 2))
-            step += 1
-    out = [c for ld in loads[:2] for c in ld]
-    step = 0
-    for ui, (sh, i) in enumerate(units):
-        unit = sh.plan.units[i]
-        tcs = ast.unit_commands(sh.plan, sh.head, unit, ui % 2, step)
-        first = {}
-        last = {}
-        for k, (_, grp, _) in enumerate(tcs):
-            if grp >= 0:
-                first.setdefault(grp, k)
-                last[grp] = k
-        o_first = next(k for k, (_, _, wo) in enumerate(tcs) if wo)
-        for k, (tc, grp, _) in enumerate(tcs):
-            done = grp >= 0 and last[grp] == k
-            out.append(Command.compute(
-                t, tc, wait_prev=int(grp >= 0 and first[grp] == k),
-                signal_prev=int(done), wait_next=int(ui > 0 and k == o_first),
-                signal_next=int(k == len(tcs) - 1)))
-            if done and step + grp + 2 < len(loads):
-                out += loads[step + grp + 2]
-        step += len(first)
-        out += _stores(config, t, sh, unit)
+        cmds, signals, nsteps = _computes(t, sh, unit, ui, step)
+        base = len(comp)
+        comp_c2l.extend(base + k for k in signals)
+        for gi in range(nsteps):
+            s = step + gi
+            kv = _kv_load(config, t, sh, gi, s)
+            ready = comp_c2l[s - 2] if s >= 2 else -1
+            if gi == 0:
+                q = _q_load(config, t, sh, unit, ui > 0)
+                parts.append((ready, kv))
+                parts.append((base - 1 if ui > 0 else -1, q))
+            else:
+                kv[-1] = replace(kv[-1], signal_next=1)
+                parts.append((ready, kv))
+        comp += [(c, None) for c in cmds]
+        comp.append((None, _stores(config, t, sh, unit)))
+        step += nsteps
+    out, p = [], 0
+    while p < len(parts) and parts[p][0] < 0:
+        out += parts[p][1]
+        p += 1
+    for k, (c, stores) in enumerate(comp):
+        out += [c] if c is not None else stores
+        while p < len(parts) and parts[p][0] <= k:
+            out += parts[p][1]
+            p += 1
+    assert p == len(parts)
     return out
