@@ -23,9 +23,13 @@ and V never need to be resident:
 
 SRAM layout per tile (words; T = R = C, nd = d / T, b = block of the unit, s = slot)::
 
-    act:    Q slot s, block b: (s * nb + b) * nd * mq + c * mq + i  | P of block b
+    act:    Q of block b: b * nd * mq + c * mq + i  | P of block b: (nb * nd + b) * mq
     weight: slot s: K^T tiles (jl * nd + c) * T, then V tiles (g * nd + jl * nd + c) * T
-    acc:    block b: S (mq) | PV (nd * mq) | O (nd * mq: c * mq + i)
+    acc:    block b from b * acc_rows / 2: PV (nd * mq; S is PV chunk 0) | O (nd * mq)
+
+S shares P V's chunk 0: in program order S(j + 1) is written after RS(j) read the P V
+rows and P V(j) after SM(j) read S. One Q slot: a unit's Q load waits for the previous
+unit's end (``models.compiler_attention``), its K / V loads do not.
 
 numpy only; reads the same config object as the RTL.
 """

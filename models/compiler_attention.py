@@ -6,15 +6,17 @@ Two schedules (``plan_attention(..., schedule=)``):
 of one or two blocks (ping-pong), are spread over all tiles (largest unit first to the
 least loaded tile, so causal heads' long and short units balance out). A tile streams
 the key groups a unit needs from HBM into two weight-SRAM slots; per tile the key groups
-of all its units form one sequence of *steps*: the load of step s (K^T and V of the
-group, plus the unit's Q at its first group) waits C2L when s >= 2 (its slot, and the
-Q slot of two units back, are free) and signals L2C with its last piece; the first
-tensor command reading group s waits L2C, the last one signals C2L. Loads are emitted
-two steps ahead (as soon as the C2L they wait for has been emitted). The first command
-writing a unit's O waits S2C (the previous unit's O was stored), the unit's last NORM
-signals C2S, its O stores (one per query block) wait C2S / signal S2C. Tiles' streams are
-merged command by command. HBM: per head Q blocks then K/V groups, then every head's O
-blocks (``nd x mq x T`` binary32 words each), then the ring.
+of all its units form one sequence of *steps*: the K/V load of step s waits C2L when
+s >= 2 (its slot's previous group was read) and signals L2C, except at a unit's first
+step, where the unit's Q load follows it and signals L2C; the Q load of every unit but
+the tile's first waits, through a load-queue SYNC, the extra C2L the previous unit's
+last command signals (one Q slot). The first tensor command reading group s waits L2C,
+the last one signals C2L. Each load is emitted as soon as the token it waits for has
+been (K/V two steps ahead). The first command writing a unit's O waits S2C (the
+previous unit's O was stored), the unit's last NORM signals C2S, its O stores (one per
+query block) wait C2S / signal S2C. Tiles' streams are merged command by command. HBM:
+per head Q blocks then K/V groups, then every head's O blocks (``nd x mq x T`` binary32
+words each), then the ring.
 
 ``"whole"``: each head runs whole on one tile, as below.
 
