@@ -55,9 +55,10 @@ class RtlRun:
 
 
 def run_rtl(cfg: JalapenoConfig, jobs: list[RtlJob], *, sim: str = "verilator",
-            seed: int | None = None) -> list[RtlRun]:
+            seed: int | None = None, verilator_opt: str | None = None) -> list[RtlRun]:
     """Run ``jobs`` in order on the SoC RTL (a reset before each); raises RuntimeError
-    naming the log if the simulation failed."""
+    naming the log if the simulation failed. ``verilator_opt``: as :func:`tb.runner.run`
+    (tests pass the regression's ``-O0`` to share its build)."""
     from tb.runner import BUILD, run
 
     if sim not in SIMS:
@@ -74,7 +75,7 @@ def run_rtl(cfg: JalapenoConfig, jobs: list[RtlJob], *, sim: str = "verilator",
                      "sample_every": j.sample_every})
     (d / "jobs.json").write_text(json.dumps(spec))
     sr = run("soc", cfg, sim, "tb.soc.runtime_rtl", seed=seed,
-             extra_env={"JALAPENO_RT_DIR": str(d)})
+             extra_env={"JALAPENO_RT_DIR": str(d)}, verilator_opt=verilator_opt)
     if not sr.ok:
         raise RuntimeError(f"the SoC RTL run failed:\n{sr.summary()}")
     return [_result(d, i, j, sr) for i, j in enumerate(jobs)]

@@ -50,7 +50,8 @@ SHAPES = {
 }
 
 
-def make_step(cfg, batch, contexts, d, page_tokens, fmt, rng, read_cache=False):
+def make_step(cfg, batch, contexts, d, page_tokens, fmt, rng, read_cache=False,
+              overlap=False):
     """A cache of ``contexts`` tokens and one step's inputs, prepared on ``cfg`` (widened
     in HBM if needed); returns (prepared, cfg)."""
     ks = [rng.standard_normal((c, d)) for c in contexts]
@@ -61,7 +62,8 @@ def make_step(cfg, batch, contexts, d, page_tokens, fmt, rng, read_cache=False):
     from models.compiler import FitError
     while True:
         try:
-            return prepare_decode(q, kn, vn, cache, config=cfg, read_cache=read_cache), cfg
+            return prepare_decode(q, kn, vn, cache, config=cfg, read_cache=read_cache,
+                                  overlap=overlap), cfg
         except FitError as e:
             if "HBM" not in str(e) or cfg.hbm.channel_bytes >= 1 << 26:
                 raise
@@ -96,6 +98,7 @@ def _record(cfg, preset, prep, r, contexts) -> dict:
     return {"preset": preset, "path": plan.fmt, "phase": "decode", "batch": plan.batch,
             "context": list(contexts), "head_dim": plan.d, "page_tokens": plan.page_tokens,
             "hbm_channel_bytes": cfg.hbm.channel_bytes, "splits": len(plan.splits),
+            "overlap": plan.overlap,
             "kv_bytes": kvb, "cycles": cyc, "mbu": round(kvb / (cyc * pk), 4),
             "matmul_bound": mb, "hbm_bound": round(kvb / pk),
             "ratio_to_bound": round(max(mb, kvb / pk) / cyc, 4),
@@ -107,20 +110,21 @@ def _record(cfg, preset, prep, r, contexts) -> dict:
 
 
 def decode_records(preset: str, sim: str = "verilator", *, fmts=("int8",), shapes=None,
-                   seed: int = 1) -> list[dict]:
+                   seed: int = 1, overlaps=(False,)) -> list[dict]:
     """Run the decode steps of ``preset`` (``SHAPES`` or ``shapes``) on the RTL and return
     their records (module docstring); all steps of one config run in one simulator
     process."""
     base = get_preset(preset)
-    rng = np.random.default_rng(seed)
     steps = []
     for batch, contexts, d, pt in shapes or SHAPES[preset]:
         for fmt in fmts:
-            prep, cfg = make_step(base, batch, contexts, d, pt, fmt, rng)
-            steps.append((prep, cfg, contexts))
+            for ov in overlaps:
+                prep, cfg = make_step(base, batch, contexts, d, pt, fmt,
+                                      np.random.default_rng(seed), overlap=ov)
+                steps.append((prep, cfg, contexts))
     out = []
-    for cfg in {id(c): c for _, c, _ in steps}.values():
-        mine = [s for s in steps if s[1] is cfg]
+    for cfg in {c.to_json(): c for _, c, _ in steps}.values():
+        mine = [s for s in steps if s[1] == cfg]
         runs = run_rtl(cfg, [p.rtl_job() for p, _, _ in mine], sim=sim, seed=seed)
         out += [_record(cfg, preset, p, r, ctx) for (p, _, ctx), r in zip(mine, runs)]
     return out
@@ -131,12 +135,14 @@ def main() -> None:
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--sim", default="verilator")
     ap.add_argument("--fmts", default="int8")
+    ap.add_argument("--overlap", default="0", help="0, 1 or 0,1 (both programs)")
     args = ap.parse_args()
     t0 = time.monotonic()
-    recs = decode_records(args.preset, args.sim, fmts=tuple(args.fmts.split(",")))
+    recs = decode_records(args.preset, args.sim, fmts=tuple(args.fmts.split(",")),
+                          overlaps=tuple(bool(int(x)) for x in args.overlap.split(",")))
     BENCH.mkdir(parents=True, exist_ok=True)
     (BENCH / f"decode_{args.preset}.json").write_text(json.dumps(recs, indent=1))
-    print_table(recs, ["preset", "path", "batch", "head_dim", "kv_bytes", "cycles", "mbu",
+    print_table(recs, ["preset", "path", "overlap", "batch", "head_dim", "kv_bytes", "cycles", "mbu",
                        "matmul_bound", "hbm_bound", "vector_cycles", "ratio_to_bound",
                        "cosine", "sim_cycles_per_s"], "decode step on the SoC RTL")
     print(f"-> {BENCH / f'decode_{args.preset}.json'} ({time.monotonic() - t0:.0f} s)")
