@@ -1,5 +1,8 @@
 """cocotb tests of the tensor core's overlap (``indep``, docs/tensor_core.md "Overlap"),
-run by tests/sim/test_tensor_core_sim.py.
+run as tests of ``tb.tensor.test_tensor_core`` (imported there: one simulation start-up
+for both), by tests/sim/test_tensor_core_sim.py. The overlap logic does not depend on
+the array size or FP8: they run on ``tiny`` in every tier, on the other presets in the
+nightly tier only (SKIP otherwise).
 
 Every check compares SRAM words bitwise with ``models.tensor_core.TensorCoreModel``
 (which executes in program order: overlapped runs must equal it) and, for programs
@@ -10,12 +13,13 @@ import dataclasses
 
 import cocotb
 import numpy as np
+import pytest
 from cocotb.triggers import ClockCycles
 
 from models.tensor_cmd import TensorCmd, VecOp
 from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, overlap_errors, program_cycles)
 from models.vector import vector_latency
-from tb.common.clocked import trials
+from tb.common.clocked import run_config, tier, trials
 from tb.tensor.tb import STALL_MODES, TensorCoreTB
 from tb.tensor.test_tensor_core import _abort, _check_untouched, _owned_rows
 from tb.vector.sequences import random_cmd as random_vector_cmd
@@ -83,6 +87,18 @@ def _random_program(tb, vrng, rounds: int) -> list[TensorCmd]:
     return cmds
 
 
+def _preset_gate() -> None:
+    """SKIP on presets other than tiny outside the nightly tier (make test budget)."""
+    if run_config().name != "tiny" and tier() != "nightly":
+        pytest.skip("overlap tests: tiny preset, other presets in the nightly tier")
+
+
+def _n_trials() -> int:
+    """Programs per stall mode (or resets) per test: 1 smoke and full (``make test``,
+    whose budget is tight), 5 nightly."""
+    return max(1, trials(1) // 4)
+
+
 def _kinds(cfg, cmds) -> dict[str, int]:
     issues = overlap_errors(cfg, cmds)
     kinds = {k: sum(e.kind == k for e in issues) for k in ("race", "wait", "bank")}
@@ -97,6 +113,7 @@ async def test_overlap_random(dut):
     and now and then in the same one), with and without i_cmd gaps and o_rd
     backpressure: every word of the windows bit-exact vs the in-order model; without
     gaps the cycles equal program_cycles; the overlap counter shows both units busy."""
+    _preset_gate()
     tb = TensorCoreTB(dut)
     await tb.reset()
     vrng = np.random.default_rng(tb.seed)
@@ -106,7 +123,7 @@ async def test_overlap_random(dut):
     overlapped = 0
     for mode, cmd_stall, rd_stall, burst in STALL_MODES:
         tb.set_stalls(cmd_stall, rd_stall, burst)
-        for trial in range(trials(3)):
+        for trial in range(_n_trials()):
             cmds = _random_program(tb, vrng, rounds=4)
             kinds = _kinds(tb.config, cmds)
             before = tb.perf()["overlap"]
@@ -157,6 +174,7 @@ async def test_ping_pong_attention(dut):
     """Two query blocks, softmax of one overlapping the other's matmuls: fewer cycles
     than the fenced program (both printed, both equal program_cycles), same SRAM
     contents as the in-order model; the fenced run never has both units busy."""
+    _preset_gate()
     tb = TensorCoreTB(dut)
     await tb.reset()
     R, C = tb.R, tb.C
@@ -191,6 +209,7 @@ async def test_bank_conflict_stalls(dut):
     uses waits (cycles == program_cycles, more than with disjoint banks); a dependency
     through common rows (VECTOR reading a MATMUL's rows, MATMUL overwriting rows a VECTOR
     reads) gives the in-order values."""
+    _preset_gate()
     tb = TensorCoreTB(dut)
     await tb.reset()
     R = tb.R
@@ -207,8 +226,8 @@ async def test_bank_conflict_stalls(dut):
                                                 long_mm],
     }
     got = {}
+    win = await _fill(tb)           # the model follows every case: one fill is enough
     for name, cmds in cases.items():
-        win = await _fill(tb)
         cycles = await tb.run(cmds)
         await _check(tb, win, name)
         want = program_cycles(tb.config, cmds)
@@ -221,25 +240,44 @@ async def test_bank_conflict_stalls(dut):
     tb.finish()
 
 
+async def _check_bank1_untouched(tb, owned: set[int], what: str) -> int:
+    """The bank-1 accumulator window: rows the aborted commands do not own equal the
+    model; owned rows are taken into the model. Returns the owned rows."""
+    b = _base(tb, 1)
+    got = await tb.read_rows(MEM_ACC, b, WINDOW)
+    want = tb.model.read(MEM_ACC, b, WINDOW)
+    mine = [r - b for r in sorted(owned) if b <= r < b + WINDOW]
+    keep = np.ones(WINDOW, bool)
+    keep[mine] = False
+    diff = np.argwhere((got != want) & keep[:, None])
+    assert not diff.size, (f"{what}: accumulator row {b + diff[0][0]} changed by a reset-"
+                           f"aborted command that does not own it (seed {tb.seed})")
+    for r in mine:
+        tb.model.write(MEM_ACC, b + r, got[r:r + 1])
+    return len(mine)
+
+
 @cocotb.test()
 async def test_reset_during_overlap(dut):
     """Reset at a seeded random cycle while both units are busy: idle, no error, counters
     zero; rows the aborted commands do not own unchanged byte for byte; the next
     overlapped program bit-exact with exact cycles."""
+    _preset_gate()
     tb = TensorCoreTB(dut)
     await tb.reset()
     vrng = np.random.default_rng(tb.seed)
     win = await _fill(tb)
-    windows = {MEM_ACT: (ACT_V + 1) * tb.R + WINDOW, MEM_WEIGHT: 4 * tb.R,
-               MEM_ACC: _base(tb, 1) + WINDOW}
-    for trial in range(trials(1)):
+    windows = {MEM_ACT: (ACT_V + 1) * tb.R + WINDOW, MEM_WEIGHT: 4 * tb.R, MEM_ACC: WINDOW}
+    for trial in range(_n_trials()):
         cmds = [dataclasses.replace(TensorCmd.matmul(src=0, w=0, dst=_base(tb, 0), m=8 * tb.R))]
         cmds += [_vector(tb, vrng, 1, True) for _ in range(3)]
         cmds += [_matmul(tb, 0, True) for _ in range(3)]
         when = tb.rng.randint(6, 6 + 8 * tb.R)
         assert await _abort(tb, cmds, when), f"core idle at the reset (cycle {when})"
         await ClockCycles(dut.clk, 2 * vector_latency(tb.C) + 16)
-        owned = await _check_untouched(tb, windows, _owned_rows(cmds), f"overlap reset {trial}")
+        owned_rows = _owned_rows(cmds)
+        owned = await _check_untouched(tb, windows, owned_rows, f"overlap reset {trial}")
+        owned += await _check_bank1_untouched(tb, owned_rows[MEM_ACC], f"overlap reset {trial}")
         tb.log.info("overlap reset %d at cycle %d: %d owned rows", trial, when, owned)
         await tb.run([TensorCmd.vector(VecOp.STATE_INIT, state=0, count=24)])
         nxt = _random_program(tb, vrng, rounds=2)

@@ -509,3 +509,15 @@ async def test_selfcheck_corrupted_expectation(dut):
     else:
         raise AssertionError("check_mem passed with a corrupted expectation")
     tb.finish()
+
+
+# --- indep overlap (tb/tensor/test_overlap.py) ---------------------------------------------
+# They run in this module's simulations (one simulator start-up less than an entry of
+# their own: the make test budget); named as tests of this module (TEST= filters, results).
+from tb.tensor.test_overlap import (test_bank_conflict_stalls, test_overlap_random,  # noqa: E402
+                                    test_ping_pong_attention, test_reset_during_overlap)
+
+for _t in (test_overlap_random, test_ping_pong_attention, test_bank_conflict_stalls,
+           test_reset_during_overlap):
+    _t.module = __name__
+del _t      # cocotb registers every Test object among the module's names

@@ -13,7 +13,9 @@ PRESETS = [pytest.param("tiny", marks=pytest.mark.smoke), pytest.param("tiny_int
 def test_tensor_core(sim, preset, sim_run):
     """INT8/FP8 GEMM tile sequences, hazards, wrap-around, every error code, host port,
     cycle model, mixed matmul + vector programs, reset mid-traffic (MATMUL and VECTOR;
-    untouched SRAM rows compared), self-check."""
+    untouched SRAM rows compared), self-check; indep overlap (tb/tensor/test_overlap.py:
+    random ping-pong programs, attention-like two blocks faster than fenced, bank
+    conflicts, reset during overlap; tiny, other presets nightly)."""
     assert_passed(sim_run("tensor_core", preset, sim, "tb.tensor.test_tensor_core"))
 
 
@@ -31,10 +33,3 @@ def test_tensor_core_faulty_writer_is_caught(sim, sim_run):
     assert_passed(sim_run("tensor_core", "tiny", sim, "tb.tensor.test_faulty",
                           factory=faulty_tensor_core, variant="faulty"))
 
-
-@pytest.mark.smoke
-def test_tensor_core_overlap(sim, sim_run):
-    """indep commands: random ping-pong programs (values vs the in-order model, cycles
-    vs program_cycles), an attention-like two-block program faster than fenced, bank
-    conflicts stall, reset during overlapped traffic."""
-    assert_passed(sim_run("tensor_core", "tiny", sim, "tb.tensor.test_overlap"))
