@@ -13,7 +13,7 @@ PRESETS = [pytest.param("tiny", marks=pytest.mark.smoke), pytest.param("tiny_int
 def test_tensor_core(sim, preset, sim_run):
     """INT8/FP8 GEMM tile sequences, hazards, wrap-around, every error code, host port,
     cycle model, mixed matmul + vector programs, reset mid-traffic (MATMUL and VECTOR;
-    untouched SRAM rows compared), self-check; indep overlap (tb/tensor/test_overlap.py:
+    untouched SRAM rows compared), self-check; indep overlap (tb/tensor/overlap.py:
     random ping-pong programs, attention-like two blocks faster than fenced, bank
     conflicts, reset during overlap; tiny, other presets nightly)."""
     assert_passed(sim_run("tensor_core", preset, sim, "tb.tensor.test_tensor_core"))

@@ -1,6 +1,6 @@
-"""cocotb tests of the tensor core's overlap (``indep``, docs/tensor_core.md "Overlap"),
-run as tests of ``tb.tensor.test_tensor_core`` (imported there: one simulation start-up
-for both), by tests/sim/test_tensor_core_sim.py. The overlap logic does not depend on
+"""Bodies of the tensor core's overlap tests (``indep``, docs/tensor_core.md "Overlap"):
+``tb.tensor.test_tensor_core`` wraps each in a cocotb test of the same name (one
+simulation start-up for both; tests/sim/test_tensor_core_sim.py runs them). The overlap logic does not depend on
 the array size or FP8: they run on ``tiny`` in every tier, on the other presets in the
 nightly tier only (SKIP otherwise).
 
@@ -11,7 +11,6 @@ choices come from ``tb.rng`` (seed logged at start; ``make sim SEED=<n>`` repeat
 """
 import dataclasses
 
-import cocotb
 import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles
@@ -21,7 +20,6 @@ from models.tensor_core import (MEM_ACC, MEM_ACT, MEM_WEIGHT, overlap_errors, pr
 from models.vector import vector_latency
 from tb.common.clocked import run_config, tier, trials
 from tb.tensor.tb import STALL_MODES, TensorCoreTB
-from tb.tensor.test_tensor_core import _abort, _check_untouched, _owned_rows
 from tb.vector.sequences import random_cmd as random_vector_cmd
 
 #: Vector ops of the random programs: all (bscale on half of them, as
@@ -107,8 +105,7 @@ def _kinds(cfg, cmds) -> dict[str, int]:
 
 
 # --- tests -------------------------------------------------------------------------------------
-@cocotb.test()
-async def test_overlap_random(dut):
+async def overlap_random(dut):
     """Random legal ping-pong programs (matmuls in one bank, vector commands in the other
     and now and then in the same one), with and without i_cmd gaps and o_rd
     backpressure: every word of the windows bit-exact vs the in-order model; without
@@ -169,8 +166,7 @@ def _ping_pong(tb, indep: bool, mq: int) -> list[TensorCmd]:
             + [mm(P[1], R, O[1]), norm(0), norm(1)])
 
 
-@cocotb.test()
-async def test_ping_pong_attention(dut):
+async def ping_pong_attention(dut):
     """Two query blocks, softmax of one overlapping the other's matmuls: fewer cycles
     than the fenced program (both printed, both equal program_cycles), same SRAM
     contents as the in-order model; the fenced run never has both units busy."""
@@ -203,8 +199,7 @@ async def test_ping_pong_attention(dut):
     tb.finish()
 
 
-@cocotb.test()
-async def test_bank_conflict_stalls(dut):
+async def bank_conflict_stalls(dut):
     """An indep command whose accumulator bank an in-flight command of the other unit
     uses waits (cycles == program_cycles, more than with disjoint banks); a dependency
     through common rows (VECTOR reading a MATMUL's rows, MATMUL overwriting rows a VECTOR
@@ -257,12 +252,12 @@ async def _check_bank1_untouched(tb, owned: set[int], what: str) -> int:
     return len(mine)
 
 
-@cocotb.test()
-async def test_reset_during_overlap(dut):
+async def reset_during_overlap(dut):
     """Reset at a seeded random cycle while both units are busy: idle, no error, counters
     zero; rows the aborted commands do not own unchanged byte for byte; the next
     overlapped program bit-exact with exact cycles."""
     _preset_gate()
+    from tb.tensor.test_tensor_core import _abort, _check_untouched, _owned_rows
     tb = TensorCoreTB(dut)
     await tb.reset()
     vrng = np.random.default_rng(tb.seed)
