@@ -60,7 +60,7 @@ def _check_bit_exact(cfg, job, outs):
     (20, 20, 8, True, None, "fp8", dict(mq=2, g=2, indep=False)),
     (9, 30, 4, False, None, "int8", {}),                          # planner's choice
 ])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_stream_matches_single_tile(sq, sk, d, causal, kv_len, path, kw, seed):
     cfg = get_preset("tiny")
     rng = np.random.default_rng(seed)
