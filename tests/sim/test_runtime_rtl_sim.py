@@ -38,14 +38,17 @@ def test_rtl_backend_attention_matches_model(sim):
     ping-pong with indep. O equals the chip model's bit for bit (which equals the
     single-tile program: tests/models/test_attention_stream.py) and stays within 3x the
     INT8 quantization error seen for this seed (0.0097) of float64 attention."""
-    from models.runtime import run_attention
+    from models.rtl_backend import run_rtl
+    from models.runtime import prepare_attention
     rng = np.random.default_rng(12)
     q, k, v = (rng.standard_normal((2, 8, 4)) for _ in range(3))
-    kw = dict(config="tiny", mq=2, g=1, nb=2)
-    model = run_attention(q, k, v, "causal", **kw)
+    prep = prepare_attention(q, k, v, "causal", config="tiny", mq=2, g=1, nb=2)
+    model = prep.run("model")
     tiles = [t for sh in model.job.heads for t in sh.unit_tiles]
     assert sorted(tiles) == [0, 0, 1, 1] and model.job.heads[0].plan.ngroups == 2
-    rtl = run_attention(q, k, v, "causal", backend="rtl", sim=sim, seed=1, **kw)
+    (r,) = run_rtl(prep.cfg, [prep.rtl_job()], sim=sim, seed=1,
+                   verilator_opt="-O0")                 # the regression's build of the chip
+    rtl = prep.finish(r.result, "rtl", r)
     assert rtl.backend == "rtl" and rtl.cycles and rtl.cycles > 0
     assert rtl.o.dtype == np.float32 and rtl.o.shape == q.shape
     assert np.array_equal(rtl.o.view(np.uint32), model.o.view(np.uint32))
