@@ -143,7 +143,7 @@ def _ping_pong(tb, indep: bool, mq: int) -> list[TensorCmd]:
     (one tile), softmax (STATE_INIT, ROWMAX, EXP to 8-bit P_q in the activation SRAM),
     O_q = P_q V, NORM. With ``indep`` the softmax of one block runs while the array
     does the other's matmuls; the MATMULs reading P stay fenced (they depend on EXP)."""
-    R, C = tb.R, tb.C
+    R = tb.R
     V = TensorCmd.vector
     i = int(indep)
     S = [_base(tb, q) for q in (0, 1)]
