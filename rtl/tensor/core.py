@@ -194,7 +194,9 @@ class TensorCore(wiring.Component):
     legal MATMULs to the :class:`rtl.tensor.matmul.MatmulController`, legal VECTORs to
     the vector unit. Ordering: MATMULs pipeline freely behind each other; a VECTOR waits
     until every earlier MATMUL has written its last row; a MATMUL waits until the vector
-    unit is idle (a fence at every switch of unit). An illegal command latches
+    unit is idle (a fence at every switch of unit). A command with ``indep`` waits only
+    for the other unit's in-flight commands that use one of its accumulator banks (two
+    banks by the top row bit, :func:`acc_bank_bit`; docs/tensor_core.md "Overlap"). An illegal command latches
     ``o_error`` and ``o_err_code`` (first error wins) and is discarded, and so is every
     later command that reaches the dispatcher until ``i_clear_err`` pulses; the queue
     keeps draining at one command per cycle, so ``i_cmd`` never blocks for long and
@@ -258,8 +260,10 @@ class TensorCore(wiring.Component):
         No command queued or executing, every result written.
     o_retire : Out(2)
         Commands finished this cycle: a MATMUL wrote its last row, a VECTOR completed, an
-        illegal command was discarded. Legal commands finish in order (a discard may
-        overtake MATMULs still in the array).
+        illegal command was discarded. Each unit finishes its commands in order; without
+        ``indep`` legal commands finish in program order (a discard may overtake MATMULs
+        still in the array), with it a VECTOR may finish before earlier MATMULs and the
+        reverse.
     o_error : Out(1)
         Sticky: an illegal command was seen (cleared by ``i_clear_err``).
     o_err_code : Out(4)
