@@ -1,10 +1,17 @@
 """Attention bench: accuracy of the hardware arithmetic and cycles of the head on the RTL.
 
 Writes
-  build/bench/attention_accuracy.json  path, seq, head_dim, causal, rms_rel, max_rel, ...
-  build/bench/attention.json           cycles of the head measured on the tensor core RTL,
-                                       matmul compute bound, array utilization, share of
-                                       cycles in the vector unit
+  build/bench/attention_accuracy.json  path, seq, head_dim, causal, cosine, rms_rel,
+                                       max_rel, ...; the entropy set (``"set": "entropy"``)
+                                       adds entropy and min_row_cosine
+  build/bench/attention.json           ``phase`` "prefill" or "decode"; ``level``
+                                       "tensor_core" (one head on the tensor core RTL) or
+                                       "soc" (the chip through the runtime: prefill with
+                                       ``scripts/bench_attention_soc.py``, decode steps with
+                                       ``scripts/bench_decode.py``: batch, context,
+                                       kv_bytes, mbu); every record has preset, path, seq,
+                                       head_dim, causal, cycles, matmul_bound,
+                                       ratio_to_bound
 
 Accuracy runs the command program on the golden model (models.tensor_core), which the
 RTL matches bit for bit (tests/sim/test_attention_sim.py checks every output word on both
@@ -27,6 +34,10 @@ SEQS = (16, 32, 64, 128, 256)
 HEAD_DIMS = (32, 64)
 #: Spread of the scaled scores (std of Q K^T * scale): 1 is typical, 4 gives peaky rows.
 LOGIT_STDS = (1.0, 4.0)
+#: (seq, head_dim, causal) of the heads run on the SoC RTL (streamed schedule), per preset.
+SOC_PREFILL_HEADS = {"tiny": [(64, 16, False)],
+                     "default": [(1024, 64, False), (1024, 64, True), (1024, 128, False),
+                                 (1024, 128, True)]}
 #: (seq, head_dim, causal) of the heads timed on the RTL, per preset.
 RTL_HEADS = {"tiny": [(16, 16, False), (64, 32, True)],
              "default": [(64, 64, False), (256, 64, True), (256, 64, False)]}
@@ -109,10 +120,42 @@ def bench(presets, sim) -> list[dict]:
               flush=True)
         records += rtl_records(preset, sim)
         print(f"attention: {preset} done in {time.monotonic() - t1:.0f} s", flush=True)
-    (BENCH / "attention.json").write_text(json.dumps(records, indent=1))
+    records = [{**r, "phase": "prefill", "level": "tensor_core"} for r in records]
     print_table(records, ["preset", "path", "seq", "head_dim", "causal", "cycles",
                           "matmul_bound", "ratio_to_bound", "array_util",
                           "array_util_in_matmul", "vector_share", "sim_cycles_per_s"],
                 "Attention head on the tensor core RTL (cycles: first command .. idle)")
+    soc = soc_records(presets, sim)
+    records += soc
+    (BENCH / "attention.json").write_text(json.dumps(records, indent=1))
     print(f"-> {BENCH / 'attention.json'}")
     return acc + records
+
+
+def soc_records(presets, sim) -> list[dict]:
+    """Prefill heads and decode steps on the SoC RTL, one simulator run at a time."""
+    from scripts.bench_attention_soc import prefill_records
+    from scripts.bench_decode import decode_records
+    out = []
+    for preset in presets:
+        heads = SOC_PREFILL_HEADS.get(preset, [])
+        t1 = time.monotonic()
+        print(f"attention: {preset} SoC prefill, {len(heads)} heads on {sim} (default: "
+              "minutes per head) ...", flush=True)
+        pre = [{**r, "level": "soc"} for r in prefill_records(preset, sim, heads)]
+        print_table(pre, ["preset", "path", "seq", "head_dim", "causal", "cycles",
+                          "matmul_bound", "ratio_to_bound", "query_block", "compute_busy",
+                          "sim_cycles_per_s"],
+                    f"Attention prefill on the {preset} SoC RTL (doorbell -> IRQ; bound = "
+                    "useful MACs / (tiles x R x C))")
+        print(f"attention: {preset} decode step on {sim} (default: ~20 min, most of it "
+              "loading the image) ...", flush=True)
+        dec = [{**r, "level": "soc", "seq": max(r["context"]) + 1, "causal": False}
+               for r in decode_records(preset, sim)]
+        print_table(dec, ["preset", "path", "batch", "head_dim", "kv_bytes", "cycles", "mbu",
+                          "matmul_bound", "ratio_to_bound", "cosine"],
+                    f"Decode step on the {preset} SoC RTL (mbu = KV bytes / (cycles x HBM "
+                    "peak bytes per cycle))")
+        print(f"attention: {preset} SoC done in {time.monotonic() - t1:.0f} s", flush=True)
+        out += pre + dec
+    return out
