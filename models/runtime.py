@@ -477,3 +477,11 @@ def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
     return run_attention(q, k, v, mask, config=config, path=path, scale=scale,
                          backend=backend, policy=policy, seed=seed, sim=sim,
                          schedule=schedule).o
+
+
+# Decode (paged KV cache, flash-decoding on the chip): models/runtime_decode.py; imported
+# last because it builds on this module.
+from models.runtime_decode import (  # noqa: E402
+    DecodeRun, PreparedDecode, decode, prepare_decode, run_decode)
+
+__all__ += ["DecodeRun", "PreparedDecode", "prepare_decode", "run_decode", "decode"]

@@ -8,8 +8,9 @@ mesh) the host runtime (``models.runtime``) compiles
 
 1. a GEMM split over every tile, in INT8 and (presets with ``systolic.fp8``) in FP8
    E4M3, and
-2. causal attention heads (one head per tile at a time), on the INT8 path and (with
-   ``systolic.fp8``) on the FP8 path,
+2. causal attention heads (the streamed schedule: query blocks of every head over all
+   tiles, K/V streamed from HBM), on the INT8 path and (with ``systolic.fp8``) on the
+   FP8 path,
 3. one decode step (``models.runtime_decode``): a batch of sequences of different
    context lengths against a paged INT8 KV cache in HBM (pages in shuffled pool order),
    the new K/V appended by the chip's DMA, flash-decoding over the tiles and a combine,
