@@ -479,9 +479,16 @@ def attention(q, k, v, mask=None, *, config="tiny", path: str = "int8",
                          schedule=schedule).o
 
 
-# Decode (paged KV cache, flash-decoding on the chip): models/runtime_decode.py; imported
-# last because it builds on this module.
-from models.runtime_decode import (  # noqa: E402
-    DecodeRun, PreparedDecode, decode, prepare_decode, run_decode)
 
-__all__ += ["DecodeRun", "PreparedDecode", "prepare_decode", "run_decode", "decode"]
+# Decode (paged KV cache, flash-decoding on the chip) lives in models/runtime_decode.py,
+# which builds on this module; its entry points are also reachable from here (loaded on
+# first use, so importing either module first works).
+_DECODE = ("DecodeRun", "PreparedDecode", "prepare_decode", "run_decode", "decode")
+__all__ += list(_DECODE)
+
+
+def __getattr__(name: str):
+    if name in _DECODE:
+        from models import runtime_decode
+        return getattr(runtime_decode, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
