@@ -51,7 +51,7 @@ from models.tensor_cmd import OutFmt, TensorCmd, VecOp
 
 __all__ = ["AttentionProblem", "QuantizedHead", "AttentionPlan", "quantize_head",
            "random_head", "reference", "plan", "sram_images", "program", "output",
-           "output_rows", "run_model", "accuracy", "cosine", "macs", "P_SCALE", "PATHS"]
+           "output_rows", "run_model", "array_shape", "accuracy", "cosine", "macs", "P_SCALE", "PATHS"]
 
 PATHS = ("int8", "fp8")
 #: Scale applied to p in [0, 1] before it is stored as an array operand.
@@ -218,13 +218,11 @@ class AttentionPlan:
     o_acc: int
 
 
-def plan(config: JalapenoConfig, problem: AttentionProblem, mq: int | None = None) -> AttentionPlan:
-    """Choose the query block and place every operand; ``ValueError`` if it does not fit.
-
-    ``mq`` defaults to the largest multiple of T (or all of Sq) that fits the
-    accumulator SRAM.
-    """
-    sa, tc = config.systolic, config.tensor
+def array_shape(config: JalapenoConfig, problem: AttentionProblem) -> tuple[int, int, int]:
+    """``(T, nd, nkb)``: array size, d / T and key blocks; ``ValueError`` when the array
+    cannot run the head (not square, no FP8 datapath for the FP8 path, d not a multiple
+    of T). Shared by every attention planner."""
+    sa = config.systolic
     if sa.rows != sa.cols:
         raise ValueError(f"attention needs a square array (P rows become activation "
                          f"vectors), got {sa.rows}x{sa.cols}")
@@ -233,8 +231,17 @@ def plan(config: JalapenoConfig, problem: AttentionProblem, mq: int | None = Non
     t = sa.rows
     if problem.head_dim % t:
         raise ValueError(f"head_dim {problem.head_dim} must be a multiple of the array size {t}")
-    nd = problem.head_dim // t
-    nkb = -(-problem.seq_k // t)
+    return t, problem.head_dim // t, -(-problem.seq_k // t)
+
+
+def plan(config: JalapenoConfig, problem: AttentionProblem, mq: int | None = None) -> AttentionPlan:
+    """Choose the query block and place every operand; ``ValueError`` if it does not fit.
+
+    ``mq`` defaults to the largest multiple of T (or all of Sq) that fits the
+    accumulator SRAM.
+    """
+    tc = config.tensor
+    t, nd, nkb = array_shape(config, problem)
     sq = problem.seq_q
     w_rows = 2 * nkb * nd * t
     if w_rows > tc.weight_rows:

@@ -150,17 +150,8 @@ def stream_plan(config: JalapenoConfig, problem: att.AttentionProblem, *,
     block in its bank, ``nb (nd + 1) mq`` activation rows); ``g`` the most key blocks two
     weight slots hold (``4 * g * nd * T <= weight_rows``), at most ``nkb``.
     """
-    sa, tc = config.systolic, config.tensor
-    if sa.rows != sa.cols:
-        raise ValueError(f"attention needs a square array (P rows become activation "
-                         f"vectors), got {sa.rows}x{sa.cols}")
-    if problem.path == "fp8" and not sa.fp8:
-        raise ValueError(f"preset {config.name!r} has no FP8 datapath (systolic.fp8=False)")
-    t = sa.rows
-    if problem.head_dim % t:
-        raise ValueError(f"head_dim {problem.head_dim} must be a multiple of the array size {t}")
-    nd = problem.head_dim // t
-    nkb = -(-problem.seq_k // t)
+    tc = config.tensor
+    t, nd, nkb = att.array_shape(config, problem)
     gmax = tc.weight_rows // (4 * nd * t)
     if gmax < 1:
         raise ValueError(f"two key groups of one key block need {4 * nd * t} weight rows, "
