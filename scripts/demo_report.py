@@ -105,9 +105,9 @@ def _decode_figures(cfg: JalapenoConfig, run) -> dict:
 def _extra(prog: dict) -> list[str]:
     if prog["kind"] == "attention":
         return [f"- matmul bound (busiest tile, MATMULs only) {prog['matmul_bound_cycles']} "
-                f"cycles: measured = {prog['cycles_over_matmul_bound']:.2f}x (softmax runs "
-                f"between the matmuls on the vector unit; overlap is the next attention "
-                f"issue)"]
+                f"cycles: measured = {prog['cycles_over_matmul_bound']:.2f}x (the vector unit's "
+                f"softmax commands, each paying the unit's latency beyond its rows, set "
+                f"the pace; docs/performance.md)"]
     if prog["kind"] == "decode":
         return [f"- KV bytes read {prog['kv_bytes']} ({prog['splits']} splits over the "
                 f"tiles): memory-bandwidth utilization **{prog['mbu']:.1%}**; matmul bound "
