@@ -51,7 +51,7 @@ from models.fp8 import E4M3, E5M2, encode
 from models.isa import Command
 from models.rtl_backend import SIMS, RtlJob, RtlRun, run_rtl
 
-__all__ = ["BACKENDS", "GemmRun", "PreparedGemm", "prepare_gemm", "gemm", "run_gemm",
+__all__ = ["BACKENDS", "RunFields", "GemmRun", "PreparedGemm", "prepare_gemm", "gemm", "run_gemm",
            "resolve_config", "AttentionRun", "PreparedAttention", "prepare_attention",
            "attention", "run_attention", "mask_params"]
 
@@ -59,8 +59,21 @@ BACKENDS = ("model", "rtl")
 _FP8 = {"e4m3": (0, E4M3), "e5m2": (1, E5M2)}
 
 
+@dataclass(kw_only=True)
+class RunFields:
+    """The backend fields every run result ends with (filled by
+    ``_Prepared._checked``): ``backend``, and on the RTL ``cycles`` (doorbell -> IRQ),
+    ``sim_run``, ``sim_cycles_per_s`` and the ``rtl`` run itself."""
+
+    backend: str = "model"
+    cycles: int | None = None
+    sim_run: object = None
+    sim_cycles_per_s: int | None = None
+    rtl: RtlRun | None = None
+
+
 @dataclass
-class GemmRun:
+class GemmRun(RunFields):
     """Everything about one :func:`run_gemm`.
 
     Attributes
@@ -94,11 +107,6 @@ class GemmRun:
     result: ChipResult
     roofline: Roofline
     shape_roofline: Roofline
-    backend: str = "model"
-    cycles: int | None = None
-    sim_run: object = None
-    sim_cycles_per_s: int | None = None
-    rtl: RtlRun | None = None
 
 
 def resolve_config(config) -> JalapenoConfig:
@@ -306,7 +314,7 @@ def gemm(a, b, *, config="default", fmt="int8", scales=None, backend: str = "mod
 
 # --- attention ------------------------------------------------------------------------------
 @dataclass
-class AttentionRun:
+class AttentionRun(RunFields):
     """Everything about one :func:`run_attention`: ``o`` (float32, like q), the quantized
     heads, the placed job (``models.compiler_attention.AttentionJob``), the chip result
     and the stream's roofline; ``backend``, ``cycles``, ``sim_run``,
@@ -317,11 +325,6 @@ class AttentionRun:
     job: _ca.AttentionJob
     result: ChipResult
     roofline: Roofline
-    backend: str = "model"
-    cycles: int | None = None
-    sim_run: object = None
-    sim_cycles_per_s: int | None = None
-    rtl: RtlRun | None = None
 
 
 def mask_params(mask, seq_q: int, seq_k: int) -> tuple[bool, int | None]:

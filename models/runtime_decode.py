@@ -24,14 +24,14 @@ from models import decode as dec
 from models.chip import ChipResult, write_ring
 from models.chip_perf import Roofline, stream_roofline
 from models.compiler import FitError
-from models.runtime import _check_backend, _Prepared, resolve_config
+from models.runtime import RunFields, _check_backend, _Prepared, resolve_config
 from models.rtl_backend import RtlRun
 
 __all__ = ["DecodeRun", "PreparedDecode", "prepare_decode", "run_decode", "decode"]
 
 
 @dataclass
-class DecodeRun:
+class DecodeRun(RunFields):
     """One step: ``o`` (batch x d float32), the updated ``cache``, the plan (splits,
     addresses, commands), query codes and scales, the chip result, the stream's roofline;
     ``backend``, ``cycles``, ``sim_run``, ``sim_cycles_per_s`` and ``rtl`` as
@@ -44,11 +44,6 @@ class DecodeRun:
     s_q: list
     result: ChipResult
     roofline: Roofline
-    backend: str = "model"
-    cycles: int | None = None
-    sim_run: object = None
-    sim_cycles_per_s: int | None = None
-    rtl: RtlRun | None = None
 
 
 @dataclass
