@@ -5,9 +5,9 @@
 Each bench is a module scripts/bench_<name>.py with a function
 ``bench(presets: list[str], sim: str) -> list[dict]`` that runs the RTL, writes
 build/bench/<name>.json and prints its table. They are discovered, so adding a bench
-is adding a file. A ``bench_*`` module without a top-level ``def bench(`` produces
-records for another bench (e.g. ``bench_decode`` for ``bench_attention``) and is not
-listed.
+is adding a file. Modules that only produce records for a bench are named otherwise
+(``scripts/attention_soc_records.py`` and ``scripts/decode_records.py`` for
+``bench_attention``).
 """
 from __future__ import annotations
 
@@ -15,18 +15,12 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from pathlib import Path
 
 import scripts
 from scripts.benchlib import BENCH
 
-def _is_bench(name: str) -> bool:
-    src = Path(scripts.__path__[0], f"{name}.py").read_text()
-    return "\ndef bench(" in src
-
-
 BENCHES = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules(scripts.__path__)
-                 if m.name.startswith("bench_") and _is_bench(m.name))
+                 if m.name.startswith("bench_"))
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,8 @@ Writes
   build/bench/attention.json           ``phase`` "prefill" or "decode"; ``level``
                                        "tensor_core" (one head on the tensor core RTL) or
                                        "soc" (the chip through the runtime: prefill with
-                                       ``scripts/bench_attention_soc.py``, decode steps with
-                                       ``scripts/bench_decode.py``: batch, context,
+                                       ``scripts/attention_soc_records.py``, decode steps with
+                                       ``scripts/decode_records.py``: batch, context,
                                        kv_bytes, mbu); every record has preset, path, seq,
                                        head_dim, causal, cycles, matmul_bound,
                                        ratio_to_bound
@@ -134,8 +134,8 @@ def bench(presets, sim) -> list[dict]:
 
 def soc_records(presets, sim) -> list[dict]:
     """Prefill heads and decode steps on the SoC RTL, one simulator run at a time."""
-    from scripts.bench_attention_soc import prefill_records
-    from scripts.bench_decode import decode_records
+    from scripts.attention_soc_records import prefill_records
+    from scripts.decode_records import decode_records
     out = []
     for preset in presets:
         heads = SOC_PREFILL_HEADS.get(preset, [])

@@ -21,7 +21,7 @@ prefill records: 1.0 is the bound),
 ``hbm.channel_bytes`` that fits (``hbm_channel_bytes`` in the record; a separate RTL
 build). On ``default`` the run takes ~20 min (11 of them loading the 6 MB image through
 the backdoor), so the simulator's wall-clock limit is raised to 3600 s unless
-``JALAPENO_WALL_LIMIT`` is set. Run: ``PYTHONPATH=. python scripts/bench_decode.py
+``JALAPENO_WALL_LIMIT`` is set. Run: ``PYTHONPATH=. python scripts/decode_records.py
 --preset default`` (``--overlap 0,1`` adds the overlap program, ``--fmts int8,fp8``).
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ block-granular) over ``tiles x R x C`` per cycle.
 Run one head at a time (a 1024 x 1024 x 64 head on default is ~10^5..10^6 cycles at
 ~1.5 k cycles/s on Verilator)::
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_attention_soc.py default verilator \
+    PYTHONPATH=. .venv/bin/python scripts/attention_soc_records.py default verilator \
         1024:64:0 1024:64:1 --out build/bench/attention_prefill.json
 """
 from __future__ import annotations
