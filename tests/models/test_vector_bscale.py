@@ -13,34 +13,13 @@ import math
 import numpy as np
 import pytest
 
-from models.config import get_preset
 from models.tensor_cmd import ErrCode, OutFmt, TensorCmd, VecOp, check
 from models.vector import (
-    K_MAX, VectorState, block_scale_k, dequant_written, exp_approx, pow2, vector_execute)
+    K_MAX, block_scale_k, dequant_written, exp_approx, pow2, vector_execute)
+from tests.models.test_vector_model import CFG, V, _mem, bits, f
 
 SEED = 20261130
-CFG = get_preset("tiny")
 L = CFG.systolic.cols
-
-
-def bits(x):
-    return np.asarray(x, np.float32).view(np.uint32)
-
-
-def f(b):
-    return np.asarray(b, np.uint32).view(np.float32)
-
-
-def _mem():
-    acc = np.zeros((CFG.tensor.acc_rows, L), np.uint32)
-    act = np.zeros((CFG.tensor.act_rows, CFG.systolic.rows), np.uint8)
-    return acc, act, VectorState.new(CFG)
-
-
-def V(op, **kw):
-    cmd = TensorCmd.vector(op, **kw)
-    assert check(cmd, CFG) == ErrCode.NONE, check(cmd, CFG)
-    return cmd
 
 
 def _frexp_k(g: float) -> int:
