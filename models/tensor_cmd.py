@@ -30,7 +30,7 @@ out_fmt     3      VECTOR: :class:`OutFmt` of the rows written
 causal      1      VECTOR: mask key ``k_base + lane`` > query ``q_base + row`` to -inf
 pad         1      VECTOR: mask key ``k_base + lane`` >= ``kv_len`` to -inf
 q_base      16     VECTOR mask: query index of row 0 of the command
-k_base      16     VECTOR mask: key index of lane 0
+k_base      16     VECTOR mask: key index of lane 0; STATE_LOAD: the lane loaded
 kv_len      16     VECTOR mask: number of valid keys
 bscale      1      VECTOR ROWMAX / EXP / RESCALE: per-row block scale (``models.vector``:
                    ROWMAX sets ``k``, ``beta = 2**-k``; EXP writes ``e * 2**k`` and adds
@@ -100,6 +100,8 @@ class VecOp(enum.IntEnum):
     ROWSUM = 11     # l = l * alpha + sum(a)                            (no write)
     STATE_STORE = 12  # row = [m, l, 0, ...] (binary32)                  (no read)
     STATE_MERGE = 13  # merge a stored [m_s, l_s] row into the state    (no write)
+    TOPK = 14       # lanes sorted by value, descending: the values, or the lane ids
+    STATE_LOAD = 15  # alpha = a[k_base]                                 (no write)
 
 
 class OutFmt(enum.IntEnum):
@@ -124,8 +126,9 @@ class ErrCode(enum.IntEnum):
     NO_FP8 = 6          # FP8 tile on an array built without the FP8 datapath
     BAD_FMT = 7         # out_fmt not in OutFmt, dst_act with a non-8-bit format or R != C,
                         # REQUANT with a format other than INT8, STATE_STORE not FP32
-                        # to the accumulator
+                        # to the accumulator, TOPK to the activation SRAM not INT8
     STATE_RANGE = 8     # softmax state rows out of range
+    BAD_LANE = 9        # STATE_LOAD with k_base >= L (no such lane)
 
 
 #: Width of an :class:`ErrCode` on hardware ports and in status registers.
@@ -157,10 +160,10 @@ IMAGE = MemoryImage("tensor_cmd", IMAGE_BYTES, [
 VECTOR_READS_SRC = frozenset(VecOp) - {VecOp.STATE_INIT, VecOp.STATE_STORE}
 VECTOR_READS_SRC2 = frozenset({VecOp.RESCALE, VecOp.BIAS})      # + REQUANT with bias
 VECTOR_WRITES = frozenset(VecOp) - {VecOp.ROWMAX, VecOp.STATE_INIT, VecOp.ROWSUM,
-                                    VecOp.STATE_MERGE}
+                                    VecOp.STATE_MERGE, VecOp.STATE_LOAD}
 VECTOR_USES_STATE = frozenset({VecOp.ROWMAX, VecOp.EXP, VecOp.RESCALE, VecOp.NORM,
                                VecOp.STATE_INIT, VecOp.ROWSUM, VecOp.STATE_STORE,
-                               VecOp.STATE_MERGE})
+                               VecOp.STATE_MERGE, VecOp.STATE_LOAD})
 
 
 def f32_bits(x: float) -> int:
@@ -251,7 +254,7 @@ def check(cmd: TensorCmd, config) -> ErrCode:
 
     Rules are checked in this order; the first that fails is the code:
     count, op, format, then ranges (MATMUL: activation, weight, accumulator, FP8;
-    VECTOR: src, src2, dst, state).
+    VECTOR: src, src2, dst, state), then STATE_LOAD's lane (``k_base < L``).
     """
     tc, sa = config.tensor, config.systolic
     if cmd.count == 0:
@@ -279,6 +282,8 @@ def check(cmd: TensorCmd, config) -> ErrCode:
         return ErrCode.BAD_FMT
     if op == VecOp.STATE_STORE and (cmd.out_fmt != OutFmt.FP32 or cmd.dst_act):
         return ErrCode.BAD_FMT
+    if op == VecOp.TOPK and cmd.dst_act and cmd.out_fmt != OutFmt.INT8:
+        return ErrCode.BAD_FMT
     reads2 = op in VECTOR_READS_SRC2 or (op == VecOp.REQUANT and cmd.bias)
     if op in VECTOR_READS_SRC and cmd.src + end > tc.acc_rows:
         return ErrCode.ACC_RANGE
@@ -288,4 +293,6 @@ def check(cmd: TensorCmd, config) -> ErrCode:
         return ErrCode.ACT_RANGE if cmd.dst_act else ErrCode.ACC_RANGE
     if op in VECTOR_USES_STATE and cmd.state + end > tc.acc_rows:
         return ErrCode.STATE_RANGE
+    if op == VecOp.STATE_LOAD and cmd.k_base >= sa.cols:
+        return ErrCode.BAD_LANE
     return ErrCode.NONE

@@ -76,11 +76,22 @@ STATE_MERGE merges a partial softmax stored by STATE_STORE (flash-decoding's com
             the same with ``m_s``; ``l = fadd(fmul(l, alpha), fmul(l_s, beta))``;
             ``m = m_new``; ``k = 0``. No write. A RESCALE with ``bscale`` then merges
             the partial's unnormalized output rows: ``O = O * alpha + O_s * beta``.
+TOPK        sorts the lanes of ``a`` by value, descending (:func:`topk_perm`: compared
+            as numbers, ``-0 == +0``, NaN above ``+inf``, all NaN equal, equal values
+            keep the lower lane first); ``perm[r]`` = the lane of rank ``r``.
+            ``dst_act = 0``: ``y[r] = a[perm[r]]`` (the sorted values, through the
+            output stage). ``dst_act = 1`` (``out_fmt`` INT8): activation byte ``r`` =
+            ``perm[r]`` (the lane ids; no output stage). No state change.
+STATE_LOAD  ``alpha = a[k_base]`` (stage A applies, so a masked lane loads ``-inf``);
+            nothing else in the state changes; no write. ``k_base >= L`` is illegal
+            (``ErrCode.BAD_LANE``). With RESCALE after it (``y = fadd(fmul(b, alpha),
+            a)``), a per-row weight from a row's lane scales another row: MoE's
+            combine ``out = fadd(out, fmul(w, y))``.
 
 Negation (``-m``) flips the sign bit (of NaN too; a NaN operand gives the canonical
 NaN anyway). ``-`` in ``fadd(a, -m)`` is exact.
 
-Output stage (every writing op except REQUANT)
+Output stage (every writing op except REQUANT and TOPK to the activation SRAM)
 ----------------------------------------------
 ``o = fmul(y, imm2)``, then by ``out_fmt``:
 
@@ -112,6 +123,7 @@ from models.tensor_cmd import OutFmt, TensorCmd, VecOp, VECTOR_READS_SRC2
 
 __all__ = [
     "VectorState", "vector_execute", "stage_a", "output_stage", "dequant_written",
+    "topk_perm", "order_key",
     "fmul", "fadd", "fneg", "i2f", "fmax", "row_max", "row_sum",
     "exp_approx", "recip_approx", "gelu_approx", "to_int8", "to_bf16", "requant",
     "srdhm", "rounding_divide_by_pot",
@@ -281,6 +293,33 @@ def row_max(x) -> np.ndarray:
 def row_sum(x) -> np.ndarray:
     """Sum over the last axis by the fixed tree of :func:`fadd` (pad ``+0``)."""
     return _tree(_f32(x), fadd, 0.0)
+
+
+def order_key(x) -> np.ndarray:
+    """Integer key of binary32 values (int64) whose order is TOPK's order of numbers.
+
+    ``-0`` counts as ``+0`` and every NaN as the canonical NaN, whose key is above
+    ``+inf``'s; otherwise the key is the bit pattern with the sign flipped (positive
+    values) or all bits inverted (negative values), which orders binary32 as numbers.
+    """
+    b = _bits(_f32(x)).astype(np.int64)
+    b = np.where(b == SIGN_BIT, 0, b)
+    b = np.where((b & ~SIGN_BIT) > POS_INF_BITS, CANONICAL_NAN_BITS, b)
+    return np.where(b & SIGN_BIT, b ^ 0xFFFF_FFFF, b | SIGN_BIT)
+
+
+def topk_perm(a) -> np.ndarray:
+    """TOPK's order of the lanes of each row of ``a`` (float32 ``(rows, L)``).
+
+    ``perm[i, r]`` (int64) is the lane of rank ``r`` in row ``i``: by value descending
+    (:func:`order_key`: ``-0 == +0``, NaN above ``+inf``, all NaN equal), equal values
+    the lower lane first. The rank of lane ``j`` is ``#{k : a_k > a_j} + #{k < j :
+    a_k == a_j}`` (what the RTL counts).
+    """
+    a = _f32(a, "a")
+    if a.ndim != 2:
+        raise ValueError(f"a must be float32 (rows, lanes), got shape {a.shape}")
+    return np.argsort(-order_key(a), axis=1, kind="stable").astype(np.int64)
 
 
 # --- table-based functions -------------------------------------------------------------
@@ -642,6 +681,15 @@ def vector_execute(config, cmd: TensorCmd, acc: np.ndarray, act: np.ndarray,
 
     a = stage_a(cmd, x)
     bf = b.view(np.float32) if b is not None else None
+    if op == VecOp.STATE_LOAD:
+        state.alpha[st] = a[:, cmd.k_base]
+        return
+    if op == VecOp.TOPK:
+        perm = topk_perm(a)
+        words = (perm.astype(np.uint32) if cmd.dst_act
+                 else output_stage(cmd, np.take_along_axis(a, perm, axis=1)))
+        _write(config, cmd, acc, act, words)
+        return
     if op == VecOp.ROWMAX:
         m_old = state.m[st].copy()
         mb = row_max(a)

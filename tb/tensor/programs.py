@@ -45,7 +45,7 @@ def illegal_cases(cfg):
     yield ErrCode.ACC_RANGE, mm(src=0, w=0, dst=tc.acc_rows - 1, m=2)
     if not sa.fp8:
         yield ErrCode.NO_FP8, mm(src=0, w=0, dst=0, m=1, fp8=True)
-    yield ErrCode.BAD_OP, TensorCmd(unit=Unit.VECTOR, op=max(VecOp) + 1, count=1)
+    # (BAD_OP is unreachable: the 4-bit op field holds 16 ops, every value is one)
     yield ErrCode.BAD_FMT, V(VecOp.COPY, count=1, out_fmt=7)
     yield ErrCode.BAD_FMT, V(VecOp.COPY, count=1, dst_act=1, out_fmt=OutFmt.FP32)
     yield ErrCode.BAD_FMT, V(VecOp.REQUANT, count=1, out_fmt=OutFmt.E4M3)
@@ -56,6 +56,9 @@ def illegal_cases(cfg):
         yield ErrCode.ACT_RANGE, V(VecOp.COPY, dst=tc.act_rows - 1, count=2, dst_act=1,
                                    out_fmt=OutFmt.INT8)
     yield ErrCode.STATE_RANGE, V(VecOp.ROWMAX, state=tc.acc_rows - 1, count=2)
+    if R == C:
+        yield ErrCode.BAD_FMT, V(VecOp.TOPK, count=1, dst_act=1, out_fmt=OutFmt.E4M3)
+    yield ErrCode.BAD_LANE, V(VecOp.STATE_LOAD, count=1, k_base=C)
 
 
 def random_cmd(rng, cfg):
@@ -66,8 +69,10 @@ def random_cmd(rng, cfg):
         return rng.choice([0, 1, limit - 2, limit - 1, limit, limit + 1, 0xFFFF,
                            rng.randrange(0x10000)]) & 0xFFFF
     cnt = rng.choice([0, 1, 2, 3, sa.rows, rng.randrange(0x10000)])
-    return TensorCmd(unit=rng.randint(0, 1), op=rng.randrange(16), src=addr(tc.act_rows),
+    # STATE_LOAD more often: its lane rule (BAD_LANE) comes after every range rule
+    op = rng.randrange(16) if rng.random() < 0.8 else int(VecOp.STATE_LOAD)
+    return TensorCmd(unit=rng.randint(0, 1), op=op, src=addr(tc.act_rows),
                      src2=addr(tc.weight_rows - sa.rows + 1), dst=addr(tc.acc_rows),
                      count=cnt, state=addr(tc.acc_rows), fp8=rng.randint(0, 1),
                      bias=rng.randint(0, 1), dst_act=rng.randint(0, 1),
-                     out_fmt=rng.randrange(8))
+                     out_fmt=rng.randrange(8), k_base=addr(sa.cols))

@@ -143,13 +143,14 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
         dst_act = R == C and op in VECTOR_WRITES and rng.random() < 0.4
     if op == VecOp.STATE_STORE:      # [m, l] rows: binary32 to the accumulator only
         dst_act, out_fmt = False, OutFmt.FP32
-    if op == VecOp.REQUANT:
+    if op == VecOp.REQUANT or (op == VecOp.TOPK and dst_act):     # TOPK ids: bytes
         out_fmt = OutFmt.INT8
     elif out_fmt is None:
         out_fmt = rng.choice(EIGHT_BIT if dst_act else list(OutFmt))
     dst = src if rng.random() < 0.3 and not dst_act else _D
     mask = dict(causal=rng.randint(0, 1), pad=rng.randint(0, 1), q_base=rng.randrange(8),
-                k_base=rng.randrange(8), kv_len=rng.randrange(2 * C))
+                k_base=rng.randrange(C if op == VecOp.STATE_LOAD else 8),
+                kv_len=rng.randrange(2 * C))
     common = dict(src=src, count=n, state=_S, in_int=int(ints), **mask,
                   imm=f32_bits(rng.choice([1.0, 0.25, 1 / 64, -0.5, 3.0])))
     if op == VecOp.REQUANT:
@@ -189,6 +190,8 @@ def vector_item(tb, rng, *, op: VecOp, out_fmt=None, dst_act=None, name="vector"
         item.cmds.append(V(VecOp.NORM, src=_D, dst=_E, count=n, state=_S))
     if op == VecOp.STATE_MERGE:
         item.cmds.append(V(VecOp.STATE_STORE, dst=_E, count=n, state=_S))
+    if op == VecOp.STATE_LOAD:      # alpha scales b in a RESCALE
+        item.cmds.append(V(VecOp.RESCALE, src=_D, src2=_E, dst=_E, count=n, state=_S))
     # vector -> matmul switch: a tile reading the rows just written
     item.cmds.append(TensorCmd.matmul(src=dst if dst_act else _ACT, w=_WGT, dst=_E + 2 * R, m=n,
                                       fp8=fp8_ok and dst_act and out_fmt != OutFmt.INT8,

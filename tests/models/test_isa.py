@@ -190,7 +190,7 @@ MM = TensorCmd.matmul(src=0, w=0, dst=0, m=4)
      (IsaError.TENSOR, ErrCode.ZERO_COUNT)),
     (Command.compute(0, TensorCmd.matmul(src=1021, w=0, dst=0, m=4)),
      (IsaError.TENSOR, ErrCode.ACT_RANGE)),
-    (Command.compute(0, TensorCmd(unit=1, op=15)), (IsaError.TENSOR, ErrCode.BAD_OP)),
+    (Command.compute(0, TensorCmd(unit=1, op=15, k_base=4)), (IsaError.TENSOR, ErrCode.BAD_LANE)),
     (Command.compute(0, TensorCmd.vector(VecOp.COPY, src=0, dst=1024, count=1)),
      (IsaError.TENSOR, ErrCode.ACC_RANGE)),
 ])
