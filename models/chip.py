@@ -10,9 +10,11 @@ Semantics (the RTL follows them; docs/chip.md):
 * **Dispatch** is in stream order. Each command is checked (:func:`models.isa.check`)
   when the dispatcher reaches it. NOP retires at once; a queue command enters its
   queue (a full queue stalls the dispatcher); BARRIER puts a marker in the three
-  queues of every tile of its mask (it needs room in all of them); FENCE, IRQ and HALT
-  wait until every queue is empty, then retire (IRQ records its value, HALT stops
-  dispatching).
+  queues of every tile of its mask (it needs room in all of them); FENCE, IRQ, HALT
+  and DISPATCH wait until every queue is empty, then retire (IRQ records its value,
+  HALT stops dispatching, DISPATCH first runs the MoE dispatch unit on the HBM image:
+  ``models.moe_dispatch.execute``; a failure of the unit is the error DISPATCH with the
+  unit's detail, the command does not retire).
 * **Queues** run their head when its ``wait_*`` tokens are available: the waits take one
   token each, the work runs (DMA copy with ``models.dma.apply``, tensor command with
   ``TensorCoreModel.execute``, nothing for SYNC), then ``signal_*`` add one token each
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models import dma as _dma
+from models import moe_dispatch as _md
 from models.config import JalapenoConfig
 from models.dma import DmaDir, DmaError
 from models.isa import (CMD_BYTES, Command, Fault, IsaError, Opcode, Queue, Sram, Token,
@@ -90,7 +93,9 @@ class ChipResult:
         Final token counters, ``[tiles, 4]`` indexed by :class:`models.isa.Token`.
     stats : dict
         ``load_bytes``, ``store_bytes`` (per tile lists), ``matmul_rows`` (per tile),
-        ``waits`` (tokens taken, per tile).
+        ``waits`` (tokens taken, per tile), ``dispatch`` (the ``models.moe.Dispatch`` of
+        every DISPATCH that completed, in order: DISPATCH_KEPT / DISPATCH_DROPPED are the
+        last one's ``slot_token.size`` / ``dropped``).
     """
 
     hbm: np.ndarray
@@ -214,7 +219,8 @@ class ChipModel:
         T, depths = soc.tiles, soc.queue_depths
         queues = [[deque() for _ in Queue] for _ in range(T)]
         res = ChipResult(self.hbm, stats={"load_bytes": [0] * T, "store_bytes": [0] * T,
-                                           "matmul_rows": [0] * T, "waits": [0] * T})
+                                           "matmul_rows": [0] * T, "waits": [0] * T,
+                                           "dispatch": []})
         barriers: dict[int, list[tuple[int, int]]] = {}
         addr_of: dict[int, int] = {}
         pc, stopped = 0, False
@@ -259,7 +265,10 @@ class ChipModel:
             if kind == "fault":
                 fail(act[1], addr_of[idx])
             elif kind == "dispatch":
-                self._dispatch(act[1], idx, queues, barriers, res)
+                fault = self._dispatch(act[1], idx, queues, barriers, res)
+                if fault:
+                    fail(fault, addr_of[idx])
+                    continue
                 if act[1].opcode == Opcode.HALT:
                     stopped = True
                 pc, fetched = pc + 1, None
@@ -293,7 +302,7 @@ class ChipModel:
     @staticmethod
     def _can_dispatch(cmd: Command, queues, depths, empty) -> bool:
         op = Opcode(cmd.opcode)
-        if op in (Opcode.FENCE, Opcode.IRQ, Opcode.HALT):
+        if op in (Opcode.FENCE, Opcode.IRQ, Opcode.HALT, Opcode.DISPATCH):
             return empty()
         if op == Opcode.BARRIER:
             tiles = [t for t in range(len(queues)) if cmd.arg >> t & 1]
@@ -302,8 +311,14 @@ class ChipModel:
             return True
         return len(queues[cmd.tile][cmd.target]) < depths[cmd.target]
 
-    def _dispatch(self, cmd: Command, idx: int, queues, barriers, res: ChipResult) -> None:
+    def _dispatch(self, cmd: Command, idx: int, queues, barriers,
+                  res: ChipResult) -> Fault | None:
         op = Opcode(cmd.opcode)
+        if op == Opcode.DISPATCH:
+            err, disp = _md.execute(cmd.dispatch, self.hbm, self.config)
+            if err != _md.DispatchError.OK:
+                return Fault(IsaError.DISPATCH, int(err))
+            res.stats["dispatch"].append(disp)
         if op == Opcode.BARRIER:
             where = [(t, q) for t in range(len(queues)) if cmd.arg >> t & 1 for q in Queue]
             barriers[idx] = where
@@ -318,6 +333,7 @@ class ChipModel:
                 res.irqs.append(cmd.arg)
             elif op == Opcode.HALT:
                 res.halted = True
+        return None
 
     # --- queues ------------------------------------------------------------------------
     def _ready(self, t, q, entry, queues, barriers) -> bool:

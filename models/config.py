@@ -361,6 +361,13 @@ class SocConfig:
     watchdog_cycles : int
         Cycles a queue head may wait for a token or a barrier before the WATCHDOG error
         (16 .. 2**32 - 1); longer than the longest legal command.
+    dispatch_node : int
+        Mesh node of the MoE dispatch unit (``DISPATCH`` command, models/moe_dispatch.py):
+        its own AXI initiator bridge into HBM, like ``host_node``.
+    dispatch_tokens : int
+        Most tokens of one DISPATCH (1..65535): the depth of the unit's memories.
+    dispatch_experts : int
+        Most experts of one DISPATCH (1..16).
     """
 
     tiles: int = 4
@@ -374,8 +381,12 @@ class SocConfig:
     store_depth: int = 8
     token_bits: int = 4
     watchdog_cycles: int = 1 << 20
+    dispatch_node: int = 13
+    dispatch_tokens: int = 1024
+    dispatch_experts: int = 16
 
     max_tiles = 32
+    max_dispatch_experts = 16
 
     def __post_init__(self):
         o = "SocConfig"
@@ -394,6 +405,9 @@ class SocConfig:
             _check_int(o, name, getattr(self, name), 1, 256)
         _check_int(o, "token_bits", self.token_bits, 2, 16)
         _check_int(o, "watchdog_cycles", self.watchdog_cycles, 16, (1 << 32) - 1)
+        _check_int(o, "dispatch_node", self.dispatch_node, 0, 255)
+        _check_int(o, "dispatch_tokens", self.dispatch_tokens, 1, (1 << 16) - 1)
+        _check_int(o, "dispatch_experts", self.dispatch_experts, 1, self.max_dispatch_experts)
         seen: dict[int, str] = {}
         for what, node in self.units():
             if node in seen:
@@ -402,10 +416,11 @@ class SocConfig:
 
     def units(self) -> list[tuple[str, int]]:
         """``(unit, node)`` of every unit on the mesh: ``"tile i"``, ``"hbm channel i"``,
-        ``"host"``, ``"control"``."""
+        ``"host"``, ``"dispatch"``, ``"control"``."""
         return ([(f"tile {i}", n) for i, n in enumerate(self.tile_nodes)]
                 + [(f"hbm channel {i}", n) for i, n in enumerate(self.hbm_nodes)]
-                + [("host", self.host_node), ("control", self.ctrl_node)])
+                + [("host", self.host_node), ("dispatch", self.dispatch_node),
+                   ("control", self.ctrl_node)])
 
     @property
     def token_max(self) -> int:
@@ -577,7 +592,8 @@ PRESETS: dict[str, JalapenoConfig] = {
                            soc=SocConfig(tiles=2, tile_nodes=(1, 7), hbm_nodes=(3, 5),
                                          ctrl_node=0, host_node=4, fetch_depth=4, load_depth=4,
                                          compute_depth=4, store_depth=4, token_bits=4,
-                                         watchdog_cycles=1 << 16)),
+                                         watchdog_cycles=1 << 16, dispatch_node=2,
+                                         dispatch_tokens=64, dispatch_experts=8)),
     # The configuration of `make demo` and the default regression: INT8 and FP8 arrays
     # (the pipelined FP8 PE with exact fixed-point column sums costs no clock against
     # the INT8 PE: docs/systolic.md, docs/implementation.md).
@@ -600,7 +616,8 @@ PRESETS: dict[str, JalapenoConfig] = {
                                             hbm_nodes=(4, 7, 8, 11), ctrl_node=0,
                                             host_node=12, fetch_depth=16, load_depth=8,
                                             compute_depth=16, store_depth=8, token_bits=4,
-                                            watchdog_cycles=1 << 20)),
+                                            watchdog_cycles=1 << 20, dispatch_node=13,
+                                            dispatch_tokens=1024, dispatch_experts=16)),
     # Verilog generation and area estimates at the scale of the real chip.
     "jalapeno": JalapenoConfig(name="jalapeno", systolic=SystolicConfig(rows=64, cols=64),
                                noc=NocConfig(cols=8, rows=8, data_bits=256, buffer_depth=8),
@@ -622,7 +639,8 @@ PRESETS: dict[str, JalapenoConfig] = {
                                                              for y in range(8)),
                                              ctrl_node=1, host_node=6, fetch_depth=32, load_depth=16,
                                              compute_depth=16, store_depth=16, token_bits=6,
-                                             watchdog_cycles=1 << 24)),
+                                             watchdog_cycles=1 << 24, dispatch_node=3,
+                                             dispatch_tokens=4096, dispatch_experts=16)),
 }
 
 # The tiny chip built without the FP8 datapath: the INT8-only PE and array (the area and

@@ -17,6 +17,8 @@ BARRIER      all 3   of every tile in the mask ``arg``: nothing after it on thos
 FENCE        --      the dispatcher waits until every dispatched command completed
 IRQ          --      FENCE, then raise the completion interrupt with value ``arg``
 HALT         --      FENCE, then stop fetching (the chip is idle until restarted)
+DISPATCH     --      FENCE, then the MoE dispatch unit runs the payload's descriptor
+                     (``models.moe_dispatch``), then the command retires
 ============ ======= ================================================================
 
 Opcode 0 is illegal on purpose: a ring entry that was never written (zeros) raises
@@ -49,7 +51,8 @@ offset contents (bit offset: field)
 0x08   reserved (2 words)
 0x10   payload (:data:`PAYLOAD_OFFSET`): DMA_LOAD / DMA_STORE: the 40-byte
        ``models.dma`` descriptor image; TENSOR: the 32-byte ``models.tensor_cmd``
-       image; other opcodes: reserved
+       image; DISPATCH: the 32-byte ``models.moe_dispatch`` image; other opcodes:
+       reserved
 0x38   reserved up to 0x3F
 ====== =====================================================================
 
@@ -65,6 +68,10 @@ mask, SRAM, descriptor direction, descriptor (``models.dma.check_descriptor`` ag
 HBM window and the size of the selected SRAM), tensor command
 (``models.tensor_cmd.check``). The first rule broken is the :class:`IsaError`, with a
 detail code (the DMA or tensor-core code); ERROR_CODE holds ``code | detail << 8``.
+DISPATCH checks only its header here (BAD_FIELD: it uses no header field); its
+descriptor is checked by the dispatch unit when it starts, after the FENCE wait
+(``models.moe_dispatch.check``), and any failure of the unit is the run-time error
+DISPATCH with the unit's ``models.moe_dispatch.DispatchError`` as detail.
 
 Pure Python (no numpy, no Amaranth).
 """
@@ -75,6 +82,7 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from models import dma as _dma
+from models import moe_dispatch as _md
 from models import tensor_cmd as _tc
 from models.dma import Descriptor, DmaDir, DmaError
 from models.memimage import MemoryImage
@@ -97,6 +105,7 @@ class Opcode(enum.IntEnum):
     FENCE = 7
     IRQ = 8
     HALT = 9
+    DISPATCH = 10
 
 
 class Queue(enum.IntEnum):
@@ -140,6 +149,7 @@ class IsaError(enum.IntEnum):
     DMA_FAULT = 10      # AXI error response during a copy; detail: DmaError
     TOKEN_OVERFLOW = 11  # signal to a full counter; detail: models.isa.Token
     WATCHDOG = 12       # a wait was never satisfied; detail: Queue of the waiting head
+    DISPATCH = 13       # the dispatch unit failed; detail: models.moe_dispatch.DispatchError
 
 
 class Fault(NamedTuple):
@@ -171,13 +181,14 @@ HEADER = MemoryImage("cmd_hdr", HEADER_BYTES, [
 PAYLOAD_OFFSET = HEADER_BYTES
 #: Bytes of one command (a power of two: ring entry ``i`` is at ``base + i * CMD_BYTES``).
 CMD_BYTES = 64
-assert PAYLOAD_OFFSET + max(_dma.IMAGE_BYTES, _tc.IMAGE_BYTES) <= CMD_BYTES
+assert PAYLOAD_OFFSET + max(_dma.IMAGE_BYTES, _tc.IMAGE_BYTES, _md.IMAGE_BYTES) <= CMD_BYTES
 
 #: Opcodes that go to a tile queue, and which one (SYNC: the ``queue`` field).
 QUEUE_OPS = {Opcode.DMA_LOAD: Queue.LOAD, Opcode.TENSOR: Queue.COMPUTE,
              Opcode.DMA_STORE: Queue.STORE, Opcode.SYNC: None}
 #: Header fields each opcode uses; every other field must be 0 (BAD_FIELD).
-_USES = {Opcode.NOP: (), Opcode.FENCE: (), Opcode.HALT: (), Opcode.IRQ: ("arg",),
+_USES = {Opcode.NOP: (), Opcode.FENCE: (), Opcode.HALT: (), Opcode.DISPATCH: (),
+         Opcode.IRQ: ("arg",),
          Opcode.BARRIER: ("arg",), Opcode.TENSOR: ("tile",) + TOKEN_FLAGS,
          Opcode.DMA_LOAD: ("tile", "sram") + TOKEN_FLAGS,
          Opcode.DMA_STORE: ("tile", "sram") + TOKEN_FLAGS,
@@ -189,8 +200,9 @@ _DMA_OPS = {Opcode.DMA_LOAD: DmaDir.LOAD, Opcode.DMA_STORE: DmaDir.STORE}
 class Command:
     """One command: header fields (module docstring) and the payload of its opcode.
 
-    ``desc`` is required for DMA_LOAD / DMA_STORE and ``tensor`` for TENSOR; other opcodes
-    (and opcode values outside :class:`Opcode`, which tests send) carry neither.
+    ``desc`` is required for DMA_LOAD / DMA_STORE, ``tensor`` for TENSOR and ``dispatch``
+    (a ``models.moe_dispatch.Descriptor``) for DISPATCH; other opcodes (and opcode
+    values outside :class:`Opcode`, which tests send) carry none.
     Construction checks widths and the payload (``ValueError``); legality for a config is
     :func:`check`, because an illegal command is a run-time error the chip reports.
     """
@@ -206,6 +218,7 @@ class Command:
     arg: int = 0
     desc: Descriptor | None = None
     tensor: TensorCmd | None = None
+    dispatch: _md.Descriptor | None = None
 
     def __post_init__(self):
         for name, bits in FIELD_BITS.items():
@@ -223,6 +236,11 @@ class Command:
                 not want_tc and self.tensor is not None):
             raise ValueError(f"Command: opcode {self.opcode} {'needs' if want_tc else 'takes no'}"
                              f" tensor command, got {self.tensor!r}")
+        want_md = self.opcode == Opcode.DISPATCH
+        if want_md != isinstance(self.dispatch, _md.Descriptor) or (
+                not want_md and self.dispatch is not None):
+            raise ValueError(f"Command: opcode {self.opcode} {'needs' if want_md else 'takes no'}"
+                             f" dispatch descriptor, got {self.dispatch!r}")
 
     # --- constructors -----------------------------------------------------------------
     @classmethod
@@ -249,6 +267,11 @@ class Command:
     def barrier(cls, tiles) -> "Command":
         """BARRIER over ``tiles`` (an iterable of tile numbers)."""
         return cls(Opcode.BARRIER, arg=sum(1 << t for t in set(tiles)))
+
+    @classmethod
+    def moe_dispatch(cls, desc: _md.Descriptor) -> "Command":
+        """DISPATCH: the MoE dispatch unit runs ``desc`` (after a FENCE wait)."""
+        return cls(Opcode.DISPATCH, dispatch=desc)
 
     @classmethod
     def fence(cls) -> "Command":
@@ -291,6 +314,8 @@ class Command:
             payload = self.desc.to_bytes()
         elif self.tensor is not None:
             payload = self.tensor.to_bytes()
+        elif self.dispatch is not None:
+            payload = self.dispatch.to_bytes()
         img = HEADER.pack(self.header()) + payload
         return img + bytes(CMD_BYTES - len(img))
 
@@ -306,10 +331,12 @@ class Command:
             return cls(**hdr, desc=Descriptor.from_bytes(p[:_dma.IMAGE_BYTES]))
         if hdr["opcode"] == Opcode.TENSOR:
             return cls(**hdr, tensor=TensorCmd.from_bytes(p[:_tc.IMAGE_BYTES]))
+        if hdr["opcode"] == Opcode.DISPATCH:
+            return cls(**hdr, dispatch=_md.Descriptor.from_bytes(p[:_md.IMAGE_BYTES]))
         return cls(**hdr)
 
 
-assert {f.name for f in fields(Command)} == set(FIELD_BITS) | {"desc", "tensor"}
+assert {f.name for f in fields(Command)} == set(FIELD_BITS) | {"desc", "tensor", "dispatch"}
 
 
 def sram_bytes(config, sram: int) -> int:

@@ -51,7 +51,7 @@ def _hand_image(c: Command) -> bytes:
 
 
 def _rand_command(rng: random.Random) -> Command:
-    op = rng.choice(list(Opcode))
+    op = rng.choice([o for o in Opcode if o != Opcode.DISPATCH])   # test_moe_dispatch
     kw = dict(tile=rng.getrandbits(8), sram=rng.getrandbits(2), queue=rng.getrandbits(2),
               arg=rng.getrandbits(32), **{f: rng.getrandbits(1) for f in
                                           ("wait_prev", "wait_next", "signal_prev",
@@ -148,7 +148,7 @@ MM = TensorCmd.matmul(src=0, w=0, dst=0, m=4)
      (IsaError.NONE, 0)),
     (Command.sync(1, Queue.STORE, wait_prev=1), (IsaError.NONE, 0)),
     (Command(0), (IsaError.BAD_OPCODE, 0)),
-    (Command(10), (IsaError.BAD_OPCODE, 0)),
+    (Command(11), (IsaError.BAD_OPCODE, 0)),
     (Command(255, tile=9), (IsaError.BAD_OPCODE, 0)),
     (Command(Opcode.NOP, tile=1), (IsaError.BAD_FIELD, 0)),
     (Command(Opcode.FENCE, arg=1), (IsaError.BAD_FIELD, 0)),
