@@ -370,17 +370,20 @@ class ChipModel:
         d = cmd.desc
         sram = self.sram(t, cmd.sram)
         bad = self._faulted_bursts(d)
+        win = {"win_base": self.win[0], "win_limit": self.win[1]}
         if d.dir == DmaDir.LOAD:
-            _dma.apply(d, self.hbm, sram)
+            code = _dma.apply(d, self.hbm, sram, **win)
             res.stats["load_bytes"][t] += d.total
         else:
             keep = [(lo, hi, self.hbm[lo:hi].copy()) for lo, hi in bad]
-            _dma.apply(d, self.hbm, sram)
+            code = _dma.apply(d, self.hbm, sram, **win)
             for lo, hi, old in keep:        # bursts answered SLVERR do not land
                 self.hbm[lo:hi] = old
             res.stats["store_bytes"][t] += d.total
         if bad:
             return Fault(IsaError.DMA_FAULT, int(DmaError.SLVERR))
+        if code != DmaError.OK:             # an indexed plane outside the window
+            return Fault(IsaError.DMA_FAULT, int(code))
         return None
 
     def _faulted_bursts(self, d) -> list[tuple[int, int]]:
@@ -389,7 +392,8 @@ class ChipModel:
             return []
         W = self.config.hbm.data_bytes
         out = []
-        for b in _dma.plan_bursts(self.config.dma, W, d):
+        idx = _dma.index_list(d, self.hbm) if d.index else None
+        for b in _dma.plan_bursts(self.config.dma, W, d, indices=idx, win=self.win):
             lo = b.addr
             hi = (b.addr // W + b.beats) * W
             if any(lo < fl and hi > fb for fb, fl in self.faults):

@@ -33,10 +33,30 @@ src_ystride  32   byte distance of consecutive source rows (used when rows > 1)
 dst_ystride  32   same, destination
 src_zstride  32   byte distance of consecutive source planes (used when planes > 1)
 dst_zstride  32   same, destination
+index        1    1: gather / scatter: plane z's AXI side uses ``idx[z]`` in place of z
+index_addr   32   AXI byte address of the index list (used when ``index = 1``)
 ============ ==== ================================================================
 
 Row (z, y) is read at ``src + z*src_zstride + y*src_ystride`` and written at
 ``dst + z*dst_zstride + y*dst_ystride``; rows are copied z-major, y-minor.
+
+Indexed descriptors (``index = 1``, issue 15: the MoE gathers and scatters). Plane z
+uses ``idx[z]``, the little-endian uint32 at AXI address ``index_addr + 4 z``
+(:func:`index_list`), in place of z on the AXI side only: a LOAD reads row (z, y) at
+``src + idx[z]*src_zstride + y*src_ystride`` and writes it at SRAM
+``dst + z*dst_zstride + y*dst_ystride``; a STORE reads SRAM
+``src + z*src_zstride + y*src_ystride`` and writes ``dst + idx[z]*dst_zstride +
+y*dst_ystride``. Indices may repeat (a STORE's later plane wins). Up-front checks, in
+the same order: MISALIGNED also if ``index_addr % 4`` or the AXI-side zstride is not a
+multiple of ``data_bytes``; WINDOW also if the index list ``[index_addr, index_addr +
+4 planes)`` leaves the AXI window (the SRAM side is checked as for ``index = 0``; the
+AXI rows are not checked up front). The AXI rows of plane z are checked when
+``idx[z]`` is known (exact integers, no 32-bit wrap): if they leave the window the
+copy stops before plane z (planes < z copied, the rest not) and completes with
+WINDOW (:func:`apply`'s return value). The index list is read from the AXI memory
+while the copy runs: a STORE whose destination overlaps its own index list is
+undefined (the engine may read an index before or after the store of an earlier
+plane).
 
 Memory image (:data:`IMAGE`, :data:`IMAGE_BYTES` = 40 bytes = 10 little-endian 32-bit
 words, 8-byte multiple; reserved bits are written 0 and ignored):
@@ -44,7 +64,7 @@ words, 8-byte multiple; reserved bits are written 0 and ignored):
 ====== ============================================================
 offset word contents (bit offset: field)
 ====== ============================================================
-0x00   0: dir, 8: tag
+0x00   0: dir, 8: tag, 16: index
 0x04   0: src
 0x08   0: dst
 0x0C   0: row_bytes
@@ -53,7 +73,7 @@ offset word contents (bit offset: field)
 0x18   0: dst_ystride
 0x1C   0: src_zstride
 0x20   0: dst_zstride
-0x24   reserved
+0x24   0: index_addr
 ====== ============================================================
 """
 from __future__ import annotations
@@ -70,7 +90,8 @@ from models.memimage import MemoryImage
 
 __all__ = ["DmaError", "DmaDir", "FIELD_BITS", "DONE_BITS", "ERR_BITS", "IMAGE",
            "IMAGE_BYTES", "Descriptor", "PlannedBurst", "check_descriptor", "rows",
-           "plan_bursts", "apply", "burst_chunk", "stream_cycles", "code_name"]
+           "plan_bursts", "apply", "burst_chunk", "stream_cycles", "code_name",
+           "index_list", "plane_in_window", "INDEX_BYTES"]
 
 
 class DmaError(enum.IntEnum):
@@ -96,7 +117,10 @@ class DmaDir(enum.IntEnum):
 FIELD_BITS: dict[str, int] = {
     "dir": 1, "tag": 8, "src": 32, "dst": 32, "row_bytes": 32, "rows": 16, "planes": 16,
     "src_ystride": 32, "dst_ystride": 32, "src_zstride": 32, "dst_zstride": 32,
+    "index": 1, "index_addr": 32,
 }
+#: Bytes of one entry of an index list (a little-endian uint32).
+INDEX_BYTES = 4
 #: Bits of a completion code (room for :class:`DmaError` to grow).
 ERR_BITS = 4
 #: Completion record: the descriptor's tag and its :class:`DmaError`.
@@ -109,6 +133,7 @@ IMAGE = MemoryImage("dma_desc", IMAGE_BYTES, [
     ("rows", 0x10, 0, 16), ("planes", 0x10, 16, 16),
     ("src_ystride", 0x14, 0, 32), ("dst_ystride", 0x18, 0, 32),
     ("src_zstride", 0x1C, 0, 32), ("dst_zstride", 0x20, 0, 32),
+    ("index", 0x00, 16, 1), ("index_addr", 0x24, 0, 32),
 ], FIELD_BITS)
 
 assert max(DmaError) < 1 << ERR_BITS and max(DmaDir) < 1 << FIELD_BITS["dir"]
@@ -123,7 +148,8 @@ def code_name(code: int) -> str:
 class Descriptor:
     """One descriptor (fields: the module docstring and :data:`FIELD_BITS`).
 
-    Positional order is the historical one (``tag`` last); the layout order is
+    Positional order is the historical one (``tag``, ``index``, ``index_addr`` last:
+    every field after ``dst_zstride`` is best passed by keyword); the layout order is
     :data:`FIELD_BITS`'. Construction checks that every field fits its width
     (``ValueError``); whether the engine accepts it is :func:`check_descriptor`.
     """
@@ -139,6 +165,8 @@ class Descriptor:
     src_zstride: int = 0
     dst_zstride: int = 0
     tag: int = 0
+    index: int = 0
+    index_addr: int = 0
 
     def __post_init__(self):
         for name, bits in FIELD_BITS.items():
@@ -201,55 +229,144 @@ def _extent(base, ys, zs, d: Descriptor) -> int:
 
 def check_descriptor(cfg: DmaConfig, data_bytes: int, d: Descriptor, win_base: int,
                      win_limit: int) -> DmaError:
-    """Completion code of the up-front checks (OK if the copy may start)."""
+    """Completion code of the up-front checks (OK if the copy may start).
+
+    For an indexed descriptor the AXI rows are not checked here but plane by plane
+    (:func:`plane_in_window`); the index list and the SRAM side are.
+    """
     if d.row_bytes == 0 or d.rows == 0 or d.planes == 0 or d.total > cfg.max_bytes:
         return DmaError.BAD_LENGTH
     W = data_bytes
-    if (d.src - d.dst) % W or (d.rows > 1 and (d.src_ystride - d.dst_ystride) % W) or \
-            (d.planes > 1 and (d.src_zstride - d.dst_zstride) % W):
-        return DmaError.MISALIGNED
     ab, ays, azs = d.axi
+    if (d.src - d.dst) % W or (d.rows > 1 and (d.src_ystride - d.dst_ystride) % W) or \
+            (d.planes > 1 and (d.src_zstride - d.dst_zstride) % W) or \
+            (d.index and (d.index_addr % INDEX_BYTES or azs % W)):
+        return DmaError.MISALIGNED
     sb, sys_, szs = d.sram
-    if ab < win_base or _extent(ab, ays, azs, d) > win_limit or \
-            _extent(sb, sys_, szs, d) > cfg.sram_bytes:
+    if _extent(sb, sys_, szs, d) > cfg.sram_bytes:
+        return DmaError.WINDOW
+    if d.index:
+        if d.index_addr < win_base or d.index_addr + INDEX_BYTES * d.planes > win_limit:
+            return DmaError.WINDOW
+    elif ab < win_base or _extent(ab, ays, azs, d) > win_limit:
         return DmaError.WINDOW
     return DmaError.OK
 
 
-def rows(d: Descriptor):
-    """(src_row_addr, dst_row_addr) of every row in copy order (z-major)."""
-    for z in range(d.planes):
-        for y in range(d.rows):
-            yield (d.src + z * d.src_zstride + y * d.src_ystride,
-                   d.dst + z * d.dst_zstride + y * d.dst_ystride)
+def index_list(d: Descriptor, axi: np.ndarray) -> list[int]:
+    """``idx[z]`` for every plane: the little-endian uint32 at ``index_addr + 4 z`` of
+    the AXI memory ``axi`` (``range(planes)`` for ``index = 0``)."""
+    if not d.index:
+        return list(range(d.planes))
+    raw = bytes(axi[d.index_addr:d.index_addr + INDEX_BYTES * d.planes])
+    return [int.from_bytes(raw[i:i + INDEX_BYTES], "little")
+            for i in range(0, len(raw), INDEX_BYTES)]
 
 
-def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor) -> list[PlannedBurst]:
-    """The AXI bursts of an accepted descriptor, in issue order, with per-beat strobes."""
-    W, chunk = data_bytes, burst_chunk(cfg, data_bytes)
-    out = []
+def plane_in_window(d: Descriptor, idx: int, win_base: int, win_limit: int) -> bool:
+    """Whether the AXI rows of a plane with index ``idx`` lie in ``[win_base,
+    win_limit)`` (exact integers: an address past 2**32 is outside)."""
     ab, ays, azs = d.axi
-    for z in range(d.planes):
+    lo = ab + idx * azs
+    return lo >= win_base and lo + (d.rows - 1) * ays + d.row_bytes <= win_limit
+
+
+def _planes(d: Descriptor, indices, win) -> tuple[list[int], DmaError]:
+    """The AXI-side plane numbers copied, and the completion code (WINDOW if a plane
+    of an indexed descriptor leaves ``win``)."""
+    if not d.index:
+        return list(range(d.planes)), DmaError.OK
+    if indices is None or len(indices) != d.planes:
+        raise ValueError(f"an indexed descriptor needs its {d.planes} indices, got "
+                         f"{None if indices is None else len(indices)}")
+    out = []
+    for i in indices:
+        if win is not None and not plane_in_window(d, i, *win):
+            return out, DmaError.WINDOW
+        out.append(i)
+    return out, DmaError.OK
+
+
+def _row(d: Descriptor, z: int, a: int, y: int) -> tuple[int, int]:
+    """(src, dst) of row y of SRAM-side plane z whose AXI-side plane number is a."""
+    sz, dz = (a, z) if d.dir == DmaDir.LOAD else (z, a)
+    return (d.src + sz * d.src_zstride + y * d.src_ystride,
+            d.dst + dz * d.dst_zstride + y * d.dst_ystride)
+
+
+def rows(d: Descriptor, indices=None, win=None):
+    """(src_row_addr, dst_row_addr) of every row in copy order (z-major).
+
+    ``indices``: :func:`index_list` (required when ``d.index``); ``win``: the AXI window
+    ``(base, limit)``, which stops an indexed copy before its first plane outside it.
+    """
+    planes, _ = _planes(d, indices, win)
+    for z, a in enumerate(planes):
         for y in range(d.rows):
-            a, end = ab + z * azs + y * ays, ab + z * azs + y * ays + d.row_bytes
-            while a < end:
-                n = min(end - a, chunk - a % chunk)
-                first, last = a // W, (a + n - 1) // W
-                strobes = []
-                for w in range(first, last + 1):
-                    lo, hi = max(a, w * W), min(a + n, (w + 1) * W)
-                    strobes.append(sum(1 << (i - w * W) for i in range(lo, hi)))
-                out.append(PlannedBurst(a, last - first + 1, strobes))
-                a += n
+            yield _row(d, z, a, y)
+
+
+def _row_bursts(cfg, W, addr, n, out):
+    chunk = burst_chunk(cfg, W)
+    a, end = addr, addr + n
+    while a < end:
+        k = min(end - a, chunk - a % chunk)
+        first, last = a // W, (a + k - 1) // W
+        strobes = []
+        for w in range(first, last + 1):
+            lo, hi = max(a, w * W), min(a + k, (w + 1) * W)
+            strobes.append(sum(1 << (i - w * W) for i in range(lo, hi)))
+        out.append(PlannedBurst(a, last - first + 1, strobes))
+        a += k
+
+
+def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor, *, indices=None,
+                win=None) -> list[PlannedBurst]:
+    """The AXI bursts of an accepted descriptor, in issue order, with per-beat strobes.
+
+    An indexed descriptor (``indices``: its :func:`index_list`, required) reads
+    ``idx[z]`` with a one-beat burst of its own (the beat holding it, strobe = its 4
+    bytes, a read in both directions) before plane z's row bursts; with ``win`` the
+    plan stops after the index read of the first plane outside the window.
+    """
+    W = data_bytes
+    out: list[PlannedBurst] = []
+    planes, _ = _planes(d, indices, win)
+    stop = d.index and len(planes) < d.planes
+    ab, ays, azs = d.axi
+    for z in range(len(planes) + stop):
+        if d.index:
+            _row_bursts(cfg, W, d.index_addr + INDEX_BYTES * z, INDEX_BYTES, out)
+        if z == len(planes):
+            break
+        for y in range(d.rows):
+            _row_bursts(cfg, W, ab + planes[z] * azs + y * ays, d.row_bytes, out)
     return out
 
 
-def apply(d: Descriptor, hbm: np.ndarray, sram: np.ndarray) -> None:
-    """Perform an accepted copy in place on byte arrays (row order: later rows win)."""
+def apply(d: Descriptor, hbm: np.ndarray, sram: np.ndarray, *, win_base: int = 0,
+          win_limit: int | None = None) -> DmaError:
+    """Perform an accepted copy in place on byte arrays (row order: later rows win).
+
+    ``hbm`` is the AXI-side memory (it holds the index list), ``[win_base, win_limit)``
+    the engine's AXI window (default: all of ``hbm``). Returns the completion code: OK,
+    or WINDOW if an indexed plane leaves the window (earlier planes copied). Plane z's
+    index is read just before plane z is copied.
+    """
     src_mem, dst_mem = (hbm, sram) if d.dir == DmaDir.LOAD else (sram, hbm)
+    win = (win_base, len(hbm) if win_limit is None else win_limit)
     n = d.row_bytes
-    for s, t in rows(d):
-        dst_mem[t:t + n] = src_mem[s:s + n]
+    for z in range(d.planes):
+        a = z
+        if d.index:
+            at = d.index_addr + INDEX_BYTES * z
+            a = int.from_bytes(bytes(hbm[at:at + INDEX_BYTES]), "little")
+            if not plane_in_window(d, a, *win):
+                return DmaError.WINDOW
+        for y in range(d.rows):
+            s, t = _row(d, z, a, y)
+            dst_mem[t:t + n] = src_mem[s:s + n]
+    return DmaError.OK
 
 
 def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
@@ -267,7 +384,8 @@ def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
     completes 2 cycles after its last beat. Same-direction descriptors only (a change
     of direction drains first, not modelled). ``stream_cycles(...)[-1] + 1`` is the
     bench's "first accepted to last completion" figure; for one descriptor it is the
-    isolated latency ``latency + beats + 6``.
+    isolated latency ``latency + beats + 6``. Plain descriptors only (``index = 0``):
+    the per-plane cost of an indexed one is measured (docs/dma.md), not modelled.
     """
     lat = hbm.read_latency if latency is None else latency
     rate = min(1.0, hbm.channels * hbm.bytes_per_cycle / hbm.data_bytes)
@@ -278,6 +396,8 @@ def stream_cycles(cfg: DmaConfig, hbm: HbmConfig, descs: list[Descriptor], *,
     issue = -1.0                # cycle of the latest burst address issue
     burst_end: list[float] = []
     done: list[int] = []
+    if any(d.index for d in descs):
+        raise ValueError("stream_cycles models plain descriptors only (index = 0)")
     for j, d in enumerate(descs):
         accept = fetch + 1
         if j >= in_flight:

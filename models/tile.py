@@ -116,19 +116,20 @@ class TileModel:
         return img
 
     def dma(self, desc: Descriptor) -> DmaError:
-        """Run one tile descriptor; returns its completion code (up-front checks only:
-        AXI error responses are not modelled here)."""
+        """Run one tile descriptor; returns its completion code (up-front checks and the
+        per-plane window check of an indexed descriptor; AXI error responses are not
+        modelled here)."""
         code = _dma.check_descriptor(self.dma_cfg, self.config.hbm.data_bytes, desc,
                                      *self.win)
         if code != DmaError.OK:
             return code
         img = self.space()
-        _dma.apply(desc, self.hbm, img)
+        code = _dma.apply(desc, self.hbm, img, win_base=self.win[0], win_limit=self.win[1])
         if desc.dir == DmaDir.LOAD:
             for s in Sram:
                 b = sram_base(self.config, s)
                 self.sram(s)[:] = img[b:b + sram_size(self.config, s)]
-        return DmaError.OK
+        return code
 
     def execute(self, cmds):
         """Tensor commands (``TensorCoreModel.execute``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from models import dma as model
 from models.dma import DmaDir
 
-__all__ = ["random_descriptor", "same_lane"]
+__all__ = ["random_descriptor", "same_lane", "random_indexed", "index_bytes"]
 
 
 def same_lane(rng, target_mod: int, lo: int, W: int) -> int:
@@ -43,3 +43,52 @@ def random_descriptor(rng, W: int, hbm_size: int, sram_size: int, *, dims: int |
     if dir == DmaDir.LOAD:
         return model.Descriptor(dir, a, s, row, rows, planes, a_ys, s_ys, a_zs, s_zs, tag)
     return model.Descriptor(dir, s, a, row, rows, planes, s_ys, a_ys, s_zs, a_zs, tag)
+
+
+def random_indexed(rng, W: int, hbm_size: int, sram_size: int, *, dir: int | None = None,
+                   tag: int = 0, max_planes: int = 8, max_row: int = 200,
+                   bad_plane: int | None = None) -> tuple[model.Descriptor, list[int]]:
+    """A legal indexed descriptor (``index = 1``) and its index list.
+
+    The AXI planes live in the lower half of ``[0, hbm_size)``, the index list (which the
+    caller writes at ``desc.index_addr``, little-endian uint32) in the upper half, so a
+    STORE never overwrites its own list. LOAD indices may repeat; STORE indices too (the
+    later plane wins). ``bad_plane``: that plane's index points past ``hbm_size`` (the
+    copy must stop there with WINDOW when the window is ``[0, hbm_size)``).
+    """
+    dir = rng.choice([DmaDir.LOAD, DmaDir.STORE]) if dir is None else dir
+    row = rng.choice([1, 3, W - 1, W, W + 1, 2 * W, rng.randint(1, max_row)])
+    rows = rng.choice([1, 1, 2, 3])
+    planes = rng.randint(1, max_planes)
+    a_ys = (row + rng.randint(0, 2 * W)) if rows > 1 else 0
+    s_ys = same_lane(rng, a_ys % W, row, W) if rows > 1 else 0
+    plane = (rows - 1) * a_ys + row                  # AXI bytes of one plane
+    a_zs = W * rng.choice([(plane + W - 1) // W, rng.randint(1, (plane + W - 1) // W + 3)])
+    s_zs = W * ((rows - 1) * s_ys // W + row // W + 1 + rng.randint(0, 1))
+    half = hbm_size // 2
+    a = rng.randrange(0, 3 * W)
+    slots = (half - a - plane) // a_zs + 1
+    s_ext = (planes - 1) * s_zs + (rows - 1) * s_ys + row
+    if slots < 1 or s_ext + 2 * W > sram_size or planes * row * rows > 1 << 16:
+        return random_indexed(rng, W, hbm_size, sram_size, dir=dir, tag=tag,
+                              max_planes=max_planes, max_row=max_row, bad_plane=bad_plane)
+    idx = [rng.randrange(slots) for _ in range(planes)]
+    if bad_plane is not None and bad_plane < planes:
+        idx[bad_plane] = (hbm_size - a) // a_zs + 1 + rng.randint(0, 3)  # past the window
+        if rng.random() < 0.25:
+            idx[bad_plane] = (1 << 32) - 1 - rng.randint(0, 3)            # past 2**32 too
+    s = rng.randrange(0, (sram_size - s_ext) // W) * W + a % W
+    if s + s_ext > sram_size:
+        s -= W
+    ia = half + 4 * rng.randrange(0, (half - 4 * planes) // 4)
+    kw = {"tag": tag, "index": 1, "index_addr": ia}
+    if dir == DmaDir.LOAD:
+        d = model.Descriptor(dir, a, s, row, rows, planes, a_ys, s_ys, a_zs, s_zs, **kw)
+    else:
+        d = model.Descriptor(dir, s, a, row, rows, planes, s_ys, a_ys, s_zs, a_zs, **kw)
+    return d, idx
+
+
+def index_bytes(idx: list[int]) -> bytes:
+    """An index list's memory image (little-endian uint32 each)."""
+    return b"".join(int(i).to_bytes(model.INDEX_BYTES, "little") for i in idx)

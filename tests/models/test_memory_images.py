@@ -23,10 +23,11 @@ def _rand_fields(rng, bits: dict) -> dict:
 
 # --- DMA descriptor: 40 bytes, documented in models/dma.py ------------------------------
 def _desc_struct(d: Descriptor) -> bytes:
-    # u8 dir, u8 tag, u16 reserved, u32 src, dst, row_bytes, u16 rows, planes,
-    # u32 src_ystride, dst_ystride, src_zstride, dst_zstride, u32 reserved
-    return struct.pack("<BBHIIIHHIIIII", d.dir, d.tag, 0, d.src, d.dst, d.row_bytes, d.rows,
-                       d.planes, d.src_ystride, d.dst_ystride, d.src_zstride, d.dst_zstride, 0)
+    # u8 dir, u8 tag, u16 index (bit 0), u32 src, dst, row_bytes, u16 rows, planes,
+    # u32 src_ystride, dst_ystride, src_zstride, dst_zstride, index_addr
+    return struct.pack("<BBHIIIHHIIIII", d.dir, d.tag, d.index, d.src, d.dst, d.row_bytes,
+                       d.rows, d.planes, d.src_ystride, d.dst_ystride, d.src_zstride,
+                       d.dst_zstride, d.index_addr)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -45,8 +46,7 @@ def test_descriptor_image_edges():
     # reserved bits are ignored when read
     noisy = bytearray(full.to_bytes())
     noisy[0] |= 0xFE                         # bits 1..7 of word 0
-    noisy[2:4] = b"\xff\xff"                 # bits 16..31 of word 0
-    noisy[36:40] = b"\xa5" * 4               # the reserved last word
+    noisy[2:4] = b"\xff\xff"                 # bits 17..31 of word 0 (16: index = 1)
     assert Descriptor.from_bytes(bytes(noisy)) == full
     with pytest.raises(ValueError, match=r"dma_desc: an image is 40 bytes, got 36"):
         Descriptor.from_bytes(bytes(36))
