@@ -20,8 +20,9 @@ class CmdCheck(wiring.Component):
 
     The rules, their order and the codes are those of ``models.tensor_cmd.check`` (the
     golden model): count, op, format (incl. REQUANT INT8 only, STATE_STORE FP32 to the
-    accumulator only), then ranges (MATMUL: activation, weight,
-    accumulator, FP8; VECTOR: src, src2, dst, state). The op sets (which ops read
+    accumulator only, TOPK to the activation SRAM INT8 only), then ranges (MATMUL:
+    activation, weight, accumulator, FP8; VECTOR: src, src2, dst, state), then
+    STATE_LOAD's lane (``k_base < L``: BAD_LANE). The op sets (which ops read
     ``src2``, write, use the softmax state) are read from that module, so the two cannot
     drift apart. Range sums are computed in 17 bits (no wrap-around).
 
@@ -85,6 +86,8 @@ class CmdCheck(wiring.Component):
             with m.Elif((op == int(VecOp.STATE_STORE))
                         & ((c.out_fmt != int(OutFmt.FP32)) | c.dst_act)):
                 m.d.comb += code.eq(int(ErrCode.BAD_FMT))
+            with m.Elif((op == int(VecOp.TOPK)) & c.dst_act & (c.out_fmt != int(OutFmt.INT8))):
+                m.d.comb += code.eq(int(ErrCode.BAD_FMT))
             with m.Elif(reads_src & over(c.src, n, tc.acc_rows)):
                 m.d.comb += code.eq(int(ErrCode.ACC_RANGE))
             with m.Elif(reads2 & over(c.src2, n, tc.acc_rows)):
@@ -93,5 +96,7 @@ class CmdCheck(wiring.Component):
                 m.d.comb += code.eq(Mux(c.dst_act, int(ErrCode.ACT_RANGE), int(ErrCode.ACC_RANGE)))
             with m.Elif(uses_state & over(c.state, n, tc.acc_rows)):
                 m.d.comb += code.eq(int(ErrCode.STATE_RANGE))
+            with m.Elif((op == int(VecOp.STATE_LOAD)) & (c.k_base >= sa.cols)):
+                m.d.comb += code.eq(int(ErrCode.BAD_LANE))
         return m
 

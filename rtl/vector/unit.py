@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth import Cat, Const, Module, Mux, Signal
+import functools
+import operator
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,6 +27,7 @@ from models.vector import K_MAX, VECTOR_LANE_LATENCY, vector_latency
 from rtl.vector.lane import LaneCompute, LaneOutput
 from rtl.lib.pipe import Timeline
 from rtl.vector.reduce import FMax, RowMax, RowSum
+from rtl.vector.topk import RankNetwork
 
 __all__ = ["VectorUnit"]
 
@@ -150,8 +154,9 @@ class VectorUnit(wiring.Component):
         busy, row = self._control(m, cmd)
         s0 = self._reads(m, cmd, busy, row, n_wr, st_rd, t)
         a, y = self._compute(m, cmd, s0, st_rd, t)
+        y, ids = self._topk(m, cmd, a, y, t)
         words, sums = self._output(m, cmd, y, t)
-        self._write(m, cmd, s0, n_wr, words, st_rd, t)
+        self._write(m, cmd, s0, n_wr, words, ids, st_rd, t)
         self._state(m, cmd, s0, a, sums, st_rd, st_wr, t)
         # o_idle: no row issued or in flight (the row valid bits of every stage clear)
         t_end = max(VECTOR_LANE_LATENCY, self._st_stage, self._merge_stage)
@@ -233,6 +238,35 @@ class VectorUnit(wiring.Component):
             y.append(t.put(lane.o_y, LaneCompute.Y_LATENCY))
         return a, y
 
+    def _topk(self, m: Module, cmd, a, y, t):
+        """TOPK: the ranks of the stage A values (:class:`RankNetwork`, ready long
+        before the lanes' ``y``), delayed to the stage before ``y`` and decoded to a
+        registered one-hot select (bit ``r L + j``: lane ``j`` has rank ``r``); output
+        lane ``r`` gets ``y`` of the lane ranked ``r`` (the lanes' ``y`` of TOPK is
+        ``a``, as COPY's). Returns the lanes' values for the output stage (``y`` for
+        every other op) and the lane ids (8 bits per output lane), both in ``y``'s
+        stage."""
+        L = self.lanes
+        m.submodules.rank = rank = RankNetwork(L)
+        m.d.comb += rank.i_a.eq(Cat(*t.align(*a)))
+        ranks = t.put(rank.o_rank, t.latest(*a) + RankNetwork.LATENCY)
+        s = t.latest(*y)
+        assert t.stage(ranks) < s, (t.stage(ranks), s)
+        B = rank.bits
+        rk = t.at(ranks, s - 1)
+        sel = t.reg(t.put(Cat(*(rk[B * j:B * j + B] == r for r in range(L) for j in range(L))),
+                          s - 1), name="topk_sel")
+        ys = t.align(*y)
+        is_topk = self._is_op(cmd, VecOp.TOPK)
+        out, ids = [], []
+        for r in range(L):
+            hit = sel[r * L:(r + 1) * L]
+            v = functools.reduce(operator.or_, (Mux(hit[j], ys[j], 0) for j in range(L)))
+            idx = functools.reduce(operator.or_, (Mux(hit[j], j, 0) for j in range(L)))
+            out.append(t.put(Mux(is_topk, v, ys[r]), s))
+            ids.append(t.put(Cat(idx, Const(0, 8))[:8], s))
+        return out, ids
+
     def _output(self, m: Module, cmd, y, t):
         """The output stage in each lane (:class:`LaneOutput`); returns the words and
         the values the row sum adds (EXP: the value written, else ``y``)."""
@@ -248,10 +282,11 @@ class VectorUnit(wiring.Component):
             sums.append(t.put(Mux(is_exp, out.o_deq, t.at(y[j], s)), s))
         return words, sums
 
-    def _write(self, m: Module, cmd, s0, n, words, st_rd, t):
+    def _write(self, m: Module, cmd, s0, n, words, ids, st_rd, t):
         """Drive ``m_acc_wr`` / ``m_act_wr`` from the lanes' word registers (lane j's
-        low byte is activation code j; STATE_STORE: ``[m, l, +0, ...]`` from the state
-        read issued a cycle earlier); the address ``n`` counts the command's writes."""
+        low byte is activation code j; TOPK: the lane ids ``ids`` instead; STATE_STORE:
+        ``[m, l, +0, ...]`` from the state read issued a cycle earlier); the address
+        ``n`` counts the command's writes."""
         w = t.stage(words[0])
         assert w == VECTOR_LANE_LATENCY, w
         v = t.at(s0.v, w)
@@ -261,7 +296,9 @@ class VectorUnit(wiring.Component):
             m.d.sync += n.eq(n + 1)
         writes = self._is_op(cmd, *VECTOR_WRITES)
         L = self.lanes
-        act_codes = [wd[:8] for wd in words[:self.act_lanes]]
+        is_topk = self._is_op(cmd, VecOp.TOPK)
+        act_codes = [Mux(is_topk, t.at(idx, w), wd[:8])
+                     for wd, idx in zip(words[:self.act_lanes], ids)]
         act_codes += [Const(0, 8)] * (self.act_lanes - len(act_codes))
         m.d.comb += [
             self.m_acc_wr.en.eq(v & writes & ~cmd.dst_act),
@@ -303,9 +340,12 @@ class VectorUnit(wiring.Component):
         l_merge = self._merge_l(m, l1, a[1] if self.lanes > 1 else a[0],
                                 alpha_new, beta_new, t)
         l_new = self._exp_l(m, cmd, l1, alpha1, beta1, sums, t)
+        # STATE_LOAD: alpha = a[k_base] (k_base < L: models.tensor_cmd.check)
+        s = t.latest(*a)
+        alpha_ld = t.reg(t.put(Array(t.align(*a))[cmd.k_base], s), name="alpha_ld")
         self._state_write(m, cmd, s0, st_wr, t, dict(
             m_new=m_new, alpha=alpha_new, beta=beta_new, k=k_new, l_new=l_new,
-            l_merge=l_merge))
+            l_merge=l_merge, alpha_ld=alpha_ld))
 
     @staticmethod
     def _exp_diff(m: Module, name: str, x, m_new, t):
@@ -356,17 +396,20 @@ class VectorUnit(wiring.Component):
     def _state_write(self, m: Module, cmd, s0, st_wr, t, f: dict):
         """Write the fields each op changes (32-bit write granularity) as soon as they
         are ready: ROWMAX m, alpha, beta, k; STATE_MERGE all five (when its ``l`` is
-        ready); EXP / ROWSUM l (the last stage); STATE_INIT all five in stage 0.
+        ready); EXP / ROWSUM l (the last stage); STATE_INIT all five in stage 0;
+        STATE_LOAD alpha the stage after stage A.
         Commands do not overlap, so the ops' different stages never collide."""
         st = self._st_stage = t.stage(f["l_new"])
         sm = self._merge_stage = t.stage(f["l_merge"])
         sa = t.stage(f["alpha"])
-        v_max, v_merge, v_l, v_init = (t.at(s0.v, k) for k in (sa, sm, st, 0))
+        sl = t.stage(f["alpha_ld"])
+        v_max, v_merge, v_l, v_init, v_ld = (t.at(s0.v, k) for k in (sa, sm, st, 0, sl))
         k_max = Cat(t.at(f["k"], sa), Const(0, 32 - _K_BITS))
         max_word = Cat(t.at(f["m_new"], sa), Const(0, 32), f["alpha"], f["beta"], k_max)
         merge_word = Cat(t.at(f["m_new"], sm), f["l_merge"], t.at(f["alpha"], sm),
                          t.at(f["beta"], sm), Const(0, 32))
         l_word = Cat(Const(0, 32), f["l_new"], Const(0, 96))
+        ld_word = Cat(Const(0, 64), f["alpha_ld"], Const(0, 64))
         v = Signal(name="v_state")
         n = Signal(SRAM_ADDR_BITS, name="n_state")
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
@@ -377,7 +420,8 @@ class VectorUnit(wiring.Component):
         cases = [((VecOp.ROWMAX,), v_max, max_word, _EN_M | _EN_ALPHA | _EN_BETA | _EN_K),
                  ((VecOp.STATE_MERGE,), v_merge, merge_word, 0b11111),
                  ((VecOp.EXP, VecOp.ROWSUM), v_l, l_word, _EN_L),
-                 ((VecOp.STATE_INIT,), v_init, _STATE_INIT_WORD, 0b11111)]
+                 ((VecOp.STATE_INIT,), v_init, _STATE_INIT_WORD, 0b11111),
+                 ((VecOp.STATE_LOAD,), v_ld, ld_word, _EN_ALPHA)]
         with m.Switch(cmd.op):
             for ops, valid, word, en in cases:
                 with m.Case(*ops):

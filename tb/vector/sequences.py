@@ -45,7 +45,8 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
     and state rows ``0 .. state_rows + max_count``; never a partial overlap of a
     source and the destination (``src < dst < src + count``). ``fmt`` fixes the output
     format (ignored for REQUANT, which writes INT8 only, and STATE_STORE, FP32 to the
-    accumulator only). ``bscale`` is set on half the commands (ROWMAX, EXP and
+    accumulator only; TOPK's lane ids to the activation SRAM INT8 only; STATE_LOAD's
+    ``k_base`` is a lane). ``bscale`` is set on half the commands (ROWMAX, EXP and
     RESCALE use it, the other ops ignore it)."""
     ops = list(VecOp) if ops is None else list(ops)
     op = ops[rng.integers(0, len(ops))]
@@ -72,7 +73,8 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
     fmt = OutFmt(int(rng.integers(0, len(OutFmt)))) if fmt is None else OutFmt(fmt)
     if op == VecOp.STATE_STORE:
         fmt = OutFmt.FP32
-    dst_act = (op in VECTOR_WRITES and fmt in eight_bit and rng.random() < 0.4
+    ids_ok = op != VecOp.TOPK or fmt == OutFmt.INT8     # TOPK's lane ids: INT8 only
+    dst_act = (op in VECTOR_WRITES and fmt in eight_bit and ids_ok and rng.random() < 0.4
                and config.systolic.rows == config.systolic.cols)
     kw.update(out_fmt=int(fmt), dst_act=int(dst_act), in_int=int(rng.random() < 0.2),
               imm=_imm(rng, IMM_CHOICES), imm2=_imm(rng, IMM2_CHOICES))
@@ -80,4 +82,6 @@ def random_cmd(rng: np.random.Generator, config, *, rows: int = 48, state_rows: 
         kw.update(causal=1, q_base=int(rng.integers(0, 8)), k_base=int(rng.integers(0, 8)))
     if rng.random() < 0.3:
         kw.update(pad=1, kv_len=int(rng.integers(0, 12)), k_base=int(rng.integers(0, 8)))
+    if op == VecOp.STATE_LOAD:                       # the lane loaded: k_base < L
+        kw.update(k_base=int(rng.integers(0, config.systolic.cols)))
     return TensorCmd.vector(op, **kw)

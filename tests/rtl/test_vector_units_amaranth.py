@@ -233,8 +233,8 @@ def _packed(cmd) -> int:
 def test_cmd_check_vector_rules():
     """``rtl.tensor.check.CmdCheck`` == ``models.tensor_cmd.check`` on random VECTOR
     commands of every op code (0..15: STATE_STORE's FP32-to-accumulator rule, its
-    unchecked ``src``, STATE_MERGE's unchecked ``dst``), formats, destinations and
-    ranges near the SRAM limits."""
+    unchecked ``src``, STATE_MERGE's unchecked ``dst``, TOPK's INT8 ids, STATE_LOAD's
+    lane), formats, destinations and ranges near the SRAM limits."""
     from models.config import get_preset
     from models.tensor_cmd import TensorCmd, check
     from rtl.tensor.check import CmdCheck
@@ -248,7 +248,8 @@ def test_cmd_check_vector_rules():
         cmds.append(TensorCmd(unit=1, op=int(rng.integers(0, 16)), src=near(), src2=near(),
                               dst=near(), state=near(), count=int(rng.integers(0, 12)),
                               out_fmt=int(rng.integers(0, 8)), dst_act=int(rng.integers(0, 2)),
-                              bias=int(rng.integers(0, 2)), bscale=int(rng.integers(0, 2))))
+                              bias=int(rng.integers(0, 2)), bscale=int(rng.integers(0, 2)),
+                              k_base=int(rng.integers(0, 8))))
     want = np.array([int(check(c, cfg)) for c in cmds], np.uint64)
     dut = CmdCheck(cfg)
     got = np.zeros(len(cmds), np.uint64)
