@@ -113,6 +113,11 @@ def _cmd_processor(cfg: JalapenoConfig):
     return CommandProcessor(cfg)
 
 
+def _moe_dispatch(cfg: JalapenoConfig):
+    from rtl.soc.moe_dispatch import MoeDispatch
+    return MoeDispatch(cfg)
+
+
 def _soc(cfg: JalapenoConfig):
     from rtl.soc.top import Soc
     return Soc(cfg)
@@ -145,6 +150,8 @@ BLOCKS: dict[str, Block] = {b.name: b for b in [
     Block("host_regs", _host_regs, "AXI4-Lite host registers from rtl/regs/jalapeno.rdl"),
     Block("cmd_processor", _cmd_processor, "command processor: ring fetch, ISA check, "
           "per-tile queues with tokens, barrier/fence/irq/halt, watchdog, host registers"),
+    Block("moe_dispatch", _moe_dispatch, "MoE dispatch unit: ranking table in HBM -> "
+          "capacity / drop / reroute admission, slot table, slot_token list, counters"),
     Block("soc", _soc, "the chip: command processor, compute tiles and HBM channels on the mesh",
           ports_only=True),
 ]}

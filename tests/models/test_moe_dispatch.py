@@ -14,45 +14,15 @@ from models.config import get_preset
 from models.dma import Descriptor as DmaDesc, DmaDir
 from models.isa import Command, Fault, IsaError, Opcode, Sram, check, decode_ring, ring_image
 from models.moe_dispatch import Descriptor, DispatchError
+from tb.moe_dispatch.seq import put_ranking, random_ranking
+from tb.moe_dispatch.seq import random_desc as _random_desc
 
 TINY = get_preset("tiny")
 HBM = TINY.hbm.total_bytes
 
 
-def random_desc(rng: random.Random, cfg=TINY, **kw) -> Descriptor:
-    """A legal descriptor with random shape and tables laid out one after another."""
-    T = kw.pop("tokens", rng.randint(1, cfg.soc.dispatch_tokens))
-    E = kw.pop("experts", rng.randint(1, cfg.soc.dispatch_experts))
-    k = kw.pop("top_k", rng.randint(1, min(E, moe.MAX_TOP_K)))
-    stride = kw.pop("rank_stride", 4 * rng.randint((E + 3) // 4, (E + 3) // 4 + 2))
-    base = 4 * rng.randint(0, 64)
-    rank = base
-    slot = rank + T * stride + 4 * rng.randint(0, 4)
-    st = slot + 4 * T * k
-    counts = st + 4 * T * k
-    f = dict(tokens=T, experts=E, top_k=k, policy=rng.randint(0, 1),
-             capacity=rng.randint(1, T + 1), rank_stride=stride, rank_addr=rank,
-             slot_addr=slot, slot_token_addr=st, counts_addr=counts,
-             drop_slot=rng.choice([0, T * k, 0xFFFF_FFFF]))
-    f.update(kw)
-    return Descriptor(**f)
-
-
-def random_ranking(rng: np.random.Generator, T: int, E: int, hot: int | None = None):
-    """Random permutations; with ``hot`` most tokens rank that expert first (overflow)."""
-    r = np.argsort(rng.random((T, E)), axis=1)
-    if hot is not None:
-        for t in range(T):
-            if rng.random() < 0.7:
-                row = [hot] + [e for e in r[t] if e != hot]
-                r[t] = row
-    return r.astype(np.int64)
-
-
-def put_ranking(hbm, d: Descriptor, ranking):
-    for t in range(d.tokens):
-        a = d.rank_addr + t * d.rank_stride
-        hbm[a:a + d.experts] = ranking[t].astype(np.uint8)
+def random_desc(rng, **kw):
+    return _random_desc(rng, TINY, **kw)
 
 
 def ref_admit(d: Descriptor, ranking):
