@@ -583,7 +583,9 @@ def moe_forward(problem: MoeProblem, inputs: MoeInput, weights: MoeWeights) -> M
 
 
 def moe_layer(x, router_w, experts, k: int, capacity_factor: float = 1.25, *,
-              overflow: str = "drop", backend: str = "model", calib_x=None) -> MoeResult:
+              overflow: str = "drop", backend: str = "model", calib_x=None,
+              config="tiny", sim: str = "verilator", seed: int | None = None,
+              split: bool = True) -> MoeResult:
     """Runtime API of issue 15: float arrays in, the layer's binary32 output out.
 
     Parameters
@@ -595,10 +597,15 @@ def moe_layer(x, router_w, experts, k: int, capacity_factor: float = 1.25, *,
         Experts per token.
     capacity_factor : float
     overflow : {"drop", "reroute"}
-    backend : {"model"}
-        ``"rtl"`` is planned (docs/moe.md) and raises ``NotImplementedError``.
+    backend : {"model", "rtl"}
+        ``"rtl"``: the two chip programs on the SoC RTL (``models.runtime_moe``,
+        docs/moe.md "On the chip (built)"), checked bit for bit against the model; the
+        result is a ``models.runtime_moe.MoeRtlResult`` (``cycles`` of both programs).
     calib_x : array_like, optional
         Calibration tokens for the hidden scales (default ``x``).
+    config, sim, seed, split
+        ``backend="rtl"``: preset or ``JalapenoConfig`` (default ``"tiny"``),
+        simulator, simulator seed, split a hot expert over tiles.
 
     Returns
     -------
@@ -617,8 +624,9 @@ def moe_layer(x, router_w, experts, k: int, capacity_factor: float = 1.25, *,
     problem = MoeProblem(inputs.x.shape[0], weights.d_model, weights.d_ff, weights.experts,
                          k, capacity_factor, overflow)
     if backend == "rtl":
-        raise NotImplementedError("the MoE layer has no RTL yet (issue 15; docs/moe.md): "
-                                  "use backend='model'")
+        from models.runtime_moe import moe_layer_rtl
+        return moe_layer_rtl(problem, inputs, weights, config=config, sim=sim, seed=seed,
+                             split=split)
     return moe_forward(problem, inputs, weights)
 
 

@@ -159,8 +159,8 @@ def test_moe_layer_rejects_bad_options():
         moe.moe_layer(x, r, ex, 2, 1.0, overflow="spill")
     with pytest.raises(ValueError, match="backend"):
         moe.moe_layer(x, r, ex, 2, 1.0, backend="fpga")
-    with pytest.raises(NotImplementedError, match="no RTL yet"):
-        moe.moe_layer(x, r, ex, 2, 1.0, backend="rtl")
+    with pytest.raises(ValueError, match="sim must be"):     # before any simulator
+        moe.moe_layer(x, r, ex, 2, 1.0, backend="rtl", sim="questa")
 
 
 def test_weights_and_input_validation():
