@@ -91,7 +91,7 @@ from models.memimage import MemoryImage
 __all__ = ["DmaError", "DmaDir", "FIELD_BITS", "DONE_BITS", "ERR_BITS", "IMAGE",
            "IMAGE_BYTES", "Descriptor", "PlannedBurst", "check_descriptor", "rows",
            "plan_bursts", "apply", "burst_chunk", "stream_cycles", "code_name",
-           "index_list", "plane_in_window", "INDEX_BYTES"]
+           "index_list", "plane_in_window", "INDEX_BYTES", "index_reads_ahead"]
 
 
 class DmaError(enum.IntEnum):
@@ -211,11 +211,19 @@ assert {f.name for f in fields(Descriptor)} == set(FIELD_BITS)
 
 @dataclass
 class PlannedBurst:
-    """One AXI burst of :func:`plan_bursts`."""
+    """One AXI burst of :func:`plan_bursts` (``index``: a read of the index list, on the
+    read channel whatever the direction; its strobes are the index's bytes)."""
 
     addr: int
     beats: int
     strobes: list[int] = field(default_factory=list)   # one WSTRB per beat
+    index: bool = False
+
+
+def index_reads_ahead(cfg: DmaConfig) -> int:
+    """Index reads an indexed descriptor issues ahead of the plane being copied: half
+    the bursts that may be outstanding (at least 1)."""
+    return max(1, cfg.max_outstanding // 2)
 
 
 def burst_chunk(cfg: DmaConfig, data_bytes: int) -> int:
@@ -306,7 +314,7 @@ def rows(d: Descriptor, indices=None, win=None):
             yield _row(d, z, a, y)
 
 
-def _row_bursts(cfg, W, addr, n, out):
+def _row_bursts(cfg, W, addr, n, out, index=False):
     chunk = burst_chunk(cfg, W)
     a, end = addr, addr + n
     while a < end:
@@ -316,7 +324,7 @@ def _row_bursts(cfg, W, addr, n, out):
         for w in range(first, last + 1):
             lo, hi = max(a, w * W), min(a + k, (w + 1) * W)
             strobes.append(sum(1 << (i - w * W) for i in range(lo, hi)))
-        out.append(PlannedBurst(a, last - first + 1, strobes))
+        out.append(PlannedBurst(a, last - first + 1, strobes, index))
         a += k
 
 
@@ -326,21 +334,26 @@ def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor, *, indices=None,
 
     An indexed descriptor (``indices``: its :func:`index_list`, required) reads
     ``idx[z]`` with a one-beat burst of its own (the beat holding it, strobe = its 4
-    bytes, a read in both directions) before plane z's row bursts; with ``win`` the
-    plan stops after the index read of the first plane outside the window.
+    bytes, ``index = True``). The engine's order: the first ``D`` =
+    :func:`index_reads_ahead` index reads, then per plane z the read of ``idx[z + D]``
+    (if any) and plane z's rows. With ``win``, the plan ends at the first plane outside
+    the window (its index and up to ``D - 1`` later ones were read, none of its rows).
     """
     W = data_bytes
     out: list[PlannedBurst] = []
     planes, _ = _planes(d, indices, win)
-    stop = d.index and len(planes) < d.planes
     ab, ays, azs = d.axi
-    for z in range(len(planes) + stop):
-        if d.index:
-            _row_bursts(cfg, W, d.index_addr + INDEX_BYTES * z, INDEX_BYTES, out)
-        if z == len(planes):
-            break
+    D = index_reads_ahead(cfg)
+
+    def index_read(z):
+        if d.index and z < d.planes:
+            _row_bursts(cfg, W, d.index_addr + INDEX_BYTES * z, INDEX_BYTES, out, True)
+    for z in range(D):
+        index_read(z)
+    for z, a in enumerate(planes):
+        index_read(z + D)
         for y in range(d.rows):
-            _row_bursts(cfg, W, ab + planes[z] * azs + y * ays, d.row_bytes, out)
+            _row_bursts(cfg, W, ab + a * azs + y * ays, d.row_bytes, out)
     return out
 
 

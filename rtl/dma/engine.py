@@ -9,7 +9,8 @@ from amaranth.lib.wiring import In, Out
 
 from models.axi import LEN_BITS, Burst, Resp
 from models.config import DmaConfig
-from models.dma import ERR_BITS, FIELD_BITS, DmaDir, DmaError, burst_chunk
+from models.dma import (ERR_BITS, FIELD_BITS, INDEX_BYTES, DmaDir, DmaError, burst_chunk,
+                        index_reads_ahead)
 from rtl.formats import dma_desc_layout, dma_done_layout
 from rtl.lib.axi import AxiSignature
 from rtl.lib.stream import Queue
@@ -71,6 +72,18 @@ class DmaEngine(wiring.Component):
     SRAM words; its outstanding bursts drain and the first error code is reported.
     Later descriptors are not affected.
 
+    Indexed descriptors (``index = 1``, :mod:`models.dma`): the engine reads the index
+    list with one-beat reads of its own (the beat holding ``idx[z]``; on the read
+    channel in both directions), up to :func:`models.dma.index_reads_ahead` ahead of the plane
+    being copied. Per plane it takes the next index, multiplies it by the AXI zstride
+    (registered 32 x 32 product), checks the plane's AXI rows against the window
+    (exact, no wrap) and issues the plane's rows as for ``index = 0``; a plane outside
+    the window ends the descriptor (its earlier bursts complete) with WINDOW, an error
+    response to an index read like any other (first error wins, over WINDOW). An
+    indexed STORE starts only when the engine has drained (its index reads and the
+    write responses of earlier stores would otherwise share the response order), and
+    no descriptor starts while index reads of an earlier one are in flight.
+
     Latency and throughput: a lone load takes ``read_latency + beats + 6`` cycles from
     the cycle it is accepted to the cycle its completion is valid, both counted (fetch,
     check, address register, data, completion queue). Back to back, a descriptor costs
@@ -112,6 +125,7 @@ class DmaEngine(wiring.Component):
         self._load_path(m, x)
         self._store_path(m, x)
         self._completion(m, x)
+        self._index(m, x)
         self._front_end(m, x)
         return m
 
@@ -130,19 +144,25 @@ class DmaEngine(wiring.Component):
         x.ym1 = Signal(FIELD_BITS["rows"], name="ym1")
         x.zm1 = Signal(FIELD_BITS["planes"], name="zm1")
         ext_axi, ext_sram, total = Signal(64), Signal(64), Signal(64)
+        x.ext_row = Signal(64, name="ext_row")     # AXI bytes of one plane (index = 1)
+        list_end = Signal(34)
         m.d.comb += [
             x.ym1.eq(d.rows - 1), x.zm1.eq(d.planes - 1),
             ext_axi.eq(x.zm1 * x.axi_zs + x.ym1 * x.axi_ys + d.row_bytes),
             ext_sram.eq(x.zm1 * x.sram_zs + x.ym1 * x.sram_ys + d.row_bytes),
             total.eq(d.row_bytes * d.rows * d.planes),
+            x.ext_row.eq(x.ym1 * x.axi_ys + d.row_bytes),
+            list_end.eq(d.index_addr + (d.planes << _log2(INDEX_BYTES))),
         ]
         bad_len = (d.row_bytes == 0) | (d.rows == 0) | (d.planes == 0) | (total > c.max_bytes)
         misaligned = ((d.src - d.dst)[:lw] != 0) | \
             ((d.rows > 1) & ((d.src_ystride - d.dst_ystride)[:lw] != 0)) | \
-            ((d.planes > 1) & ((d.src_zstride - d.dst_zstride)[:lw] != 0))
-        window = (x.axi_base < self.i_win_base) | \
-            (x.axi_base + ext_axi > self.i_win_limit) | \
-            (x.sram_base + ext_sram > c.sram_bytes)
+            ((d.planes > 1) & ((d.src_zstride - d.dst_zstride)[:lw] != 0)) | \
+            (d.index & ((d.index_addr[:_log2(INDEX_BYTES)] != 0) | (x.axi_zs[:lw] != 0)))
+        axi_out = Mux(d.index,
+                      (d.index_addr < self.i_win_base) | (list_end > self.i_win_limit),
+                      (x.axi_base < self.i_win_base) | (x.axi_base + ext_axi > self.i_win_limit))
+        window = axi_out | (x.sram_base + ext_sram > c.sram_bytes)
         x.check = Mux(bad_len, DmaError.BAD_LENGTH,
                       Mux(misaligned, DmaError.MISALIGNED,
                           Mux(window, DmaError.WINDOW, DmaError.OK)))
@@ -157,7 +177,10 @@ class DmaEngine(wiring.Component):
         x.nb = max(c.max_bytes, 1).bit_length() + 1        # a burst carries >= 1 byte
         x.cq_l = data.StructLayout({"tag": FIELD_BITS["tag"], "code": ERR_BITS})
         m.submodules.cq = x.cq = Queue(x.cq_l, K)
-        m.submodules.bc = x.bc = Queue(x.nb, K)
+        # bursts of a descriptor (index reads included) and its own end code (WINDOW:
+        # an indexed plane outside the window)
+        x.bc_l = data.StructLayout({"n": x.nb, "code": ERR_BITS})
+        m.submodules.bc = x.bc = Queue(x.bc_l, K)
         m.submodules.rq = x.rq = Queue(ERR_BITS, K)
         # shared by the address generator, the data paths and the completion side
         x.outstanding = Signal(range(c.max_outstanding + 1), name="outstanding")
@@ -166,6 +189,14 @@ class DmaEngine(wiring.Component):
         x.pend = Signal(range(K + 1), name="pend")  # generation ended, not yet retired
         x.c_err = Signal(ERR_BITS, name="c_err")    # first error of the oldest descriptor
         x.c_err_seen = Signal(name="c_err_seen")    # with bursts outstanding
+        # indexed descriptors (the _index section drives these)
+        x.pv = Signal(name="pv")                    # the plane's AXI base is known
+        x.want_idx = Signal(name="want_idx")        # an index read should issue now
+        x.plane_stop = Signal(name="plane_stop")    # this plane leaves the window
+        x.iaddr = Signal(32, name="iaddr")          # address of the next index read
+        x.idx_quiet = Signal(name="idx_quiet")      # no index read in flight or buffered
+        x.idx_go = Signal(name="idx_go")            # the address register takes an index read
+        x.row_go = Signal(name="row_go")            # ... or the next data burst
 
     # --- address generator: bursts of the descriptor in `d` -----------------------------
     def _address_generator(self, m, x):
@@ -187,42 +218,58 @@ class DmaEngine(wiring.Component):
         # what the data paths need of each burst, in issue order
         swb = self.sram_addr_bits
         x.info_l = data.StructLayout({"sword": swb, "first": max(lw, 1), "last": max(lw, 1),
-                                      "beats_m1": LEN_BITS})
+                                      "beats_m1": LEN_BITS, "idx": 1})
         m.submodules.info = x.info = info = Queue(x.info_l, c.max_outstanding)
         m.d.comb += [info.i.payload.sword.eq(cur_s[lw:]), info.i.payload.first.eq(cur_a[:lw]),
                      info.i.payload.last.eq((cur_a + nbytes - 1)[:lw]),
-                     info.i.payload.beats_m1.eq(beats - 1)]
+                     info.i.payload.beats_m1.eq(Mux(x.idx_go, 0, beats - 1)),
+                     info.i.payload.idx.eq(x.idx_go)]
         # AXI address channel register (valid held until accepted, as AXI requires); it
         # may still hold the last burst of a descriptor after the next one was latched,
         # so the channel follows dp_store, not the descriptor register
         x.ax_valid = ax_valid = Signal(name="ax_valid")
+        x.ax_idx = Signal(name="ax_idx")    # the register holds an index read (AR always)
         ax_addr, ax_len = Signal(32), Signal(LEN_BITS)
-        ax_fire = ax_valid & Mux(x.dp_store, ax.awready, ax.arready)
+        ax_store = x.dp_store & ~x.ax_idx
+        ax_fire = ax_valid & Mux(ax_store, ax.awready, ax.arready)
         m.d.comb += [
             ax.araddr.eq(ax_addr), ax.arlen.eq(ax_len), ax.arsize.eq(lw),
-            ax.arburst.eq(Burst.INCR), ax.arid.eq(0), ax.arvalid.eq(ax_valid & ~x.dp_store),
+            ax.arburst.eq(Burst.INCR), ax.arid.eq(0), ax.arvalid.eq(ax_valid & ~ax_store),
             ax.awaddr.eq(ax_addr), ax.awlen.eq(ax_len), ax.awsize.eq(lw),
-            ax.awburst.eq(Burst.INCR), ax.awid.eq(0), ax.awvalid.eq(ax_valid & x.dp_store),
+            ax.awburst.eq(Burst.INCR), ax.awid.eq(0), ax.awvalid.eq(ax_valid & ax_store),
         ]
         x.gen_err = x.run & (x.pend == 0) & x.c_err_seen    # the generating descriptor failed
-        x.load_ax = load_ax = ((~ax_valid | ax_fire) & x.run & ~x.gen_err &
-                               (x.outstanding < c.max_outstanding) & info.i.ready)
+        free = ((~ax_valid | ax_fire) & x.run & ~x.gen_err &
+                (x.outstanding < c.max_outstanding) & info.i.ready)
+        m.d.comb += [x.idx_go.eq(free & x.want_idx),                  # index reads first
+                     x.row_go.eq(free & x.pv & ~x.want_idx & ~x.plane_stop)]
+        x.load_ax = load_ax = x.idx_go | x.row_go
         last_burst = (nbytes == rem) & (x.yi == x.ym1) & (x.zi == x.zm1)
-        x.run_end = x.run & ((load_ax & last_burst) | x.gen_err)
-        m.d.comb += [info.i.valid.eq(load_ax), x.bc.i.valid.eq(x.run_end),
-                     x.bc.i.payload.eq(x.gcnt + load_ax)]
+        x.run_end = x.run & ((x.row_go & last_burst) | x.gen_err | x.plane_stop)
+        m.d.comb += [info.i.valid.eq(x.row_go | (x.idx_go & ~x.dp_store)),
+                     x.bc.i.valid.eq(x.run_end), x.bc.i.payload.n.eq(x.gcnt + load_ax),
+                     x.bc.i.payload.code.eq(Mux(x.plane_stop, DmaError.WINDOW, DmaError.OK))]
         m.d.sync += x.gcnt.eq(x.gcnt + load_ax)
-        self._advance(m, x, load_ax, ax_fire, cur_a, beats, nbytes, rem, ax_addr, ax_len)
+        self._advance(m, x, ax_fire, cur_a, beats, nbytes, rem, ax_addr, ax_len)
 
-    def _advance(self, m, x, load_ax, ax_fire, cur_a, beats, nbytes, rem, ax_addr, ax_len):
-        """Load the address register and step (offset, row, plane) to the next burst."""
-        with m.If(load_ax):
-            m.d.sync += [x.ax_valid.eq(1), ax_addr.eq(cur_a), ax_len.eq(beats - 1)]
+    def _advance(self, m, x, ax_fire, cur_a, beats, nbytes, rem, ax_addr, ax_len):
+        """Load the address register (an index read, or the next burst: then step
+        (offset, row, plane))."""
+        with m.If(x.idx_go):
+            m.d.sync += [x.ax_valid.eq(1), x.ax_idx.eq(1), ax_addr.eq(x.iaddr), ax_len.eq(0)]
+        with m.Elif(x.row_go):
+            m.d.sync += [x.ax_valid.eq(1), x.ax_idx.eq(0), ax_addr.eq(cur_a),
+                         ax_len.eq(beats - 1)]
             with m.If(nbytes == rem):
                 m.d.sync += x.off.eq(0)
                 with m.If(x.yi == x.ym1):
                     m.d.sync += x.yi.eq(0)
-                    with m.If(x.zi != x.zm1):
+                    with m.If((x.zi != x.zm1) & x.d.index):
+                        # the next plane's AXI base comes from its index (_index)
+                        m.d.sync += [x.zi.eq(x.zi + 1), x.pv.eq(0),
+                                     x.s_plane.eq(x.s_plane + x.sram_zs),
+                                     x.s_row.eq(x.s_plane + x.sram_zs)]
+                    with m.Elif(x.zi != x.zm1):
                         m.d.sync += [x.zi.eq(x.zi + 1), x.a_plane.eq(x.a_plane + x.axi_zs),
                                      x.a_row.eq(x.a_plane + x.axi_zs),
                                      x.s_plane.eq(x.s_plane + x.sram_zs),
@@ -277,8 +324,11 @@ class DmaEngine(wiring.Component):
             wf.o.ready.eq(ax.wready), ax.bready.eq(1),
         ]
         x.b_take = ax.bvalid & ax.bready & x.dp_store & (x.outstanding != 0)
+        # a STORE's R beats are its index reads (not in `info`: W beats never wait on them)
+        x.r_idx_store = ax.rvalid & ax.rready & x.dp_store
         m.d.comb += x.info.o.ready.eq(x.r_end | x.s_end)
-        x.burst_done = x.r_end | x.b_take
+        x.burst_done = Signal(2, name="burst_done")
+        m.d.comb += x.burst_done.eq(x.r_end + x.b_take + x.r_idx_store)
         m.d.sync += x.outstanding.eq(x.outstanding + x.load_ax - x.burst_done)
 
     # --- per-descriptor completion ---------------------------------------------------------
@@ -290,16 +340,18 @@ class DmaEngine(wiring.Component):
     def _completion(self, m, x):
         ax, bc, W = self.m_axi, x.bc, self.W
         x.done_cnt = done_cnt = Signal(x.nb, name="done_cnt")   # its completed bursts
-        resp = Mux(x.dp_store, ax.bresp, ax.rresp)
-        bad = (x.r_take & (ax.rresp != Resp.OKAY)) | (x.b_take & (ax.bresp != Resp.OKAY))
+        bad_r = (x.r_take | x.r_idx_store) & (ax.rresp != Resp.OKAY)
+        resp = Mux(bad_r, ax.rresp, ax.bresp)
+        bad = bad_r | (x.b_take & (ax.bresp != Resp.OKAY))
         code_now = Mux(resp == Resp.DECERR, DmaError.DECERR, DmaError.SLVERR)
-        stale = bc.o.valid & (done_cnt == bc.o.payload)
-        fin = bc.o.valid & ~stale & ((done_cnt + x.burst_done) == bc.o.payload)
+        stale = bc.o.valid & (done_cnt == bc.o.payload.n)
+        fin = bc.o.valid & ~stale & ((done_cnt + x.burst_done) == bc.o.payload.n)
         retire = stale | fin
         ctx_err_seen = x.c_err_seen & ~stale          # error state of this cycle's response
         # registered push: the completion leaves after the last SRAM write (below)
+        err = Mux(stale | x.c_err_seen | ~bad, x.c_err, code_now)
         m.d.sync += [x.rq.i.valid.eq(retire),
-                     x.rq.i.payload.eq(Mux(stale | x.c_err_seen | ~bad, x.c_err, code_now))]
+                     x.rq.i.payload.eq(Mux(err != DmaError.OK, err, bc.o.payload.code))]
         m.d.comb += bc.o.ready.eq(retire)
         m.d.sync += x.pend.eq(x.pend + x.run_end - retire)
         with m.If(stale):
@@ -314,7 +366,8 @@ class DmaEngine(wiring.Component):
         # SRAM write of an R beat, one cycle after it; never for a failing descriptor
         sw_we = Signal()
         wr = self.m_sram_wr
-        m.d.sync += [sw_we.eq(x.r_take & (ax.rresp == Resp.OKAY) & ~ctx_err_seen),
+        m.d.sync += [sw_we.eq(x.r_take & (ax.rresp == Resp.OKAY) & ~ctx_err_seen &
+                           ~x.info.o.payload.idx),
                      wr.addr.eq(x.info.o.payload.sword + x.rbeat), wr.data.eq(ax.rdata)]
         strb = Signal(W)
         m.d.sync += strb.eq(self._strobe(x.rbeat, x.info.o.payload))
@@ -331,6 +384,50 @@ class DmaEngine(wiring.Component):
             cq.ready.eq(done_fire), x.rq.o.ready.eq(done_fire & need_rq),
         ]
 
+    # --- indexed descriptors: index reads, index queue, plane base and window check -------
+    # Reads issue (ahead, up to `index_reads_ahead`) while `want_idx`; their beats
+    # arrive in order (one ID): on a LOAD among the data beats (`info` entries with
+    # `idx`), on a STORE alone on R. A plane without a base takes the next index (cycle
+    # 1: product with the zstride), checks its rows (cycle 2) and sets the base or stops.
+    def _index(self, m, x):
+        c, W, d, ax = self.cfg, self.W, x.d, self.m_axi
+        lw, D = _log2(W), index_reads_ahead(self.cfg)
+        m.submodules.iq = iq = Queue(32, D)
+        iz = Signal(FIELD_BITS["planes"] + 1, name="iz")      # next index to read
+        cred = Signal(range(D + 1), name="icred")             # read, not yet taken
+        ifl = Signal(range(D + 1), name="ifl")                # reads in flight
+        rlane = Signal(max(lw, 1), name="rlane")              # byte lane of the next beat
+        beat = (x.r_take & x.info.o.payload.idx) | x.r_idx_store
+        value = (ax.rdata >> (rlane * 8))[:32]
+        # a plane takes its index once the reads ahead are all issued (so the bursts of a
+        # descriptor stopped by the window are the same whatever the stalls)
+        take = x.run & d.index & ~x.pv & iq.o.valid & ~x.want_idx
+        pm = Signal(name="pm")                                 # product register valid
+        prod = Signal(64, name="prod")
+        lo = Signal(66)
+        m.d.comb += [
+            x.want_idx.eq(x.run & d.index & (iz < d.planes) & (cred < D) & ~x.plane_stop),
+            iq.i.valid.eq(beat & (ax.rresp == Resp.OKAY)), iq.i.payload.eq(value),
+            iq.o.ready.eq((take & ~pm) | ~x.run),
+            lo.eq(x.axi_base + prod),
+            x.plane_stop.eq(x.run & pm & ((lo < self.i_win_base) |
+                                          (lo + x.ext_row > self.i_win_limit))),
+            x.idx_quiet.eq((ifl == 0) & ~iq.o.valid),
+        ]
+        pop = iq.o.valid & iq.o.ready
+        m.d.sync += [ifl.eq(ifl + x.idx_go - beat), cred.eq(cred + x.idx_go - pop)]
+        with m.If(x.idx_go):
+            m.d.sync += [iz.eq(iz + 1), x.iaddr.eq(x.iaddr + INDEX_BYTES)]
+        with m.If(beat):
+            m.d.sync += rlane.eq(rlane + INDEX_BYTES)
+        with m.If(take & ~pm):
+            m.d.sync += [prod.eq(iq.o.payload * x.axi_zs), pm.eq(1)]
+        with m.If(pm):
+            m.d.sync += pm.eq(0)
+            with m.If(~x.plane_stop):
+                m.d.sync += [x.a_row.eq(lo[:32]), x.pv.eq(1)]
+        x.iq_reset = [iz.eq(0), cred.eq(0), pm.eq(0), rlane.eq(d.index_addr[:max(lw, 1)])]
+
     # --- front end: fetch -> check -> generate ---------------------------------------------
     # explicit state register and `assign`-style decodes: an FSM's always @* decode is
     # never evaluated by Icarus when the state never changes after time 0
@@ -341,7 +438,9 @@ class DmaEngine(wiring.Component):
         IDLE, CHECK, RUN = _FrontEnd
         state = Signal(2, name="state", decoder=_FrontEnd)    # decoder: named in make waves
         rejected = x.check != DmaError.OK
-        dir_ok = (d.dir == x.dp_store) | drained
+        # an indexed STORE's index reads must not overtake earlier stores' responses
+        dir_ok = ((d.dir == x.dp_store) & ~(d.index & (d.dir == DmaDir.STORE))) | drained
+        dir_ok &= x.idx_quiet
         accept = (state == CHECK) & cq.ready & (rejected | dir_ok)
         m.d.comb += [cq.payload.tag.eq(d.tag), cq.payload.code.eq(x.check),
                      cq.valid.eq(accept)]
@@ -354,7 +453,8 @@ class DmaEngine(wiring.Component):
             m.d.sync += [x.a_row.eq(x.axi_base), x.a_plane.eq(x.axi_base),
                          x.s_row.eq(x.sram_base), x.s_plane.eq(x.sram_base), x.off.eq(0),
                          x.yi.eq(0), x.zi.eq(0), x.gcnt.eq(0), x.dp_store.eq(d.dir),
-                         state.eq(RUN)]
+                         x.pv.eq(~d.index), x.iaddr.eq(d.index_addr), state.eq(RUN),
+                         *x.iq_reset]
         with m.If(fetch):
             m.d.sync += [d.eq(dq.payload), state.eq(CHECK)]
-        m.d.comb += self.o_busy.eq(dq.valid | (state != IDLE) | x.cq.o.valid)
+        m.d.comb += self.o_busy.eq(dq.valid | (state != IDLE) | x.cq.o.valid | ~x.idx_quiet)

@@ -4,7 +4,9 @@
 The tiny preset's DMA with 2 bursts outstanding and 4-beat bursts, on 8-byte beats. The
 descriptors are free one-row copies (``rows = planes = 1``, no strides: the engine's
 extent multipliers become constants, so the solver sees no 32 x 32 products) of up to 64
-bytes, in either direction, to any address (so rejected ones too); the SRAM read data
+bytes, in either direction, to any address (so rejected ones too), plain or indexed
+(``index`` and ``index_addr`` free: an index read on AR, also before a store's AW, and
+the index's product with the zero zstride); the SRAM read data
 and the completion ``ready`` are free. The subordinate follows the AXI rules: R beats
 only for an accepted AR, with its ID and RLAST on its last beat; B only after a whole
 write burst, with its AWID; W accepted only after its AW (a subordinate may wait for
@@ -70,7 +72,8 @@ class DmaHarness(FormalHarness):
         d = e.i_desc.payload
         m.d.comb += [e.i_desc.valid.eq(AnySeq(1)), d.dir.eq(AnySeq(1)), d.tag.eq(AnySeq(8)),
                      d.src.eq(AnySeq(32)), d.dst.eq(AnySeq(32)), d.row_bytes.eq(AnySeq(7)),
-                     d.rows.eq(1), d.planes.eq(1)]
+                     d.rows.eq(1), d.planes.eq(1), d.index.eq(AnySeq(1)),
+                     d.index_addr.eq(AnySeq(32))]
         legal_stream_in(m, p, e.i_desc, "dma_desc")
         p.assume("env.short_rows", d.row_bytes <= MAX_ROW)
 

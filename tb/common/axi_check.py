@@ -253,13 +253,14 @@ class AxiProtocolChecker:
         self.b_left = 0
         self.stable = StableRule()
 
-    def expect(self, d, cfg, win):
-        """Queue the bursts of descriptor ``d`` (None: the engine must issue nothing)."""
+    def expect(self, d, cfg, win, indices=None):
+        """Queue the bursts of descriptor ``d`` (None: the engine must issue nothing);
+        ``indices``: an indexed descriptor's index list (``models.dma.index_list``)."""
         if d is None:
             return
-        for b in model.plan_bursts(cfg, self.W, d):
-            self.ax_plan.append((d.dir == DmaDir.STORE, b.addr, b.beats, win))
-            if d.dir == DmaDir.STORE:
+        for b in model.plan_bursts(cfg, self.W, d, indices=indices, win=win):
+            self.ax_plan.append((d.dir == DmaDir.STORE and not b.index, b.addr, b.beats, win))
+            if d.dir == DmaDir.STORE and not b.index:
                 for i, s in enumerate(b.strobes):
                     self.w_plan.append((s, int(i == b.beats - 1)))
 

@@ -26,8 +26,6 @@ __all__ = ["DmaTB", "SramModel", "AcceptLog", "AXI_PREFIX"]
 
 #: cocotbext-axi prefix of the engine's ``m_axi`` port (Verilog ``m_axi__awaddr`` ...).
 AXI_PREFIX = "m_axi_"
-#: Codes of descriptors that pass the up-front checks (their bursts are issued).
-ISSUED = (DmaError.OK, DmaError.SLVERR, DmaError.DECERR)
 
 
 class AcceptLog:
@@ -177,14 +175,12 @@ class DmaTB(ClockedTB):
             hbm_before = await self.hbm_read(0, self.hbm_size)
         hbm = bytearray(hbm_before)
         sram = bytearray(self.sram.mem)
-        code = model.check_descriptor(self.dcfg, self.W, d, *self.win)
-        if code == DmaError.OK:
-            model.apply(d, hbm, sram)
+        code, idx = self._model(d, hbm, sram)
+        issued = code == DmaError.OK or idx is not None
         if expect_err is not None and code == DmaError.OK:
             code = expect_err
         if self.check is not None:
-            self.check.expect(d if code in ISSUED else None,
-                              self.dcfg, self.win)
+            self.check.expect(d if issued else None, self.dcfg, self.win, idx)
         self.sb.expect({"tag": d.tag, "err": code}, f"descriptor {d}")
         n0 = len(self.done)
         self.desc.send(d.to_payload())
@@ -212,7 +208,7 @@ class DmaTB(ClockedTB):
             dst_is_sram = d.dir == DmaDir.LOAD
             self._compare_outside("SRAM" if dst_is_sram else "HBM",
                                   self.sram.mem if dst_is_sram else after,
-                                  sram if dst_is_sram else hbm_before, d)
+                                  sram if dst_is_sram else hbm_before, d, idx)
             self._compare("HBM" if dst_is_sram else "SRAM",
                           after if dst_is_sram else self.sram.mem,
                           hbm_before if dst_is_sram else sram, d)
@@ -235,17 +231,15 @@ class DmaTB(ClockedTB):
         hbm, sram = bytearray(hbm_before), bytearray(self.sram.mem)
         exempt = {"HBM": set(), "SRAM": set()}
         for i, d in enumerate(descs):
-            code = model.check_descriptor(self.dcfg, self.W, d, *self.win)
-            if code == DmaError.OK:
-                model.apply(d, hbm, sram)
-                if i in errors:
-                    code = errors[i]
-                    for _s, t in model.rows(d):
-                        exempt["SRAM" if d.dir == DmaDir.LOAD else "HBM"].update(
-                            range(t, t + d.row_bytes))
+            code, idx = self._model(d, hbm, sram)
+            issued = code == DmaError.OK or idx is not None
+            if issued and i in errors:
+                code = errors[i]
+                for _s, t in model.rows(d, idx):
+                    exempt["SRAM" if d.dir == DmaDir.LOAD else "HBM"].update(
+                        range(t, t + d.row_bytes))
             if self.check is not None:
-                self.check.expect(d if code in ISSUED else None,
-                                  self.dcfg, self.win)
+                self.check.expect(d if issued else None, self.dcfg, self.win, idx)
             self.sb.expect({"tag": d.tag, "err": code}, f"batch #{i} {d}")
         n0, a0 = len(self.done), len(self.accepts.cycles)
         for d in descs:
@@ -265,11 +259,24 @@ class DmaTB(ClockedTB):
                                      f"in order, first at {bad[0]:#x}; seed {self.seed}")
         return codes, cycles
 
+    def _model(self, d, hbm, sram):
+        """Apply ``d`` to the reference memories: (completion code, index list or None).
+
+        The index list is read from ``hbm`` before the copy (an indexed descriptor's
+        indices must not lie in its own destination); it is not None for every indexed
+        descriptor whose bursts are issued (a plane stop included)."""
+        code = model.check_descriptor(self.dcfg, self.W, d, *self.win)
+        if code != DmaError.OK:
+            return code, None
+        idx = model.index_list(d, hbm) if d.index else None
+        return model.apply(d, hbm, sram, win_base=self.win[0], win_limit=self.win[1]), idx
+
     def debug_state(self) -> dict:
         out = {}
         scope = getattr(self.dut, "dma", self.dut)
         for n in ("state", "outstanding", "ax_valid", "dp_store", "pend", "done_cnt",
-                  "c_err_seen", "gcnt", "off", "yi", "zi", "rbeat", "sbeat", "inflight"):
+                  "c_err_seen", "gcnt", "off", "yi", "zi", "rbeat", "sbeat", "inflight",
+                  "pv", "iz", "icred", "ifl", "pm", "ax_idx"):
             try:
                 out[n] = str(getattr(scope, n).value)
             except AttributeError:
@@ -283,9 +290,9 @@ class DmaTB(ClockedTB):
                                  f"at {bad[0]:#x} (got {got[bad[0]]:#x}, expected "
                                  f"{exp[bad[0]]:#x}); {d}; seed {self.seed}")
 
-    def _compare_outside(self, what, got, before, d):
+    def _compare_outside(self, what, got, before, d, idx=None):
         inside = set()
-        for s, t in model.rows(d):
+        for s, t in model.rows(d, idx):
             inside.update(range(t, t + d.row_bytes))
         bad = [i for i in range(len(before)) if got[i] != before[i] and i not in inside]
         if bad:
@@ -312,17 +319,19 @@ class DmaTB(ClockedTB):
         await FallingEdge(self.dut.clk)
         self.dut.rst.value = 0
 
-    async def reset_mid(self, d: model.Descriptor, cut: int, *, margin: int | None = None):
+    async def reset_mid(self, d: model.Descriptor, cut: int, *, margin: int | None = None,
+                        idx: list[int] | None = None):
         """Send ``d``, reset ``cut`` cycles after it is accepted, then check: no completion,
         engine idle, and every byte of both memories outside ``d``'s destination as before
         (HBM: within ``margin`` bytes of the copy's extent, the whole memory when None;
         the destination may hold anything and is read back into the references).
+        ``idx``: the index list of an indexed ``d`` (as in HBM).
         """
         sram_before = bytes(self.sram.mem)
         # the stub's contents as last checked (reading 'hbm_size' bytes back costs cycles)
         hbm_before = bytes(self.shadow) if self.system else await self.hbm_read(0, self.hbm_size)
         if self.check is not None:
-            self.check.expect(d, self.dcfg, self.win)
+            self.check.expect(d, self.dcfg, self.win, idx)
         n0, sent0 = len(self.done), self.desc.sent
         self.desc.send(d.to_payload())
         await self.wait_until(lambda: self.desc.sent > sent0, timeout=2_000,
@@ -335,21 +344,21 @@ class DmaTB(ClockedTB):
         assert len(self.done) == n0, "a completion came out of the aborted transfer"
         assert signal_int(self.dut.o_busy) == 0, "engine busy after reset"
         inside = set()
-        for _s, t in model.rows(d):
+        for _s, t in model.rows(d, idx):
             inside.update(range(t, t + d.row_bytes))
         if d.dir == DmaDir.LOAD:
-            self._compare_outside("SRAM", self.sram.mem, sram_before, d)
+            self._compare_outside("SRAM", self.sram.mem, sram_before, d, idx)
         else:
             self._compare("SRAM", self.sram.mem, sram_before, d)
         lo, hi = 0, self.hbm_size
         if margin is not None:
-            ext = [a for s, t in model.rows(d) for a in (s, t)]
+            ext = [a for s, t in model.rows(d, idx) for a in (s, t)]
             lo = max(0, (min(ext) - margin) // self.W * self.W)
             hi = min(self.hbm_size, max(ext) + d.row_bytes + margin)
         got = bytearray(hbm_before)
         got[lo:hi] = await self.hbm_read(lo, hi - lo)
         if d.dir == DmaDir.STORE:
-            self._compare_outside("HBM", got, hbm_before, d)
+            self._compare_outside("HBM", got, hbm_before, d, idx)
             for a in inside:                    # the destination may hold anything
                 self.shadow[a] = got[a]
         else:

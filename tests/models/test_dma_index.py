@@ -67,29 +67,37 @@ def test_indexed_apply_matches_brute_force(seed):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_indexed_plan(seed):
-    """Plane z: one one-beat read of the beat holding idx[z] (its 4 bytes strobed), then
-    the plane's row bursts at idx[z] * zstride; the plan stops after the index read of a
-    plane outside the window."""
+    """Index reads: one beat holding idx[z], its 4 bytes strobed, D = index_reads_ahead
+    ahead of the planes (the first D, then idx[z + D] before plane z's rows); the rows of
+    plane z at idx[z] * zstride; nothing after the index reads of a plane outside the
+    window."""
     bad = seed % 3 if seed % 2 else None
     rng, d, idx, hbm, sram = _case(seed, bad_plane=bad)
     plan = model.plan_bursts(CFG.dma, W, d, indices=idx, win=(0, HBM_N))
+    D = model.index_reads_ahead(CFG.dma)
+    assert D == CFG.dma.max_outstanding // 2
+    ok = next((z for z, i in enumerate(idx) if not model.plane_in_window(d, i, 0, HBM_N)),
+              d.planes)
+    want = [("i", z) for z in range(min(D, d.planes))]
+    for z in range(ok):
+        want += [("i", z + D)] * (z + D < d.planes) + [("r", z)]
+    got, pos = [], 0
     ab, ays, azs = d.axi
-    pos = 0
-    for z, i in enumerate(idx):
-        b = plan[pos]
-        at = d.index_addr + 4 * z
-        assert (b.addr, b.beats, b.strobes) == (at, 1, [0xF << at % W])
-        pos += 1
-        if not model.plane_in_window(d, i, 0, HBM_N):
-            break
+    for kind, z in want:
+        if kind == "i":
+            b = plan[pos]
+            at = d.index_addr + 4 * z
+            assert (b.index, b.addr, b.beats, b.strobes) == (True, at, 1, [0xF << at % W])
+            pos += 1
+            continue
         covered = []
-        while pos < len(plan) and not (d.index_addr <= plan[pos].addr < d.index_addr + 4 *
-                                       d.planes):
+        while len(covered) < d.rows * d.row_bytes:
             p = plan[pos]
+            assert not p.index
             covered += [(p.addr // W + k) * W + j for k, s in enumerate(p.strobes)
                         for j in range(W) if s >> j & 1]
             pos += 1
-        assert covered == [ab + i * azs + y * ays + x for y in range(d.rows)
+        assert covered == [ab + idx[z] * azs + y * ays + x for y in range(d.rows)
                            for x in range(d.row_bytes)]
     assert pos == len(plan)
     with pytest.raises(ValueError, match="needs its"):

@@ -30,3 +30,22 @@ def test_dma_engine_uvm(sim, sim_run):
     """pyuvm: directed error codes + 4 KiB cases, coverage-driven random descriptors,
     injected SLVERR/DECERR, scoreboard vs models.dma, heavy-stall factory override."""
     assert_passed(sim_run("dma_engine", "tiny", sim, "tb.dma.uvm"))
+
+
+#: tb.dma.test_dma_index cases per system (the stub's error injection on dma_hbm)
+_INDEX_ENGINE = ["test_indexed_random", "test_indexed_back_to_back", "test_indexed_bad_input",
+                 "test_indexed_reset"]
+_INDEX_HBM = ["test_indexed_injected_errors", "test_indexed_plane_cost"]
+
+
+def test_dma_index(sim, sim_run):
+    """Indexed descriptors on AxiRam: random gathers / scatters (repeats, planes outside
+    the window) under stalls, mixed back-to-back batches, bad input, reset mid-copy."""
+    assert_passed(sim_run("dma_engine", "tiny", sim, "tb.dma.test_dma_index",
+                          testcase=_INDEX_ENGINE))
+
+
+def test_dma_index_hbm(sim, sim_run):
+    """Indexed descriptors on the HBM stub: errors on index reads, per-plane cost."""
+    assert_passed(sim_run("dma_hbm", "tiny", sim, "tb.dma.test_dma_index",
+                          testcase=_INDEX_HBM))
