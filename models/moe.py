@@ -28,7 +28,8 @@ Order of the layer (:func:`moe_forward`)
    ``in_int = 1``, ``imm = s``).
 2. **Top-k** (``1 <= k <= min(E, MAX_TOP_K)``): the experts of each token ranked by
    logit, descending, **ties to the lower expert id** (the full ranking is kept: reroute
-   uses it); the first k are the choices. **Softmax of the k selected logits** with the
+   uses it); the first k are the choices. This is the vector unit's TOPK order
+   (``models.vector.topk_perm``: lanes >= E masked to ``-inf`` rank last). **Softmax of the k selected logits** with the
    vector unit's ROWMAX / EXP / NORM order on k lanes: ``m = row_max(sel)``;
    ``e_j = exp_approx(fadd(sel_j, fneg(m)))``; ``l = row_sum(e)`` (EXP's
    ``fadd(fmul(+0, 1.0), row_sum)`` is that same value: the sum is >= 1);
@@ -82,7 +83,7 @@ import numpy as np
 
 from models.systolic import gemm_int8
 from models.vector import (exp_approx, fadd, fmul, fneg, gelu_approx, i2f, recip_approx,
-                           row_max, row_sum, to_int8)
+                           row_max, row_sum, to_int8, topk_perm)
 
 __all__ = ["MAX_TOP_K", "POLICIES", "ROUTERS", "MoeProblem", "MoeInput", "MoeWeights",
            "Routing", "Dispatch", "MoeResult", "quantize_tensor", "quantize_moe", "route",
@@ -437,7 +438,9 @@ def rank_experts(logits) -> np.ndarray:
     """Expert ids of each row by value, descending, ties to the lower id (int64).
 
     The values are compared as numbers (``-0 == +0``); a stable sort keeps equal values
-    in increasing id order.
+    in increasing id order. For the float64 logits of :func:`reference`; the binary32
+    logits of :func:`route` are ranked by ``models.vector.topk_perm`` (the vector unit's
+    TOPK, the same order on numbers, NaN above ``+inf``).
     """
     logits = np.asarray(logits)
     return np.argsort(-logits.astype(np.float64), axis=1, kind="stable").astype(np.int64)
@@ -459,7 +462,7 @@ def route(problem: MoeProblem, inputs: MoeInput, weights: MoeWeights) -> Routing
     s = fmul(np.full(acc.shape, inputs.s_x, np.float32),
              np.full(acc.shape, weights.s_router, np.float32))
     logits = fmul(i2f(acc), s)
-    ranking = rank_experts(logits)
+    ranking = topk_perm(logits)             # the vector unit's TOPK order (one source)
     sel = np.take_along_axis(logits, ranking[:, :problem.top_k], axis=1)
     return Routing(logits, ranking, softmax_k(sel))
 
