@@ -7,7 +7,7 @@ Covergroup ``vector_unit`` (same style as tb/dma/uvm.py's):
     was sent under (``gaps`` or ``back-to-back``).
 ``op_x_fmt_x_stall``
     Every op with every output format under both stall settings (REQUANT writes INT8
-    only, STATE_STORE FP32 only: their other formats are ignored bins), 124 bins.
+    only, STATE_STORE FP32 only: their other formats are ignored bins), 144 bins.
 ``special``, ``op_x_special``
     Special binary32 values in the rows a command reads (``src``, and ``src2`` when the
     op reads it): NaN, +-inf, -0, subnormal; crossed with every op that reads rows.
