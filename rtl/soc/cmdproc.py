@@ -2,7 +2,7 @@
 to per-tile load / compute / store queues with dependency tokens (docs/command_processor.md).
 
 Golden model: ``models.chip.ChipModel`` (dispatcher, queues, tokens, barrier, fence, IRQ,
-HALT, errors, watchdog); command set and legality: ``models.isa``.
+HALT, DISPATCH, errors, watchdog); command set and legality: ``models.isa``.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from models import isa
+from models import moe_dispatch as _md
 from models.axi import Burst, Resp
 from models.axi_noc import max_beats
 from models.config import JalapenoConfig
@@ -19,7 +20,10 @@ from models.isa import IsaError, Opcode, Queue
 from rtl.lib.axi import AxiLiteSignature, AxiSignature
 from rtl.lib.stream import Queue as Fifo
 from rtl.regs.block import HostRegs
-from rtl.soc.cmdproc_check import CMD_BITS, IsaCheck, compute_cmd_layout, dma_cmd_layout, done_layout
+from rtl.soc.cmdproc_check import (CMD_BITS, IsaCheck, compute_cmd_layout, decode_image,
+                                   dma_cmd_layout, done_layout)
+from rtl.soc.moe_dispatch import desc_layout as dispatch_desc_layout
+from rtl.soc.moe_dispatch import done_layout as dispatch_done_layout
 from rtl.soc.cmdproc_queues import QUEUE_NAMES, EntryKind, TileDispatch, bar_bits
 
 __all__ = ["CommandProcessor"]
@@ -61,6 +65,13 @@ class CommandProcessor(wiring.Component):
         (:func:`rtl.soc.cmdproc_queues.inflight_limit` in flight per queue).
     i_load_done, i_compute_done, i_store_done : In(stream.Signature(done_layout())).array(tiles)
         Completions (``err`` 0 = done), one per command, in order. Always ready.
+    o_dispatch : Out(stream.Signature(rtl.soc.moe_dispatch.desc_layout()))
+    i_dispatch_done : In(stream.Signature(rtl.soc.moe_dispatch.done_layout()))
+        DISPATCH: once every dispatched command completed (FENCE), the payload's
+        descriptor goes to the MoE dispatch unit; its completion retires the command
+        (``err`` 0: DISPATCH_KEPT / DISPATCH_DROPPED take ``kept`` / ``dropped``) or
+        raises ``IsaError.DISPATCH`` with ``err`` as detail. Always ready. A soft reset
+        does not stop a running unit: its completion is ignored.
     o_irq : Out(1)
         Interrupt line: OR of enabled INTR_STATUS bits.
     o_unit_reset : Out(1)
@@ -90,7 +101,9 @@ class CommandProcessor(wiring.Component):
             sig[f"o_{n}"] = Out(stream.Signature(lay)).array(T)
             sig[f"i_{n}_done"] = In(stream.Signature(done_layout())).array(T)
         incr = len(self.regs.i_bytes_read_bytes_incr)
-        sig |= {"o_irq": Out(1), "o_unit_reset": Out(1),
+        sig |= {"o_dispatch": Out(stream.Signature(dispatch_desc_layout())),
+                "i_dispatch_done": In(stream.Signature(dispatch_done_layout())),
+                "o_irq": Out(1), "o_unit_reset": Out(1),
                 "i_bytes_read_incr": In(incr), "i_bytes_written_incr": In(incr)}
         super().__init__(sig)
 
@@ -110,6 +123,39 @@ class CommandProcessor(wiring.Component):
             m.d.comb += nxt.eq(Mux(bound < n, bound, n))
             n = nxt
         return n
+
+    def _dispatch_unit(self, m, r, e, go, sreset):
+        """DISPATCH: start the unit when ``go`` (the head is a legal DISPATCH and every
+        dispatched command completed), wait for its completion.
+
+        Returns ``(ok, err)``: ``ok`` is high in the cycle a successful completion comes
+        (the command retires), ``err.valid`` / ``err.detail`` in the cycle of a failed one.
+        """
+        busy = Signal()                 # started, completion not yet seen
+        stale = Signal()                # a run a soft reset abandoned: ignore its completion
+        desc = decode_image(m, _md.IMAGE, e.data, dispatch_desc_layout(),
+                            byte_offset=isa.PAYLOAD_OFFSET, name="dispatch_desc")
+        start, done = self.o_dispatch, self.i_dispatch_done
+        m.d.comb += [start.payload.eq(desc), start.valid.eq(go & ~busy),
+                     done.ready.eq(1)]
+        kept, dropped = Signal(32), Signal(32)
+        m.d.comb += [r.i_dispatch_kept_count.eq(kept),
+                     r.i_dispatch_dropped_count.eq(dropped)]
+        ok = Signal()
+        err = Signal(data.StructLayout({"valid": 1, "detail": 8}))
+        fresh = done.valid & busy & ~stale
+        m.d.comb += [ok.eq(fresh & (done.payload.err == 0) & ~sreset),
+                     err.valid.eq(fresh & (done.payload.err != 0)),
+                     err.detail.eq(done.payload.err)]
+        with m.If(start.valid & start.ready):
+            m.d.sync += busy.eq(1)
+        with m.If(done.valid):
+            m.d.sync += [busy.eq(0), stale.eq(0)]
+        with m.If(ok):
+            m.d.sync += [kept.eq(done.payload.kept), dropped.eq(done.payload.dropped)]
+        with m.If(sreset & busy & ~done.valid):
+            m.d.sync += stale.eq(1)
+        return ok, err
 
     def elaborate(self, platform):
         m = Module()
@@ -251,20 +297,25 @@ class CommandProcessor(wiring.Component):
         m.d.comb += tgt_room.eq(Cat(*((hdr.tile == t) & (tgt == int(q)) & pushes[t, q].ready
                                       for t in range(T) for q in Queue)).any())
         drained = cq.o_empty & (pend == 0)
+        is_disp = op == int(Opcode.DISPATCH)
+        disp_ok, disp_err = self._dispatch_unit(m, r, e, ok & is_disp & drained, sreset)
         take = Signal()
         m.d.comb += take.eq(ok & Mux(is_q, tgt_room, Mux(is_bar, bar_room,
-                                                         Mux(is_fence, drained, 1))))
+                                                         Mux(is_fence, drained,
+                                                             Mux(is_disp, disp_ok, 1)))))
         for (t, q), p in pushes.items():
             m.d.comb += p.valid.eq(take & Mux(is_bar, hdr.arg[t],
                                               is_q & (hdr.tile == t) & (tgt == int(q))))
         m.d.comb += fq.o.ready.eq(take)
-        retire_disp = take & ~is_q & ~is_bar          # NOP, FENCE, IRQ, HALT
+        retire_disp = take & ~is_q & ~is_bar          # NOP, FENCE, IRQ, HALT, DISPATCH
         irq_now = take & (op == int(Opcode.IRQ))
         halt_now = take & (op == int(Opcode.HALT))
 
         # --- errors (first one wins; queues before the dispatcher: they are older) -------
         new_err = Signal()
-        m.d.comb += [new_err.eq(~err & ~sreset & (cq.o_err_valid | fault)), cq.i_stop.eq(err)]
+        disp_fault = active & is_disp & disp_err.valid
+        m.d.comb += [new_err.eq(~err & ~sreset & (cq.o_err_valid | fault | disp_fault)),
+                     cq.i_stop.eq(err)]
         with m.If(new_err):
             m.d.sync += err.eq(1)
             with m.If(cq.o_err_valid):
@@ -274,9 +325,12 @@ class CommandProcessor(wiring.Component):
                 m.d.sync += [err_code.eq(int(IsaError.DMA_FAULT)), err_addr.eq(e.addr),
                              err_detail.eq(Mux(e.resp == int(Resp.DECERR), int(DmaError.DECERR),
                                                int(DmaError.SLVERR)))]
-            with m.Else():
+            with m.Elif(chk.o_code != 0):
                 m.d.sync += [err_code.eq(chk.o_code), err_detail.eq(chk.o_detail),
                              err_addr.eq(e.addr)]
+            with m.Else():
+                m.d.sync += [err_code.eq(int(IsaError.DISPATCH)),
+                             err_detail.eq(disp_err.detail), err_addr.eq(e.addr)]
 
         # --- head, halt, completions, barrier ids ----------------------------------------
         total = Signal(17)

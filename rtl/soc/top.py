@@ -7,7 +7,9 @@ ring fetch through an :class:`rtl.soc.axi_noc.AxiToNoc`), one
 :class:`rtl.soc.tile.ComputeTile` at each ``soc.tile_nodes[t]`` (its DMA through its own
 AxiToNoc), one :class:`rtl.mem.hbm.HbmChannel` behind a :class:`rtl.soc.axi_noc.NocToAxi`
 at each ``soc.hbm_nodes[i]``, and the host's AXI4 port into HBM (``s_axi_host``) through
-its own AxiToNoc at ``soc.host_node``. Golden model: ``models.chip.ChipModel`` (final HBM
+its own AxiToNoc at ``soc.host_node``, and the MoE dispatch unit
+(:class:`rtl.soc.moe_dispatch.MoeDispatch`, the DISPATCH command) through its own
+AxiToNoc at ``soc.dispatch_node``. Golden model: ``models.chip.ChipModel`` (final HBM
 image).
 
 The tiles, the bridges and the HBM channels are shared Verilog modules
@@ -28,6 +30,7 @@ from rtl.mem.hbm import channel_backdoor
 from rtl.noc.fabric import NocMemFabric
 from rtl.soc.axi_noc import AxiToNoc, attach_hbm_channels, attach_initiator
 from rtl.soc.cmdproc import CommandProcessor
+from rtl.soc.moe_dispatch import MoeDispatch
 from rtl.soc.tile import ComputeTile
 
 __all__ = ["Soc", "LOAD_TAG", "STORE_TAG", "RESET_HOLD"]
@@ -155,6 +158,14 @@ class Soc(wiring.Component):
         host_ini = self._bridge(m, "host_ini")
         wiring.connect(m, wiring.flipped(self.s_axi_host), host_ini.s_axi)
         attach_initiator(m, fab, soc.host_node, host_ini)
+
+        # --- the MoE dispatch unit (DISPATCH) at its own node --------------------------
+        m.submodules.dispatch = disp = MoeDispatch(cfg)
+        disp_ini = self._bridge(m, "dispatch_ini")
+        wiring.connect(m, disp.m_axi, disp_ini.s_axi)
+        attach_initiator(m, fab, soc.dispatch_node, disp_ini)
+        wiring.connect(m, cp.o_dispatch, disp.i_start)
+        wiring.connect(m, disp.o_done, cp.i_dispatch_done)
 
         # --- tiles ---------------------------------------------------------------------------
         lrb = _log2(region_bytes(cfg))

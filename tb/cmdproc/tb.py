@@ -114,7 +114,8 @@ class CmdProcTB(ClockedTB):
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil_"), dut.clk, dut.rst)
         for name in ("m_axi_", "s_axil_"):
             logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
-        for n in ("i_bytes_read_incr", "i_bytes_written_incr"):
+        for n in ("i_bytes_read_incr", "i_bytes_written_incr", "i_dispatch_done__valid",
+                  "i_dispatch_done__payload", "o_dispatch__ready"):
             getattr(dut, n).value = 0
         self.units = {(t, q): self.add(FakeUnit(self, t, q))
                       for t in range(cfg.soc.tiles) for q in Queue}

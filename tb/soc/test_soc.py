@@ -81,3 +81,78 @@ async def test_gemm_8x8x8(dut):
 async def test_gemm_odd(dut):
     """6x10x5: no dimension a multiple of the array."""
     await gemm_on_chip(dut, 6, 10, 5)
+
+
+# --- DISPATCH (the MoE dispatch unit, issue 15) ------------------------------------------
+async def dispatch_program(dut, *, bad: bool):
+    """Host-written ranking in HBM -> tile 0 DMA load -> BARRIER -> DMA store to the
+    descriptor's rank_addr -> DISPATCH (drop) -> DISPATCH (reroute, same ranking, own
+    tables) -> IRQ -> HALT; whole HBM image, COMPLETIONS, DISPATCH_KEPT / DROPPED vs
+    models.chip. ``bad``: the second DISPATCH reads a ranking with a repeated id
+    (ERROR_CODE = DISPATCH | BAD_RANK << 8 at its address, no later command runs)."""
+    from models.dma import Descriptor as DmaDesc, DmaDir
+    from models.isa import Command, Sram, error_word
+    from models.moe_dispatch import Descriptor, DispatchError
+    from tb.moe_dispatch.seq import put_ranking, random_ranking
+
+    tb = SocTB(dut)
+    cfg = tb.config
+    await tb.reset()
+    rng = np.random.default_rng(tb.seed)
+    total = cfg.hbm.total_bytes
+    T, E, k, stride = 24, min(8, cfg.soc.dispatch_experts), 2, 8
+    src, rank, tables, ring = 0x1000, 0x2000, 0x3000, 0x7000
+    drop = Descriptor(tokens=T, experts=E, top_k=k, policy=0, capacity=5, rank_stride=stride,
+                      rank_addr=rank, slot_addr=tables, slot_token_addr=tables + 0x200,
+                      counts_addr=tables + 0x400, drop_slot=T * k)
+    rer = Descriptor(**{**drop.to_payload(), "policy": 1, "slot_addr": tables + 0x800,
+                        "slot_token_addr": tables + 0xA00, "counts_addr": tables + 0xC00})
+    if bad:
+        rer = Descriptor(**{**rer.to_payload(), "rank_addr": src + 0x400})
+    n = T * stride
+    cmds = [Command.load(0, Sram.ACT, DmaDesc(DmaDir.LOAD, src, 0, n)), Command.barrier([0]),
+            Command.store(0, Sram.ACT, DmaDesc(DmaDir.STORE, 0, rank, n)),
+            Command.moe_dispatch(drop), Command.moe_dispatch(rer),
+            Command.irq(_c.IRQ_DONE), Command.halt()]
+    hbm = np.frombuffer(await tb.bd_read(0, total), np.uint8).copy()
+    staged = Descriptor(**{**drop.to_payload(), "rank_addr": src})
+    put_ranking(hbm, staged, random_ranking(rng, T, E, hot=int(rng.integers(E))))
+    if bad:
+        r = random_ranking(rng, T, E)
+        r[T // 2, 1] = r[T // 2, 0]
+        put_ranking(hbm, rer, r)
+    entries = write_ring(hbm, ring, cmds) + 1
+    hbm[ring + (entries - 1) * CMD_BYTES:ring + entries * CMD_BYTES] = 0
+    await tb.bd_write(0, hbm[:-(-(ring + entries * CMD_BYTES) // tb.W) * tb.W].tobytes())
+    res = ChipModel(cfg, hbm.copy()).run_ring(ring, entries, 0, entries - 1)
+    st = await run_ring(tb, ring, entries, cycles=RUN_CYCLES, what="the DISPATCH program")
+    if bad:
+        assert res.error.code != 0 and res.error.detail == DispatchError.BAD_RANK
+        assert st["ERROR_CODE"] == error_word(res.error), \
+            f"ERROR_CODE {st['ERROR_CODE']:#x}, model {error_word(res.error):#x}"
+        assert st["ERROR_ADDR"] == res.error_addr == ring + 4 * CMD_BYTES
+    else:
+        assert res.ok and res.irqs == [_c.IRQ_DONE], res.error
+        assert st["ERROR_CODE"] == 0 and st["IRQ_VALUE"] == _c.IRQ_DONE
+    assert st["COMPLETIONS"] == res.completed, (st["COMPLETIONS"], res.completed)
+    last = res.stats["dispatch"][-1]
+    got = (await tb.rd("DISPATCH_KEPT"), await tb.rd("DISPATCH_DROPPED"))
+    assert got == (last.slot_token.size, last.dropped), f"DISPATCH_KEPT/DROPPED {got}"
+    img = np.frombuffer(await tb.bd_read(0, total), np.uint8)
+    diff = np.flatnonzero(img != res.hbm)
+    assert diff.size == 0, f"HBM differs from models.chip at {diff.size} bytes, first " \
+                           f"{[hex(int(x)) for x in diff[:8]]}"
+    tb.log.info("DISPATCH program (%s): %d cycles doorbell->IRQ, kept %d dropped %d",
+                "BAD_RANK" if bad else "drop + reroute", st["cycles"], *got)
+
+
+@cocotb.test()
+async def test_dispatch_program(dut):
+    """DISPATCH after DMA (FENCE order), drop and reroute, registers and HBM vs models.chip."""
+    await dispatch_program(dut, bad=False)
+
+
+@cocotb.test()
+async def test_dispatch_error(dut):
+    """A DISPATCH whose ranking is not a permutation stops the chip with IsaError.DISPATCH."""
+    await dispatch_program(dut, bad=True)

@@ -16,13 +16,20 @@ HOST_MODULE = "tb.soc.test_soc_host"
 #: cocotb tests of HOST_MODULE that Icarus runs only in the nightly tier (~60 % of its
 #: Icarus time: random traffic with and without stalls, resets during traffic)
 ICARUS_NIGHTLY = ("test_host_random", "test_reset_during_host_traffic")
+GEMM_MODULE = "tb.soc.test_soc"
+#: cocotb tests of GEMM_MODULE that Icarus runs only in the nightly tier (the DISPATCH
+#: programs: ~13k cycles each, mostly whole-image backdoor reads; make test runs the
+#: dispatch unit itself on Icarus in tests/sim/test_moe_dispatch_sim.py)
+GEMM_ICARUS_NIGHTLY = ("test_dispatch_program", "test_dispatch_error")
 
 
 @pytest.mark.smoke
 def test_soc_gemm(sim, sim_run):
     """8x8x8 and 6x10x5 INT8 GEMMs compiled by models.compiler, ring in HBM, registers
-    over AXI4-Lite, interrupt; whole HBM image == models.chip, C == int64 numpy."""
-    assert_passed(sim_run("soc", "tiny", sim, "tb.soc.test_soc"))
+    over AXI4-Lite, interrupt; whole HBM image == models.chip, C == int64 numpy; DISPATCH
+    programs (MoE dispatch unit) vs models.chip (on Icarus: nightly)."""
+    cases = cocotb_tests_except(GEMM_MODULE, GEMM_ICARUS_NIGHTLY) if sim == "icarus" else None
+    assert_passed(sim_run("soc", "tiny", sim, GEMM_MODULE, testcase=cases))
 
 
 @pytest.mark.smoke
@@ -41,3 +48,11 @@ def test_soc_host_icarus_long(sim, sim_run):
     if sim != "icarus":
         pytest.skip("Verilator runs these in every tier (test_soc_host)")
     assert_passed(sim_run("soc", "tiny", sim, HOST_MODULE, testcase=list(ICARUS_NIGHTLY)))
+
+
+@pytest.mark.nightly
+def test_soc_dispatch_icarus_long(sim, sim_run):
+    """Nightly, Icarus: the DISPATCH programs `make test` runs on Verilator only."""
+    if sim != "icarus":
+        pytest.skip("Verilator runs these in every tier (test_soc_gemm)")
+    assert_passed(sim_run("soc", "tiny", sim, GEMM_MODULE, testcase=list(GEMM_ICARUS_NIGHTLY)))
