@@ -101,6 +101,45 @@ async def test_errors(dut):
 
 
 @cocotb.test()
+async def test_axi_errors(dut):
+    """SLVERR on a ranking row (AXI, nothing written) and on the counters (AXI, the slot
+    table and slot_token list as the model, the counters anything); then exact runs."""
+    tb = DispatchTB(dut, stall=0.2)
+    await tb.reset()
+    await _fill(tb)
+    d = random_desc(tb.rng, tb.config, tokens=16, experts=6, top_k=2)
+    row = d.rank_addr + tb.rng.randrange(d.tokens) * d.rank_stride
+    beat = row - row % (tb.config.hbm.data_bytes)     # AxiRam reads whole beats
+    tb.fault(beat, beat + 1)
+    code, _ = await _one(tb, d, expect=DispatchError.AXI, exempt=None)
+    assert code == DispatchError.AXI
+    counts = (d.counts_addr, d.counts_addr + 4 * (2 * d.experts + 3))
+    tb.fault(*counts)
+    code, _ = await _one(tb, d, expect=DispatchError.AXI, exempt=[counts])
+    assert code == DispatchError.AXI
+    tb.fault()
+    code, _ = await _one(tb, d, hot=0)
+    assert code == DispatchError.OK
+    tb.finish()
+
+
+@cocotb.test()
+async def test_selfcheck_catches_corruption(dut):
+    """The byte comparison works: a corrupted expected image must be reported."""
+    tb = DispatchTB(dut)
+    await tb.reset()
+    await _fill(tb)
+    d = random_desc(tb.rng, tb.config, tokens=8, experts=4, top_k=2)
+    try:
+        await _one(tb, d, corrupt=d.slot_addr + 4 * tb.rng.randrange(16))
+    except AssertionError as e:
+        tb.log.info("corruption reported as it must be: %s", str(e)[:120])
+    else:
+        raise AssertionError("the byte comparison missed a corrupted byte")
+    tb.finish()
+
+
+@cocotb.test()
 async def test_reset_mid_run(dut):
     """Reset at a random cycle of a run (seeded): no completion comes out of it and the
     next runs are exact."""
