@@ -91,7 +91,8 @@ from models.memimage import MemoryImage
 __all__ = ["DmaError", "DmaDir", "FIELD_BITS", "DONE_BITS", "ERR_BITS", "IMAGE",
            "IMAGE_BYTES", "Descriptor", "PlannedBurst", "check_descriptor", "rows",
            "plan_bursts", "apply", "burst_chunk", "stream_cycles", "code_name",
-           "index_list", "plane_in_window", "INDEX_BYTES", "index_reads_ahead"]
+           "index_list", "plane_in_window", "INDEX_BYTES", "index_lookahead",
+           "index_reads"]
 
 
 class DmaError(enum.IntEnum):
@@ -220,10 +221,22 @@ class PlannedBurst:
     index: bool = False
 
 
-def index_reads_ahead(cfg: DmaConfig) -> int:
-    """Index reads an indexed descriptor issues ahead of the plane being copied: half
-    the bursts that may be outstanding (at least 1)."""
-    return max(1, cfg.max_outstanding // 2)
+def index_lookahead(cfg: DmaConfig, data_bytes: int) -> int:
+    """Indices an indexed descriptor reads ahead of the plane being copied: the indices
+    of half as many beats as bursts may be outstanding (at least one beat)."""
+    return max(1, cfg.max_outstanding // 2) * (data_bytes // INDEX_BYTES)
+
+
+def index_reads(d: Descriptor, data_bytes: int) -> list[tuple[int, int]]:
+    """The index reads of an indexed descriptor: ``(first, n)`` = one one-beat read of
+    the beat holding ``idx[first]`` .. ``idx[first + n - 1]`` (each beat read once)."""
+    out, z, per = [], 0, data_bytes // INDEX_BYTES
+    while z < d.planes:
+        word = (d.index_addr + INDEX_BYTES * z) % data_bytes // INDEX_BYTES
+        n = min(per - word, d.planes - z)
+        out.append((z, n))
+        z += n
+    return out
 
 
 def burst_chunk(cfg: DmaConfig, data_bytes: int) -> int:
@@ -332,26 +345,32 @@ def plan_bursts(cfg: DmaConfig, data_bytes: int, d: Descriptor, *, indices=None,
                 win=None) -> list[PlannedBurst]:
     """The AXI bursts of an accepted descriptor, in issue order, with per-beat strobes.
 
-    An indexed descriptor (``indices``: its :func:`index_list`, required) reads
-    ``idx[z]`` with a one-beat burst of its own (the beat holding it, strobe = its 4
-    bytes, ``index = True``). The engine's order: the first ``D`` =
-    :func:`index_reads_ahead` index reads, then per plane z the read of ``idx[z + D]``
-    (if any) and plane z's rows. With ``win``, the plan ends at the first plane outside
-    the window (its index and up to ``D - 1`` later ones were read, none of its rows).
+    An indexed descriptor (``indices``: its :func:`index_list`, required) reads its
+    index list beat by beat (:func:`index_reads`: a one-beat read at the address of the
+    beat's first index needed, strobes = those indices' bytes, ``index = True``). The
+    engine's order: the reads of the indices below ``D`` = :func:`index_lookahead`, then
+    per plane z the reads of the indices below ``D + z + 1`` not yet read and plane z's
+    rows. With ``win``, the plan ends at the first plane k outside the window (indices
+    below ``D + k`` read, no row of plane k).
     """
     W = data_bytes
     out: list[PlannedBurst] = []
     planes, _ = _planes(d, indices, win)
     ab, ays, azs = d.axi
-    D = index_reads_ahead(cfg)
+    D = index_lookahead(cfg, W)
+    reads = index_reads(d, W) if d.index else []
+    pending = iter(reads)
+    nxt = next(pending, None)
 
-    def index_read(z):
-        if d.index and z < d.planes:
-            _row_bursts(cfg, W, d.index_addr + INDEX_BYTES * z, INDEX_BYTES, out, True)
-    for z in range(D):
-        index_read(z)
+    def read_below(lim):
+        nonlocal nxt
+        while nxt is not None and nxt[0] < lim:
+            z, n = nxt
+            _row_bursts(cfg, W, d.index_addr + INDEX_BYTES * z, INDEX_BYTES * n, out, True)
+            nxt = next(pending, None)
+    read_below(D)
     for z, a in enumerate(planes):
-        index_read(z + D)
+        read_below(D + z + 1)
         for y in range(d.rows):
             _row_bursts(cfg, W, ab + a * azs + y * ays, d.row_bytes, out)
     return out

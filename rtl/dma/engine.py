@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from models.axi import LEN_BITS, Burst, Resp
 from models.config import DmaConfig
 from models.dma import (ERR_BITS, FIELD_BITS, INDEX_BYTES, DmaDir, DmaError, burst_chunk,
-                        index_reads_ahead)
+                        index_lookahead)
 from rtl.formats import dma_desc_layout, dma_done_layout
 from rtl.lib.axi import AxiSignature
 from rtl.lib.stream import Queue
@@ -73,13 +73,14 @@ class DmaEngine(wiring.Component):
     Later descriptors are not affected.
 
     Indexed descriptors (``index = 1``, :mod:`models.dma`): the engine reads the index
-    list with one-beat reads of its own (the beat holding ``idx[z]``; on the read
-    channel in both directions), up to :func:`models.dma.index_reads_ahead` ahead of the plane
-    being copied. Per plane it takes the next index, multiplies it by the AXI zstride
-    (registered 32 x 32 product), checks the plane's AXI rows against the window
-    (exact, no wrap) and issues the plane's rows as for ``index = 0``; a plane outside
-    the window ends the descriptor (its earlier bursts complete) with WINDOW, an error
-    response to an index read like any other (first error wins, over WINDOW). An
+    list with one-beat reads of its own (each beat of the list once; on the read channel
+    in both directions), :func:`models.dma.index_lookahead` indices ahead of the plane
+    being copied. A plane pipeline takes one index per cycle, multiplies it by the AXI
+    zstride (registered 32 x 32 product), checks the plane's AXI rows against the window
+    (exact, no wrap) and queues the plane's base, so a plane's rows follow the previous
+    plane's without a gap; a plane outside the window ends the descriptor (its earlier
+    bursts complete) with WINDOW, an error response to an index read like any other
+    (first error wins, over WINDOW). Burst order: :func:`models.dma.plan_bursts`. An
     indexed STORE starts only when the engine has drained (its index reads and the
     write responses of earlier stores would otherwise share the response order), and
     no descriptor starts while index reads of an earlier one are in flight.
@@ -193,6 +194,8 @@ class DmaEngine(wiring.Component):
         x.pv = Signal(name="pv")                    # the plane's AXI base is known
         x.want_idx = Signal(name="want_idx")        # an index read should issue now
         x.plane_stop = Signal(name="plane_stop")    # this plane leaves the window
+        x.nb_ok = Signal(name="nb_ok")              # the next plane's base is queued, in window
+        x.nb_base = Signal(32, name="nb_base")
         x.iaddr = Signal(32, name="iaddr")          # address of the next index read
         x.idx_quiet = Signal(name="idx_quiet")      # no index read in flight or buffered
         x.idx_go = Signal(name="idx_go")            # the address register takes an index read
@@ -245,6 +248,7 @@ class DmaEngine(wiring.Component):
                      x.row_go.eq(free & x.pv & ~x.want_idx & ~x.plane_stop)]
         x.load_ax = load_ax = x.idx_go | x.row_go
         last_burst = (nbytes == rem) & (x.yi == x.ym1) & (x.zi == x.zm1)
+        x.plane_end = x.row_go & (nbytes == rem) & (x.yi == x.ym1)
         x.run_end = x.run & ((x.row_go & last_burst) | x.gen_err | x.plane_stop)
         m.d.comb += [info.i.valid.eq(x.row_go | (x.idx_go & ~x.dp_store)),
                      x.bc.i.valid.eq(x.run_end), x.bc.i.payload.n.eq(x.gcnt + load_ax),
@@ -265,8 +269,10 @@ class DmaEngine(wiring.Component):
                 with m.If(x.yi == x.ym1):
                     m.d.sync += x.yi.eq(0)
                     with m.If((x.zi != x.zm1) & x.d.index):
-                        # the next plane's AXI base comes from its index (_index)
-                        m.d.sync += [x.zi.eq(x.zi + 1), x.pv.eq(0),
+                        # the next plane's AXI base comes from its index (_index): at
+                        # once if it is queued, else the generator waits (pv = 0)
+                        m.d.sync += [x.zi.eq(x.zi + 1), x.pv.eq(x.nb_ok),
+                                     x.a_row.eq(x.nb_base),
                                      x.s_plane.eq(x.s_plane + x.sram_zs),
                                      x.s_row.eq(x.s_plane + x.sram_zs)]
                     with m.Elif(x.zi != x.zm1):
@@ -384,49 +390,80 @@ class DmaEngine(wiring.Component):
             cq.ready.eq(done_fire), x.rq.o.ready.eq(done_fire & need_rq),
         ]
 
-    # --- indexed descriptors: index reads, index queue, plane base and window check -------
-    # Reads issue (ahead, up to `index_reads_ahead`) while `want_idx`; their beats
-    # arrive in order (one ID): on a LOAD among the data beats (`info` entries with
-    # `idx`), on a STORE alone on R. A plane without a base takes the next index (cycle
-    # 1: product with the zstride), checks its rows (cycle 2) and sets the base or stops.
+    # --- indexed descriptors: index reads, index queue, plane pipeline -------------------
+    # Reads (one beat each, every index of the list in it that is needed) issue while
+    # `want_idx`: the next index to read is below `ilim` = lookahead + planes started.
+    # Their beats arrive in order (one ID): on a LOAD among the data beats (`info`
+    # entries with `idx`), on a STORE alone on R; `iq` keeps each beat with its first
+    # and last index word. The plane pipeline takes one index per cycle (product with
+    # the zstride), checks the plane's rows against the window and queues {base, stop}
+    # in `bq`. A plane starts (pops `bq`) when every read below its `ilim` is issued,
+    # so the burst order does not depend on stalls (models.dma.plan_bursts).
     def _index(self, m, x):
-        c, W, d, ax = self.cfg, self.W, x.d, self.m_axi
-        lw, D = _log2(W), index_reads_ahead(self.cfg)
-        m.submodules.iq = iq = Queue(32, D)
-        iz = Signal(FIELD_BITS["planes"] + 1, name="iz")      # next index to read
-        cred = Signal(range(D + 1), name="icred")             # read, not yet taken
-        ifl = Signal(range(D + 1), name="ifl")                # reads in flight
-        rlane = Signal(max(lw, 1), name="rlane")              # byte lane of the next beat
+        W, d, ax = self.W, x.d, self.m_axi
+        lw, per = _log2(W), W // INDEX_BYTES
+        D = index_lookahead(self.cfg, W)
+        wbits = max(lw - 2, 1)                                 # index word in a beat
+        iq_l = data.StructLayout({"data": 8 * W, "first": wbits, "last": wbits})
+        m.submodules.iq = iq = Queue(iq_l, -(-D // per) + 2)
+        bq_l = data.StructLayout({"base": 32, "stop": 1})
+        m.submodules.bq = bq = Queue(bq_l, 4)
+        P = FIELD_BITS["planes"] + 1
+        iz = Signal(P, name="iz")                              # next index to read
+        ilim = Signal(range(D + (1 << FIELD_BITS["planes"]) + 1), name="ilim")
+        ifl = Signal(range(self.cfg.max_outstanding + 1), name="ifl")   # reads in flight
+        ra = Signal(max(lw, 1), name="ra")                     # next arriving index: lane
+        rleft = Signal(P, name="rleft")                        # ... indices still to come
+
+        def words(lane, left):
+            """(first word, last word, count) of a beat read at byte lane ``lane``."""
+            if per == 1:
+                return Const(0, wbits), Const(0, wbits), Const(1, 2)
+            first = lane[2:lw]
+            n = Mux(left < per - first, left, per - first)
+            return first, (first + n - 1)[:wbits], n
+        _, _, n_issue = words(x.iaddr, d.planes - iz)
+        r_first, r_last, n_recv = words(ra, rleft)
         beat = (x.r_take & x.info.o.payload.idx) | x.r_idx_store
-        value = (ax.rdata >> (rlane * 8))[:32]
-        # a plane takes its index once the reads ahead are all issued (so the bursts of a
-        # descriptor stopped by the window are the same whatever the stalls)
-        take = x.run & d.index & ~x.pv & iq.o.valid & ~x.want_idx
-        pm = Signal(name="pm")                                 # product register valid
-        prod = Signal(64, name="prod")
-        lo = Signal(66)
         m.d.comb += [
-            x.want_idx.eq(x.run & d.index & (iz < d.planes) & (cred < D) & ~x.plane_stop),
-            iq.i.valid.eq(beat & (ax.rresp == Resp.OKAY)), iq.i.payload.eq(value),
-            iq.o.ready.eq((take & ~pm) | ~x.run),
-            lo.eq(x.axi_base + prod),
-            x.plane_stop.eq(x.run & pm & ((lo < self.i_win_base) |
-                                          (lo + x.ext_row > self.i_win_limit))),
-            x.idx_quiet.eq((ifl == 0) & ~iq.o.valid),
+            x.want_idx.eq(x.run & d.index & (iz < d.planes) & (iz < ilim)),
+            iq.i.valid.eq(beat & (ax.rresp == Resp.OKAY)), iq.i.payload.data.eq(ax.rdata),
+            iq.i.payload.first.eq(r_first), iq.i.payload.last.eq(r_last),
         ]
-        pop = iq.o.valid & iq.o.ready
-        m.d.sync += [ifl.eq(ifl + x.idx_go - beat), cred.eq(cred + x.idx_go - pop)]
+        m.d.sync += ifl.eq(ifl + x.idx_go - beat)
         with m.If(x.idx_go):
-            m.d.sync += [iz.eq(iz + 1), x.iaddr.eq(x.iaddr + INDEX_BYTES)]
+            m.d.sync += [iz.eq(iz + n_issue), x.iaddr.eq(x.iaddr + (n_issue << 2))]
         with m.If(beat):
-            m.d.sync += rlane.eq(rlane + INDEX_BYTES)
-        with m.If(take & ~pm):
-            m.d.sync += [prod.eq(iq.o.payload * x.axi_zs), pm.eq(1)]
-        with m.If(pm):
-            m.d.sync += pm.eq(0)
-            with m.If(~x.plane_stop):
-                m.d.sync += [x.a_row.eq(lo[:32]), x.pv.eq(1)]
-        x.iq_reset = [iz.eq(0), cred.eq(0), pm.eq(0), rlane.eq(d.index_addr[:max(lw, 1)])]
+            m.d.sync += [ra.eq(ra + (n_recv << 2)), rleft.eq(rleft - n_recv)]
+        # plane pipeline: take (index x zstride) -> check -> bq
+        wp, wp_live = Signal(wbits, name="wp"), Signal(name="wp_live")
+        pm = Signal(name="pm")                                 # product register valid
+        prod, lo = Signal(64, name="prod"), Signal(66)
+        word = Mux(wp_live, wp, iq.o.payload.first)
+        take = x.run & d.index & iq.o.valid & (bq.level + pm < 4)
+        last_word = word == iq.o.payload.last
+        m.d.comb += [iq.o.ready.eq((take & last_word) | ~x.run), lo.eq(x.axi_base + prod),
+                     bq.i.valid.eq(pm & x.run), bq.i.payload.base.eq(lo[:32]),
+                     bq.i.payload.stop.eq((lo < self.i_win_base) |
+                                          (lo + x.ext_row > self.i_win_limit))]
+        m.d.sync += pm.eq(take)
+        with m.If(take):
+            m.d.sync += [prod.eq(iq.o.payload.data.word_select(word, 32) * x.axi_zs),
+                         wp.eq(word + 1), wp_live.eq(~last_word)]
+        # plane start: the first plane or after a gap (pv = 0), or at the previous
+        # plane's last burst (_advance)
+        start = x.run & d.index & ~x.pv & bq.o.valid & ~x.want_idx
+        seam = x.plane_end & d.index & (x.zi != x.zm1) & x.nb_ok
+        m.d.comb += [x.nb_ok.eq(bq.o.valid & ~bq.o.payload.stop), x.nb_base.eq(bq.o.payload.base),
+                     x.plane_stop.eq(start & bq.o.payload.stop),
+                     bq.o.ready.eq((start & ~bq.o.payload.stop) | seam | ~x.run),
+                     x.idx_quiet.eq((ifl == 0) & ~iq.o.valid & ~bq.o.valid & ~pm)]
+        with m.If(start & ~bq.o.payload.stop):
+            m.d.sync += [x.a_row.eq(bq.o.payload.base), x.pv.eq(1)]
+        with m.If((start & ~bq.o.payload.stop) | seam):
+            m.d.sync += ilim.eq(ilim + 1)
+        x.iq_reset = [iz.eq(0), ilim.eq(D), pm.eq(0), wp_live.eq(0),
+                      ra.eq(d.index_addr[:max(lw, 1)]), rleft.eq(d.planes)]
 
     # --- front end: fetch -> check -> generate ---------------------------------------------
     # explicit state register and `assign`-style decodes: an FSM's always @* decode is

@@ -27,8 +27,18 @@ async def _fill(tb):
 async def _indexed(tb, **kw):
     """A random indexed descriptor with its index list written to HBM."""
     d, idx = random_indexed(tb.rng, tb.W, tb.hbm_size, len(tb.sram.mem), **kw)
-    await tb.hbm_write(d.index_addr, index_bytes(idx))
+    await _write_list(tb, d.index_addr, idx)
     return d, idx
+
+
+async def _write_list(tb, addr, idx):
+    """Write an index list at ``addr`` (whole beats: the stub's backdoor is word granular;
+    the bytes around the list keep the contents last written or read back)."""
+    W, raw = tb.W, index_bytes(idx)
+    lo, hi = addr // W * W, -(-(addr + len(raw)) // W) * W
+    buf = bytearray(tb.shadow[lo:hi])
+    buf[addr - lo:addr - lo + len(raw)] = raw
+    await tb.hbm_write(lo, bytes(buf))
 
 
 @cocotb.test()
@@ -112,7 +122,7 @@ async def test_indexed_bad_input(dut):
         assert code == exp, f"{name}: got {model.code_name(code)}, expected " \
                             f"{model.code_name(exp)}"
         tb.log.info("%-26s -> %s", name, model.code_name(code))
-    await tb.hbm_write(0x1000, index_bytes([3, 0x7FFF_FFFF]))     # plane 1 wraps 32 bits
+    await _write_list(tb, 0x1000, [3, 0x7FFF_FFFF])     # plane 1 wraps 32 bits
     d = Descriptor(L, 0x400, 0, 8, 1, 2, 0, 0, 0x20, W, tag=9, **ix)
     code, _ = await tb.run(d)
     assert code == DmaError.WINDOW, model.code_name(code)
@@ -134,7 +144,7 @@ async def test_indexed_reset(dut):
             tb.set_stalls(rng.choice([0.0, 0.2]), 2)
             n = 24
             idx = [rng.randrange(40) for _ in range(n)]
-            await tb.hbm_write(0x3000, index_bytes(idx))
+            await _write_list(tb, 0x3000, idx)
             hbm_at, sram_at = 0x100 + rng.randrange(4) * W, 4 * W * rng.randrange(4)
             src, dst = (hbm_at, sram_at) if dr == DmaDir.LOAD else (sram_at, hbm_at)
             zs = 4 * W
@@ -162,7 +172,7 @@ async def test_indexed_injected_errors(dut):
     for dr, kind, want in ((DmaDir.LOAD, ErrKind.SLVERR, DmaError.SLVERR),
                            (DmaDir.STORE, ErrKind.POISON, DmaError.SLVERR)):
         idx = [5, 1, 7, 2, 2, 0]
-        await tb.hbm_write(0x2000, index_bytes(idx))
+        await _write_list(tb, 0x2000, idx)
         a, s = 0x400, 0x80
         src, dst = (a, s) if dr == DmaDir.LOAD else (s, a)
         d = Descriptor(dr, src, dst, 2 * W, 1, len(idx), 0, 0, 2 * W, 2 * W, tag=int(want),
@@ -192,7 +202,7 @@ async def test_indexed_plane_cost(dut):
     for row in (16, 64, 256):
         zs = -(-row // W) * W
         idx = [rng.randrange(tb.hbm_size // 2 // zs - 1) for _ in range(n)]
-        await tb.hbm_write(0x4000, index_bytes(idx))
+        await _write_list(tb, 0x4000, idx)
         g = Descriptor(DmaDir.LOAD, 0, 0, row, 1, n, 0, 0, zs, zs, index=1, index_addr=0x4000)
         p = Descriptor(DmaDir.LOAD, 0, 0, row, 1, n, 0, 0, zs, zs)
         code_g, cyc_g = await tb.run(g)

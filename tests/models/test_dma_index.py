@@ -67,29 +67,36 @@ def test_indexed_apply_matches_brute_force(seed):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_indexed_plan(seed):
-    """Index reads: one beat holding idx[z], its 4 bytes strobed, D = index_reads_ahead
-    ahead of the planes (the first D, then idx[z + D] before plane z's rows); the rows of
-    plane z at idx[z] * zstride; nothing after the index reads of a plane outside the
-    window."""
+    """Index reads: each beat of the list read once (one beat, the needed indices'
+    bytes strobed), the reads of indices below D + z + 1 before plane z's rows (D =
+    index_lookahead); plane z's rows at idx[z] * zstride; after a plane k outside the
+    window only the reads of indices below D + k."""
     bad = seed % 3 if seed % 2 else None
     rng, d, idx, hbm, sram = _case(seed, bad_plane=bad)
     plan = model.plan_bursts(CFG.dma, W, d, indices=idx, win=(0, HBM_N))
-    D = model.index_reads_ahead(CFG.dma)
-    assert D == CFG.dma.max_outstanding // 2
+    D = model.index_lookahead(CFG.dma, W)
+    assert D == CFG.dma.max_outstanding // 2 * W // 4
     ok = next((z for z, i in enumerate(idx) if not model.plane_in_window(d, i, 0, HBM_N)),
               d.planes)
-    want = [("i", z) for z in range(min(D, d.planes))]
-    for z in range(ok):
-        want += [("i", z + D)] * (z + D < d.planes) + [("r", z)]
-    got, pos = [], 0
+    # independent read list: a new read wherever an index starts a new beat
+    starts = [z for z in range(d.planes) if z == 0 or (d.index_addr + 4 * z) % W == 0]
+    nread = 0
+    pos = 0
     ab, ays, azs = d.axi
-    for kind, z in want:
-        if kind == "i":
-            b = plan[pos]
+
+    def reads_below(lim):
+        nonlocal nread, pos
+        while nread < len(starts) and starts[nread] < lim:
+            z = starts[nread]
+            end = starts[nread + 1] if nread + 1 < len(starts) else d.planes
             at = d.index_addr + 4 * z
-            assert (b.index, b.addr, b.beats, b.strobes) == (True, at, 1, [0xF << at % W])
-            pos += 1
-            continue
+            b = plan[pos]
+            assert (b.index, b.addr, b.beats) == (True, at, 1)
+            assert b.strobes == [sum(0xF << (at + 4 * k) % W for k in range(end - z))]
+            nread, pos = nread + 1, pos + 1
+    reads_below(D)
+    for z in range(ok):
+        reads_below(D + z + 1)
         covered = []
         while len(covered) < d.rows * d.row_bytes:
             p = plan[pos]
