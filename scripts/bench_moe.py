@@ -135,9 +135,16 @@ def moe_records(presets, sim: str = "verilator", *, backend: str = "rtl",
     return out
 
 
-def _write(recs: list[dict]) -> None:
+def _write(recs: list[dict], merge: bool = False) -> None:
+    """build/bench/moe.json; ``merge``: keep the records of other (preset, case, backend)
+    already there (a run of a few ``--cases``)."""
     BENCH.mkdir(parents=True, exist_ok=True)
-    (BENCH / "moe.json").write_text(json.dumps(recs, indent=1))
+    path = BENCH / "moe.json"
+    if merge and path.exists():
+        key = lambda r: (r["preset"], r["case"], r["backend"])  # noqa: E731
+        new = {key(r) for r in recs}
+        recs = [r for r in json.loads(path.read_text()) if key(r) not in new] + recs
+    path.write_text(json.dumps(recs, indent=1))
     print_table(recs, COLS, "MoE layer on the SoC RTL (cycles: doorbell -> IRQ per program)")
     print(f"-> {BENCH / 'moe.json'}")
 
@@ -158,7 +165,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     recs = moe_records(args.presets.split(","), args.sim, backend=args.backend,
                        cases=[c for c in args.cases.split(",") if c])
-    _write(recs)
+    _write(recs, merge=bool(args.cases))
     return 0 if all(r["bit_exact"] for r in recs) else 1
 
 
