@@ -14,6 +14,13 @@ def test_cmd_processor(sim, sim_run):
 
 
 @pytest.mark.smoke
+def test_cmd_processor_dispatch(sim, sim_run):
+    """DISPATCH with a fake dispatch unit: FENCE wait, payload, retirement and the
+    DISPATCH_KEPT / DROPPED registers, unit error and BAD_FIELD, soft reset mid-run."""
+    assert_passed(sim_run("cmd_processor", "tiny", sim, "tb.cmdproc.test_cmdproc_dispatch"))
+
+
+@pytest.mark.smoke
 def test_isa_check_matches_model():
     """rtl.soc.cmdproc_check.IsaCheck == models.isa.check on legal, mutated and random
     command images (Amaranth simulator; every rule and detail code is reached)."""
