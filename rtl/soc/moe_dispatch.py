@@ -117,7 +117,6 @@ class MoeDispatch(wiring.Component):
         st = Signal(_S)
         d = Signal(desc_layout())
         err = Signal(model.ERR_BITS)
-        T, E, k, cap = d.tokens, d.experts, d.top_k, d.capacity
 
         # --- memories ------------------------------------------------------------------------
         m.submodules.rank = rank = memory.Memory(shape=unsigned(idb * EM), depth=TM, init=[])

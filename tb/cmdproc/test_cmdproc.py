@@ -5,13 +5,19 @@ schedule checker are agents of the testbench's cycle loop).
 """
 from __future__ import annotations
 
+import dataclasses
+import random
+
 import cocotb
 from cocotb.triggers import ClockCycles
 
 from models.dma import Descriptor, DmaDir, DmaError
-from models.isa import CMD_BYTES, Command, IsaError, Opcode, Queue, error_word
+from models.isa import CMD_BYTES, Command, Fault, IsaError, Opcode, Queue, error_word
+from models.moe_dispatch import FIELD_BITS as DISPATCH_FIELD_BITS
+from models.moe_dispatch import Descriptor as DispatchDesc
 from models.tensor_cmd import TensorCmd
-from tb.cmdproc.program import random_compute, random_load, random_program
+from tb.cmdproc.dispatch_unit import FakeDispatch
+from tb.cmdproc.program import random_compute, random_load, random_program, random_store
 from tb.cmdproc.tb import RING_BASE, CmdProcTB
 from tb.common.clocked import bounded, trials
 from tb.tensor.programs import illegal_cases
@@ -271,3 +277,101 @@ async def test_halt(dut):
     assert chk.left() == 0
     assert await tb.rd("RING_HEAD") == tail
     assert await tb.rd("IRQ_VALUE") == 0x55
+
+
+# --- DISPATCH with a fake dispatch unit (docs/moe_dispatch.md) ----------------------------
+async def _dispatch_setup(dut):
+    tb = await start(dut, stall=0.2)
+    tb.checker = None
+    fake = tb.add(FakeDispatch(tb))
+    return tb, fake
+
+
+def _dispatch_desc(rng: random.Random) -> DispatchDesc:
+    """Any field values: the processor passes the image through, the unit checks it."""
+    return DispatchDesc(**{n: rng.getrandbits(b) for n, b in DISPATCH_FIELD_BITS.items()})
+
+
+@cocotb.test()
+async def test_dispatch_after_fence(dut):
+    """Long tile DMAs, then DISPATCH, NOP, IRQ: the unit starts after every tile command
+    completed, gets the descriptor image, and the command retires with its counts."""
+    tb, fake = await _dispatch_setup(dut)
+    rng = tb.rng
+    for u in tb.units.values():
+        u.latency = (40, 90)
+    desc = _dispatch_desc(rng)
+    kept, dropped = rng.getrandbits(32), rng.getrandbits(32)
+    fake.results = [(0, kept, dropped)]
+    cmds = [random_load(rng, tb.config, 0), random_store(rng, tb.config, 1),
+            random_load(rng, tb.config, 1), Command.moe_dispatch(desc), Command.nop(),
+            Command.irq(0x77)]
+    c0 = await tb.rd("COMPLETIONS")
+    tail = tb.write_ring(0, cmds)
+    await tb.wr("RING_TAIL", tail)
+    await tb.wait_irq(cycles=RUN_CYCLES, what="the IRQ after DISPATCH")
+    assert await tb.clear_intr() == INTR_DONE
+    assert len(fake.starts) == 1 and fake.starts[0][1] == desc.to_payload(), fake.starts
+    tile_done = [c for c, kind, *_ in tb.events if kind == "done"]
+    assert len(tile_done) == 3 and fake.starts[0][0] > max(tile_done), \
+        f"DISPATCH started at {fake.starts[0][0]}, tile completions {tile_done}"
+    assert await tb.rd("COMPLETIONS") - c0 == len(cmds)
+    assert (await tb.rd("DISPATCH_KEPT"), await tb.rd("DISPATCH_DROPPED")) == (kept, dropped)
+    assert await tb.rd("ERROR_CODE") == 0 and await tb.rd("IRQ_VALUE") == 0x77
+    await wait_idle(tb, "the DISPATCH program")
+
+
+@cocotb.test()
+async def test_dispatch_errors(dut):
+    """A unit completion with err 7: ERROR_CODE DISPATCH | 7 << 8 at the command, the
+    commands after it never run, the counts registers keep the last good run; a DISPATCH
+    with a header field set is BAD_FIELD and never starts the unit."""
+    tb, fake = await _dispatch_setup(dut)
+    rng = tb.rng
+    fake.results = [(0, 11, 22), (7, 99, 99)]
+    cmds = [Command.moe_dispatch(_dispatch_desc(rng)), Command.moe_dispatch(_dispatch_desc(rng)),
+            random_load(rng, tb.config, 0), Command.irq(1)]
+    c0 = await tb.rd("COMPLETIONS")
+    await tb.wr("RING_TAIL", tb.write_ring(0, cmds))
+    await tb.wait_irq(cycles=RUN_CYCLES, what="the error interrupt")
+    assert await tb.clear_intr() == INTR_ERROR
+    assert await tb.rd("ERROR_CODE") == int(IsaError.DISPATCH) | 7 << 8
+    assert await tb.rd("ERROR_ADDR") == RING_BASE + CMD_BYTES
+    assert await tb.rd("COMPLETIONS") - c0 == 1 and not tb.events
+    assert (await tb.rd("DISPATCH_KEPT"), await tb.rd("DISPATCH_DROPPED")) == (11, 22)
+    await tb.wr("CONTROL", 0b11)                # soft reset, enable
+    await wait_idle(tb, "the soft reset")
+    n = len(fake.starts)
+    bad = dataclasses.replace(Command.moe_dispatch(_dispatch_desc(rng)), tile=1)
+    head = await tb.rd("RING_HEAD")
+    await tb.wr("RING_TAIL", tb.write_ring(head, [bad, Command.irq(2)]))
+    await tb.wait_irq(cycles=RUN_CYCLES, what="the BAD_FIELD interrupt")
+    assert await tb.rd("ERROR_CODE") == error_word(Fault(IsaError.BAD_FIELD))
+    assert len(fake.starts) == n, "a DISPATCH with a bad header started the unit"
+
+
+@cocotb.test()
+async def test_dispatch_soft_reset(dut):
+    """Soft reset while the unit runs: idle, no error, the late completion changes
+    nothing; the next DISPATCH starts only after it and retires normally."""
+    tb, fake = await _dispatch_setup(dut)
+    rng = tb.rng
+    fake.latency = (300, 400)
+    fake.results = [(0, 5, 6), (0, 7, 8)]
+    await tb.wr("RING_TAIL", tb.write_ring(0, [Command.moe_dispatch(_dispatch_desc(rng)),
+                                               Command.irq(3)]))
+    await tb.wait_until(lambda: fake.starts, timeout=2000, what="the unit's start")
+    await tb.wr("CONTROL", 0b11)
+    await wait_idle(tb, "the soft reset")
+    assert await tb.rd("ERROR_CODE") == 0
+    fake.latency = (5, 20)
+    head = await tb.rd("RING_HEAD")
+    await tb.wr("RING_TAIL", tb.write_ring(head, [Command.moe_dispatch(_dispatch_desc(rng)),
+                                                  Command.irq(4)]))
+    await tb.wait_irq(cycles=RUN_CYCLES, what="the IRQ of the DISPATCH after the reset")
+    assert await tb.clear_intr() == INTR_DONE
+    assert len(fake.starts) == 2 and len(fake.dones) == 2
+    assert fake.starts[1][0] > fake.dones[0], "the second run started before the first ended"
+    assert (await tb.rd("DISPATCH_KEPT"), await tb.rd("DISPATCH_DROPPED")) == (7, 8)
+    assert await tb.rd("IRQ_VALUE") == 4
+    await bounded(ClockCycles(dut.clk, 10), cycles=20, what="cycles")

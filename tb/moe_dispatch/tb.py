@@ -83,7 +83,7 @@ class DispatchTB(ClockedTB):
                 want = before.copy()
         if corrupt is not None:
             want[corrupt] ^= 0x5A
-        n0, sent0 = len(self.done), self.start.sent
+        n0 = len(self.done)
         self.start.send(d.to_payload())
         await self.wait_until(lambda: len(self.done) > n0, timeout=timeout,
                               what=f"completion of {d}")

@@ -10,7 +10,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from models.moe_dispatch import Descriptor, DispatchError, Policy
+from models.moe_dispatch import DispatchError, Policy
 from tb.common.clocked import trials
 from tb.moe_dispatch.seq import put_ranking, random_desc, random_ranking
 from tb.moe_dispatch.tb import DispatchTB
