@@ -163,7 +163,13 @@ class IsaCheck(wiring.Component):
                 ((desc.planes > 1) & ((desc.src_zstride - desc.dst_zstride)[:lw] != 0))
         else:
             misaligned = 0
-        window = (end_axi > cfg.hbm.total_bytes) | (end_sram > sram_lim)
+        # indexed (models.dma): index list 4-aligned and in HBM, AXI zstride a whole
+        # beat; the AXI rows are the engine's per-plane check, not this one
+        misaligned = misaligned | (desc.index & ((desc.index_addr[:2] != 0) |
+                                                 ((axi_z[:lw] != 0) if lw else 0)))
+        list_end = desc.index_addr + (desc.planes << 2)
+        window = Mux(desc.index, list_end > cfg.hbm.total_bytes,
+                     end_axi > cfg.hbm.total_bytes) | (end_sram > sram_lim)
         dma_err = Signal(ERR_BITS)
         m.d.comb += dma_err.eq(Mux(bad_len, int(DmaError.BAD_LENGTH),
                                Mux(misaligned, int(DmaError.MISALIGNED),
