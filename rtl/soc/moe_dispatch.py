@@ -11,17 +11,20 @@ from amaranth.lib.wiring import In, Out
 
 from models import moe_dispatch as model
 from models.axi import BOUNDARY_BYTES, Burst, Resp
-from models.axi_noc import max_beats
+from models.axi_noc import max_beats, slots
 from models.config import JalapenoConfig
 from models.moe import MAX_TOP_K
 from models.moe_dispatch import DispatchError, Policy
 from rtl.lib.axi import AxiSignature
 from rtl.lib.mux import select
 
-__all__ = ["MoeDispatch", "desc_layout", "done_layout", "MAX_READS", "write_chunk"]
+__all__ = ["MoeDispatch", "desc_layout", "done_layout", "max_reads", "write_chunk"]
 
-#: Single-beat ranking reads in flight at most.
-MAX_READS = 8
+
+def max_reads(cfg: JalapenoConfig) -> int:
+    """Single-beat ranking reads in flight at most: the bridge's reorder slots
+    (``models.axi_noc.slots``: 8 on tiny, 32 on default), so the reads fill it."""
+    return slots(cfg)
 
 
 def desc_layout() -> data.StructLayout:
@@ -75,7 +78,7 @@ class MoeDispatch(wiring.Component):
     Members
     -------
     m_axi : Out(AxiSignature(addr_width=32, data_width=8 * hbm.data_bytes, id_width=hbm.id_bits))
-        Reads: single-beat INCR bursts (ID 0), up to :data:`MAX_READS` in flight, R in
+        Reads: single-beat INCR bursts (ID 0), up to :func:`max_reads` in flight, R in
         order. Writes: one INCR burst at a time, never across :func:`write_chunk`, WSTRB
         on whole 32-bit words.
     i_start : In(stream.Signature(desc_layout()))
@@ -85,7 +88,7 @@ class MoeDispatch(wiring.Component):
 
     Phases and latency (cycles, T tokens, E experts, k choices): check 1; load: one
     read per beat of each ranking row (``ceil((rank_addr % W + E) / W)`` beats), up to
-    :data:`MAX_READS` in flight; admission ``T k + P + 1`` (P reroute probes: one
+    :func:`max_reads` in flight; admission ``T k + P + 1`` (P reroute probes: one
     assignment or one probe per cycle, choice-major); prefix sum 1; placement
     ``T k + 1`` (token order); writes: one cycle per 32-bit word plus one per beat plus
     the AW / B handshakes of each burst (slot table ``T k`` words, slot_token ``kept``,
@@ -217,13 +220,14 @@ class MoeDispatch(wiring.Component):
         T, E = d.tokens, d.experts
         # AR side
         ar_t, ar_b, ar_a = Signal(16), Signal(3), Signal(32)
-        inflight = Signal(range(MAX_READS + 1))
+        nmax = max_reads(self.cfg)
+        inflight = Signal(range(nmax + 1))
         rbad = Signal()                 # an R beat answered an error (every read still
         #                                 goes out and comes back: AXI stays legal)
         ar_beats = Signal(3)
         m.d.comb += ar_beats.eq((ar_a[:lw] + E + W - 1) >> lw)
         # once raised, arvalid stays until its handshake (inflight only falls meanwhile)
-        issue = (st == _S.LOAD) & (ar_t < T) & (inflight < MAX_READS)
+        issue = (st == _S.LOAD) & (ar_t < T) & (inflight < nmax)
         m.d.comb += [ax.arvalid.eq(issue),
                      ax.araddr.eq(Cat(Const(0, lw), ar_a[lw:]) + (ar_b << lw))]
         ar_fire = ax.arvalid & ax.arready
