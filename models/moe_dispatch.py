@@ -53,7 +53,7 @@ from models.memimage import MemoryImage
 
 __all__ = ["DispatchError", "Policy", "FIELD_BITS", "IMAGE", "IMAGE_BYTES", "ERR_BITS",
            "Descriptor", "check", "read_ranking", "run", "writes", "execute",
-           "counts_words"]
+           "counts_words", "read_counts"]
 
 
 class DispatchError(enum.IntEnum):
@@ -148,6 +148,17 @@ class Descriptor:
 def counts_words(experts: int) -> int:
     """int32 words of the counters table: 2 E + 3."""
     return 2 * experts + 3
+
+
+def read_counts(desc: Descriptor, hbm) -> dict:
+    """The counters table of a completed run from a uint8 HBM image: ``tokens_per_expert``
+    and ``offsets`` (int64 (E,)), ``dropped``, ``dropped_tokens``, ``kept`` (what the host
+    reads to place the experts)."""
+    E = desc.experts
+    w = np.asarray(hbm)[desc.counts_addr:desc.counts_addr + 4 * counts_words(E)]
+    w = w.view("<u4").astype(np.int64)
+    return {"tokens_per_expert": w[:E], "offsets": w[E:2 * E], "dropped": int(w[2 * E]),
+            "dropped_tokens": int(w[2 * E + 1]), "kept": int(w[2 * E + 2])}
 
 
 def check(desc: Descriptor, config) -> DispatchError:

@@ -149,6 +149,11 @@ def test_execute_matches_reference(seed):
     for a, n in ((d.slot_addr, T * k), (d.slot_token_addr, len(st)), (d.counts_addr, 2 * E + 3)):
         touched[a:a + 4 * n] = True
     assert np.array_equal(hbm[~touched], before[~touched])
+    c = md.read_counts(d, hbm)
+    assert np.array_equal(c["tokens_per_expert"], disp.tokens_per_expert)
+    assert np.array_equal(c["offsets"], disp.offsets)
+    assert (c["dropped"], c["dropped_tokens"], c["kept"]) == \
+        (disp.dropped, disp.dropped_tokens, disp.slot_token.size)
     # the same Dispatch as models.moe.dispatch when a capacity factor gives the capacity
     p = _problem_for(d)
     if p is not None:
