@@ -69,6 +69,31 @@ async def test_largest_and_capacity_edges(dut):
 
 
 @cocotb.test()
+async def test_shared_and_unaligned_rows(dut):
+    """rank_stride 0 (every token reads the same row) and rows starting 4 bytes into a
+    beat (a row in two beats), both policies."""
+    tb = DispatchTB(dut, stall=0.2)
+    await tb.reset()
+    await _fill(tb)
+    E = tb.config.soc.dispatch_experts
+    W = tb.config.hbm.data_bytes
+    for pol in Policy:
+        d = random_desc(tb.rng, tb.config, tokens=20, experts=E, top_k=min(3, E),
+                        capacity=4, policy=pol, rank_stride=0)
+        img = tb.image()
+        row = np.random.default_rng(tb.rng.getrandbits(32)).permutation(E)
+        img[d.rank_addr:d.rank_addr + E] = row
+        tb.load(img)
+        code, _ = await tb.run(d)
+        assert code == DispatchError.OK
+        d = random_desc(tb.rng, tb.config, experts=E, rank_addr=W * 8 + 4, policy=pol,
+                        rank_stride=4 * (-(-(E + 4) // 4)))
+        code, _ = await _one(tb, d, hot=E - 1)
+        assert code == DispatchError.OK
+    tb.finish()
+
+
+@cocotb.test()
 async def test_errors(dut):
     """Every up-front check and BAD_RANK (a repeated id, an id >= E): the code of the
     model and no byte written."""
