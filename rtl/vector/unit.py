@@ -247,8 +247,10 @@ class VectorUnit(wiring.Component):
         every other op) and the lane ids (8 bits per output lane), both in ``y``'s
         stage."""
         L = self.lanes
+        is_topk = self._is_op(cmd, VecOp.TOPK)
         m.submodules.rank = rank = RankNetwork(L)
-        m.d.comb += rank.i_a.eq(Cat(*t.align(*a)))
+        # operand isolation: the network holds still during the other ops
+        m.d.comb += rank.i_a.eq(Mux(is_topk, Cat(*t.align(*a)), 0))
         ranks = t.put(rank.o_rank, t.latest(*a) + RankNetwork.LATENCY)
         s = t.latest(*y)
         assert t.stage(ranks) < s, (t.stage(ranks), s)
@@ -257,7 +259,6 @@ class VectorUnit(wiring.Component):
         sel = t.reg(t.put(Cat(*(rk[B * j:B * j + B] == r for r in range(L) for j in range(L))),
                           s - 1), name="topk_sel")
         ys = t.align(*y)
-        is_topk = self._is_op(cmd, VecOp.TOPK)
         out, ids = [], []
         for r in range(L):
             hit = sel[r * L:(r + 1) * L]
