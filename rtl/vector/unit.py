@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import functools
 import operator
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -343,7 +343,15 @@ class VectorUnit(wiring.Component):
         l_new = self._exp_l(m, cmd, l1, alpha1, beta1, sums, t)
         # STATE_LOAD: alpha = a[k_base] (k_base < L: models.tensor_cmd.check)
         s = t.latest(*a)
-        alpha_ld = t.reg(t.put(Array(t.align(*a))[cmd.k_base], s), name="alpha_ld")
+        lane_k = Signal(32, name="a_k_base")
+        a_s = t.align(*a)
+        with m.Switch(cmd.k_base):
+            for j, v in enumerate(a_s):
+                with m.Case(j):
+                    m.d.comb += lane_k.eq(v)
+            with m.Default():
+                m.d.comb += lane_k.eq(0)
+        alpha_ld = t.reg(t.put(lane_k, s), name="alpha_ld")
         self._state_write(m, cmd, s0, st_wr, t, dict(
             m_new=m_new, alpha=alpha_new, beta=beta_new, k=k_new, l_new=l_new,
             l_merge=l_merge, alpha_ld=alpha_ld))
