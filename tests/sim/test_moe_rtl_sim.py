@@ -30,20 +30,34 @@ def _run(sim, request, shape, cf, overflow, router, **kw):
     return run
 
 
-@pytest.mark.nightly
-def test_moe_rtl(sim, request):
+def _reroute_layer(sim, request):
     """tiny: 16 tokens, d_model 8, d_ff 16 in two chunks (indep W1), 4 experts, top-2,
-    skewed router, reroute with capacity factor 1.0: choices rerouted and one dropped.
-
-    Nightly: two SoC simulator runs (each re-emits the SoC's Verilog, ~30 s on the loaded
-    regression machine) cost ~75 s on Verilator and ~240 s on Icarus, over the regression's
-    budget; the units it combines (TOPK / STATE_LOAD, indexed DMA, DISPATCH) have their
-    own tests in ``make test`` and the chip model runs the same programs in
-    tests/models/test_compiler_moe.py."""
+    skewed router, reroute with capacity factor 1.0: choices rerouted and one dropped."""
     run = _run(sim, request, (16, 8, 16, 4, 2), 1.0, "reroute", "skewed", chunk_tiles=2)
     d = run.model.dispatch
     assert d.rerouted.any() and d.dropped > 0
     assert any(c.tensor.indep for c in run.programs[1] if c.tensor is not None)
+
+
+def test_moe_rtl(sim, request):
+    """The reroute layer (:func:`_reroute_layer`) on Verilator in every tier (two SoC runs
+    in one process: the second reuses the first's Verilog, tb.runner._emit). Icarus takes
+    ~4 min for it (two SoC compiles and runs), over the regression's budget: it runs in
+    the nightly tier (test_moe_rtl_icarus_long), as do the bigger layers below. The units
+    it combines (TOPK / STATE_LOAD, indexed DMA, DISPATCH) have their own tests in
+    ``make test`` on both simulators, and the chip model runs the same programs in
+    tests/models/test_compiler_moe.py."""
+    if sim == "icarus":
+        pytest.skip("Icarus runs this layer in the nightly tier (test_moe_rtl_icarus_long)")
+    _reroute_layer(sim, request)
+
+
+@pytest.mark.nightly
+def test_moe_rtl_icarus_long(sim, request):
+    """Nightly, Icarus: the layer `make test` runs on Verilator only (test_moe_rtl)."""
+    if sim != "icarus":
+        pytest.skip("Verilator runs this layer in every tier (test_moe_rtl)")
+    _reroute_layer(sim, request)
 
 
 @pytest.mark.nightly
