@@ -431,13 +431,10 @@ def routing_program(plan: MoePlan, inputs: _moe.MoeInput,
 
 
 def read_counts(plan: MoePlan, hbm: np.ndarray) -> dict:
-    """The dispatch unit's counters out of an HBM image: ``tokens_per_expert``,
-    ``offsets`` (int64 (E,)), ``dropped``, ``dropped_tokens``, ``kept``."""
-    E = plan.problem.experts
-    at = plan.addr["counts"]
-    w = np.ascontiguousarray(hbm[at:at + 4 * _md.counts_words(E)]).view("<i4").astype(np.int64)
-    return {"tokens_per_expert": w[:E], "offsets": w[E:2 * E], "dropped": int(w[2 * E]),
-            "dropped_tokens": int(w[2 * E + 1]), "kept": int(w[2 * E + 2])}
+    """The dispatch unit's counters out of an HBM image (``models.moe_dispatch.counts_table``
+    at the plan's counters): ``tokens_per_expert``, ``offsets`` (int64 (E,)), ``dropped``,
+    ``dropped_tokens``, ``kept``."""
+    return _md.counts_table(hbm, plan.addr["counts"], plan.problem.experts)
 
 
 def place(plan: MoePlan, counts: dict, *, split: bool = True) -> list[list[tuple[int, int, int]]]:

@@ -53,7 +53,7 @@ from models.memimage import MemoryImage
 
 __all__ = ["DispatchError", "Policy", "FIELD_BITS", "IMAGE", "IMAGE_BYTES", "ERR_BITS",
            "Descriptor", "check", "read_ranking", "run", "writes", "execute",
-           "counts_words", "read_counts"]
+           "counts_words", "read_counts", "counts_table"]
 
 
 class DispatchError(enum.IntEnum):
@@ -151,11 +151,17 @@ def counts_words(experts: int) -> int:
 
 
 def read_counts(desc: Descriptor, hbm) -> dict:
-    """The counters table of a completed run from a uint8 HBM image: ``tokens_per_expert``
-    and ``offsets`` (int64 (E,)), ``dropped``, ``dropped_tokens``, ``kept`` (what the host
+    """The counters table of a completed run from a uint8 HBM image (:func:`counts_table`
+    at the descriptor's ``counts_addr``)."""
+    return counts_table(hbm, desc.counts_addr, desc.experts)
+
+
+def counts_table(hbm, addr: int, experts: int) -> dict:
+    """The counters table at byte ``addr`` of a uint8 HBM image: ``tokens_per_expert`` and
+    ``offsets`` (int64 (E,)), ``dropped``, ``dropped_tokens``, ``kept`` (what the host
     reads to place the experts)."""
-    E = desc.experts
-    w = np.asarray(hbm)[desc.counts_addr:desc.counts_addr + 4 * counts_words(E)]
+    E = experts
+    w = np.ascontiguousarray(np.asarray(hbm)[addr:addr + 4 * counts_words(E)])
     w = w.view("<u4").astype(np.int64)
     return {"tokens_per_expert": w[:E], "offsets": w[E:2 * E], "dropped": int(w[2 * E]),
             "dropped_tokens": int(w[2 * E + 1]), "kept": int(w[2 * E + 2])}
