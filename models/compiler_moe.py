@@ -78,6 +78,17 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _even(n: int, parts: int) -> list[tuple[int, int]]:
+    """(first, count) of ``parts`` near-equal consecutive parts of ``n`` (the first
+    ``n % parts`` one larger)."""
+    out, first = [], 0
+    for i in range(parts):
+        k = n // parts + (i < n % parts)
+        out.append((first, k))
+        first += k
+    return out
+
+
 def _align(x: int) -> int:
     return _ceil(x, _ALIGN) * _ALIGN
 
@@ -166,13 +177,7 @@ class MoePlan:
 
     def token_split(self) -> list[tuple[int, int]]:
         """(first token, tokens) of every tile (routing and combine)."""
-        T, n = self.problem.tokens, self.cfg.soc.tiles
-        out, t0 = [], 0
-        for t in range(n):
-            k = T // n + (t < T % n)
-            out.append((t0, k))
-            t0 += k
-        return out
+        return _even(self.problem.tokens, self.cfg.soc.tiles)
 
     def expert_addr(self, e: int) -> int:
         return self.addr["w"] + e * 2 * self.problem.d_model * self.problem.d_ff
@@ -457,13 +462,7 @@ def place(plan: MoePlan, counts: dict, *, split: bool = True) -> list[list[tuple
 # --- program 2: experts and combine ----------------------------------------------------------
 def _blocks(n: int, mb: int) -> list[tuple[int, int]]:
     """(first row, rows) of near-equal blocks of at most ``mb`` rows."""
-    k = _ceil(n, mb)
-    out, r0 = [], 0
-    for i in range(k):
-        m = n // k + (i < n % k)
-        out.append((r0, m))
-        r0 += m
-    return out
+    return _even(n, _ceil(n, mb))
 
 
 class _ExpertLayout:
