@@ -86,7 +86,7 @@ import numpy as np
 
 from models.axi import BOUNDARY_BYTES
 from models.config import DmaConfig, HbmConfig
-from models.memimage import MemoryImage
+from models.memimage import MemoryImage, check_widths
 
 __all__ = ["DmaError", "DmaDir", "FIELD_BITS", "DONE_BITS", "ERR_BITS", "IMAGE",
            "IMAGE_BYTES", "Descriptor", "PlannedBurst", "check_descriptor", "rows",
@@ -170,11 +170,7 @@ class Descriptor:
     index_addr: int = 0
 
     def __post_init__(self):
-        for name, bits in FIELD_BITS.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << bits:
-                raise ValueError(f"Descriptor.{name} must be an int in [0, 2**{bits}), "
-                                 f"got {v!r}")
+        check_widths("Descriptor", self, FIELD_BITS)
 
     def to_payload(self) -> dict:
         """Field name -> int, for packing with the RTL layout (``tb.common.packing``)."""

@@ -85,7 +85,7 @@ from models import dma as _dma
 from models import moe_dispatch as _md
 from models import tensor_cmd as _tc
 from models.dma import Descriptor, DmaDir, DmaError
-from models.memimage import MemoryImage
+from models.memimage import MemoryImage, check_widths
 from models.tensor_cmd import TensorCmd
 
 __all__ = ["Opcode", "Queue", "Sram", "Token", "IsaError", "Fault", "FIELD_BITS", "HEADER",
@@ -221,12 +221,10 @@ class Command:
     dispatch: _md.Descriptor | None = None
 
     def __post_init__(self):
-        for name, bits in FIELD_BITS.items():
-            v = getattr(self, name)
-            if isinstance(v, bool):
-                object.__setattr__(self, name, v := int(v))
-            if not isinstance(v, int) or not 0 <= v < 1 << bits:
-                raise ValueError(f"Command.{name} must be an int in [0, 2**{bits}), got {v!r}")
+        for name in FIELD_BITS:               # flags may be given as bools
+            if isinstance(v := getattr(self, name), bool):
+                object.__setattr__(self, name, int(v))
+        check_widths("Command", self, FIELD_BITS)
         want_desc, want_tc = self.opcode in _DMA_OPS, self.opcode == Opcode.TENSOR
         if want_desc != isinstance(self.desc, Descriptor) or (
                 not want_desc and self.desc is not None):

@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ImageField", "MemoryImage"]
+__all__ = ["ImageField", "MemoryImage", "check_widths"]
+
+
+def check_widths(owner: str, obj, field_bits: dict[str, int]) -> None:
+    """Raise ``ValueError`` naming ``owner.field`` unless every field of ``obj`` named in
+    ``field_bits`` is an int (not a bool) in ``[0, 2**bits)``: the construction check of
+    every record with a memory image (DMA descriptor, tensor command, ISA command,
+    dispatch descriptor)."""
+    for name, bits in field_bits.items():
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << bits:
+            raise ValueError(f"{owner}.{name} must be an int in [0, 2**{bits}), got {v!r}")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models import moe as _moe
-from models.memimage import MemoryImage
+from models.memimage import MemoryImage, check_widths
 
 __all__ = ["DispatchError", "Policy", "FIELD_BITS", "IMAGE", "IMAGE_BYTES", "ERR_BITS",
            "Descriptor", "check", "read_ranking", "run", "writes", "execute",
@@ -115,13 +115,10 @@ class Descriptor:
     drop_slot: int = 0
 
     def __post_init__(self):
-        for name, bits in FIELD_BITS.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) \
-                    or not 0 <= v < 1 << bits:
-                raise ValueError(f"moe_dispatch.Descriptor.{name} must be an int in "
-                                 f"[0, 2**{bits}), got {v!r}")
-            object.__setattr__(self, name, int(v))
+        for name in FIELD_BITS:               # numpy integers (counts, addresses) as int
+            if isinstance(v := getattr(self, name), np.integer):
+                object.__setattr__(self, name, int(v))
+        check_widths("moe_dispatch.Descriptor", self, FIELD_BITS)
 
     def to_payload(self) -> dict:
         """Field name -> int (``tb.common.packing`` packs it with the RTL layout)."""

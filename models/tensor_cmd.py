@@ -70,7 +70,7 @@ import enum
 import struct
 from dataclasses import dataclass, fields
 
-from models.memimage import MemoryImage
+from models.memimage import MemoryImage, check_widths
 
 __all__ = ["Unit", "VecOp", "OutFmt", "ErrCode", "ERR_CODE_BITS", "TensorCmd", "FIELD_BITS", "IMAGE",
            "IMAGE_BYTES", "check",
@@ -211,11 +211,7 @@ class TensorCmd:
     indep: int = 0
 
     def __post_init__(self):
-        for f in fields(self):
-            v = getattr(self, f.name)
-            bits = FIELD_BITS[f.name]
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < (1 << bits):
-                raise ValueError(f"TensorCmd.{f.name} must be an int in [0, 2**{bits}), got {v!r}")
+        check_widths("TensorCmd", self, {f.name: FIELD_BITS[f.name] for f in fields(self)})
 
     def as_dict(self) -> dict[str, int]:
         """Field name -> int, for packing with ``tb.common.packing``."""
