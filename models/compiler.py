@@ -45,7 +45,7 @@ from models.dma import Descriptor, DmaDir
 from models.isa import CMD_BYTES, Command, Queue, Sram
 from models.tensor_cmd import TensorCmd
 
-__all__ = ["FitError", "GemmPlan", "plan_gemm", "pack_a", "pack_b", "unpack_c",
+__all__ = ["FitError", "ceil_div", "GemmPlan", "plan_gemm", "pack_a", "pack_b", "unpack_c",
            "gemm_program", "estimate_cycles", "IRQ_DONE"]
 
 #: Value of the IRQ that ends a compiled program.
@@ -62,7 +62,8 @@ class FitError(ValueError):
     """The problem does not fit the chip; the message names the limit."""
 
 
-def _ceil(a: int, b: int) -> int:
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` for ints (b > 0), exact."""
     return -(-a // b)
 
 
@@ -91,15 +92,15 @@ class GemmPlan:
 
     @property
     def kt(self) -> int:
-        return _ceil(self.k, self.r)
+        return ceil_div(self.k, self.r)
 
     @property
     def nt(self) -> int:
-        return _ceil(self.n, self.c)
+        return ceil_div(self.n, self.c)
 
     @property
     def nmb(self) -> int:
-        return _ceil(self.m, self.mb)
+        return ceil_div(self.m, self.mb)
 
     @cached_property
     def groups(self) -> list[tuple[int, int]]:
@@ -159,7 +160,7 @@ class GemmPlan:
 
 
 def _align(x: int, a: int = _ALIGN) -> int:
-    return _ceil(x, a) * a
+    return ceil_div(x, a) * a
 
 
 def _row_align(config: JalapenoConfig) -> int:
@@ -214,10 +215,10 @@ def plan_gemm(config: JalapenoConfig, m: int, k: int, n: int, *, fp8: bool = Fal
         raise FitError(f"a {sa.rows}x{sa.cols} weight tile ({sa.rows * sa.cols} bytes) is not "
                        f"a whole number of {W}-byte HBM beats")
     ma = _row_align(config)
-    kt, nt = _ceil(k, sa.rows), _ceil(n, sa.cols)
+    kt, nt = ceil_div(k, sa.rows), ceil_div(n, sa.cols)
     base = dict(m=m, k=k, n=n, r=sa.rows, c=sa.cols, tiles=config.soc.tiles, fp8=fp8,
                 fmt_a=fmt_a, fmt_w=fmt_w)
-    mbs = [mb] if mb else sorted({_align(_ceil(m, nb), ma) for nb in
+    mbs = [mb] if mb else sorted({_align(ceil_div(m, nb), ma) for nb in
                                   (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)})
     gs = [g] if g else _pow2_upto(nt)
     kbs = [kb] if kb else _pow2_upto(kt)

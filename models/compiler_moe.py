@@ -59,7 +59,7 @@ import numpy as np
 
 from models import moe as _moe
 from models import moe_dispatch as _md
-from models.compiler import IRQ_DONE, FitError
+from models.compiler import IRQ_DONE, FitError, ceil_div
 from models.config import JalapenoConfig
 from models.dma import Descriptor, DmaDir
 from models.isa import CMD_BYTES, Command, Opcode, Queue, Sram
@@ -74,9 +74,6 @@ _ALIGN = 256
 _RING_SLOTS = 4                 # weight halves in flight per tile
 
 
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
 
 def _even(n: int, parts: int) -> list[tuple[int, int]]:
     """(first, count) of ``parts`` near-equal consecutive parts of ``n`` (the first
@@ -90,7 +87,7 @@ def _even(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _align(x: int) -> int:
-    return _ceil(x, _ALIGN) * _ALIGN
+    return ceil_div(x, _ALIGN) * _ALIGN
 
 
 def _f32(x) -> float:
@@ -225,7 +222,7 @@ def _fit(cfg: JalapenoConfig, p: _moe.MoeProblem, fc: int | None, mb: int | None
                  tc.acc_rows // 2 // (fc * sp), 0xFFFF // (max(nd, kt) * sp))
     mb = mb_fit if mb is None else min(mb, mb_fit)
     cb = tc.acc_rows // (3 * nd + 1)
-    ntok = _ceil(p.tokens, soc.tiles)
+    ntok = ceil_div(p.tokens, soc.tiles)
     if mb < 1 or cb < 1 or ntok * sp * (kt + 1) > tc.act_rows or \
             2 * ntok * sp > tc.acc_rows or ntok > tc.act_rows:
         raise FitError(f"d_model {p.d_model}, d_ff {p.d_ff}, {p.tokens} tokens do not fit "
@@ -247,7 +244,7 @@ def plan_moe(cfg: JalapenoConfig, problem: _moe.MoeProblem, *, chunk_tiles: int 
              ("w", E * 2 * d * f), ("rank", T * plan.rank_stride), ("wts", T * plan.C * 4),
              ("slot", 4 * T * k), ("slot_token", 4 * T * k),
              ("counts", 4 * _md.counts_words(E)), ("y", (T * k + 1) * d * 4),
-             ("zeros", max(plan.cb, _ceil(T, cfg.soc.tiles)) * plan.sp * plan.R),
+             ("zeros", max(plan.cb, ceil_div(T, cfg.soc.tiles)) * plan.sp * plan.R),
              ("out", T * d * 4)]
     a = 0
     for name, n in sizes:
@@ -462,7 +459,7 @@ def place(plan: MoePlan, counts: dict, *, split: bool = True) -> list[list[tuple
 # --- program 2: experts and combine ----------------------------------------------------------
 def _blocks(n: int, mb: int) -> list[tuple[int, int]]:
     """(first row, rows) of near-equal blocks of at most ``mb`` rows."""
-    return _even(n, _ceil(n, mb))
+    return _even(n, ceil_div(n, mb))
 
 
 class _ExpertLayout:

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.compiler import ceil_div
 from models.moe import MoeProblem, macs
 from models.vector import vector_latency
 
 __all__ = ["expert_array_cycles", "place_experts", "MoeBound", "layer_bound"]
 
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def expert_array_cycles(config, problem: MoeProblem, rows: int) -> int:
@@ -29,7 +27,7 @@ def expert_array_cycles(config, problem: MoeProblem, rows: int) -> int:
     """
     R, C = config.systolic.rows, config.systolic.cols
     d, f = problem.d_model, problem.d_ff
-    wtiles = _ceil(d, R) * _ceil(f, C) + _ceil(f, R) * _ceil(d, C)
+    wtiles = ceil_div(d, R) * ceil_div(f, C) + ceil_div(f, R) * ceil_div(d, C)
     return wtiles * max(rows, R) if rows else 0
 
 
@@ -45,10 +43,10 @@ def place_experts(config, problem: MoeProblem, tokens_per_expert, *,
     """
     tiles, R = config.soc.tiles, config.systolic.rows
     tpe = [int(n) for n in tokens_per_expert]
-    share = max(1, _ceil(sum(tpe), tiles))
+    share = max(1, ceil_div(sum(tpe), tiles))
     pieces = []
     for e, n in enumerate(tpe):
-        parts = min(_ceil(n, share), max(1, n // R), tiles) if split and n > share else 1
+        parts = min(ceil_div(n, share), max(1, n // R), tiles) if split and n > share else 1
         pieces += [(e, n // parts + (i < n % parts)) for i in range(parts)]
     load = [0] * tiles
     out: list[list[tuple[int, int]]] = [[] for _ in range(tiles)]
@@ -120,16 +118,16 @@ def layer_bound(config, problem: MoeProblem, tokens_per_expert=None, *,
     R, C, tiles = sa.rows, sa.cols, config.soc.tiles
     d, f, E = problem.d_model, problem.d_ff, problem.experts
     if tokens_per_expert is None:
-        tokens_per_expert = [_ceil(problem.assignments, E)] * E
+        tokens_per_expert = [ceil_div(problem.assignments, E)] * E
     kept = int(np.sum(tokens_per_expert))
     placed = place_experts(config, problem, tokens_per_expert, split=split)
-    tok = _ceil(T, tiles)
-    router = _ceil(d, R) * _ceil(E, C) * max(tok, R)
+    tok = ceil_div(T, tiles)
+    router = ceil_div(d, R) * ceil_div(E, C) * max(tok, R)
     lat = vector_latency(C)
     array = max(router + sum(expert_array_cycles(config, problem, n) for _, n in ps)
                 for ps in placed)
-    vec_fixed = tok * (_ceil(E, C) + 3) + 4 * lat + tok * k * _ceil(d, C) + k * lat
-    vector = max(vec_fixed + sum(n * (_ceil(f, C) + _ceil(d, C)) + 2 * lat for _, n in ps)
+    vec_fixed = tok * (ceil_div(E, C) + 3) + 4 * lat + tok * k * ceil_div(d, C) + k * lat
+    vector = max(vec_fixed + sum(n * (ceil_div(f, C) + ceil_div(d, C)) + 2 * lat for _, n in ps)
                  for ps in placed)
     pieces = sum(len(ps) for ps in placed)
     wbytes = 2 * d * f

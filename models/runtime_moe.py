@@ -22,9 +22,8 @@ from models.chip import ChipModel, write_ring
 from models.isa import Opcode
 from models.tensor_cmd import Unit
 from models.vector import vector_latency
-from models.compiler import IRQ_DONE, FitError
+from models.compiler import IRQ_DONE, FitError, ceil_div
 from models.isa import CMD_BYTES
-from models.compiler_moe import _ceil
 from models.rtl_backend import RtlJob, run_rtl
 from models.runtime import _check_backend, resolve_config
 
@@ -102,7 +101,7 @@ def _serial_cycles(cfg, cmds) -> int:
             tc = c.tensor
             n += max(tc.count, R) if tc.unit == Unit.MATMUL else tc.count + lat
         elif c.desc is not None:
-            n += c.desc.rows * c.desc.planes * (_ceil(c.desc.row_bytes, W) + 1)
+            n += c.desc.rows * c.desc.planes * (ceil_div(c.desc.row_bytes, W) + 1)
     return n
 
 
